@@ -1,0 +1,48 @@
+"""Assignment: portable hashing, allocation, the decision engine, bulk and SQL forms."""
+
+from abwb.assignment.allocation import (
+    Allocation,
+    ReweightResult,
+    allocation_of,
+    bucket_counts,
+    canonical_allocation,
+    reweight,
+)
+from abwb.assignment.bulk import assign_frame, bucket_frame
+from abwb.assignment.decision import AssignmentResult, Decision, Reason
+from abwb.assignment.engine import Assigner, CompiledExperiment, ConditionCompiler, Predicate
+from abwb.assignment.hashing import BUCKETS, HASH_VERSION, bucket, check_unit_id
+from abwb.assignment.sql import (
+    DUCKDB_BUCKET_MACRO,
+    POSTGRES_BUCKET_FUNCTION,
+    install_duckdb_macro,
+    variant_sql,
+)
+from abwb.assignment.sticky import StickyAssigner
+
+__all__ = [
+    "BUCKETS",
+    "DUCKDB_BUCKET_MACRO",
+    "HASH_VERSION",
+    "POSTGRES_BUCKET_FUNCTION",
+    "Allocation",
+    "Assigner",
+    "AssignmentResult",
+    "CompiledExperiment",
+    "ConditionCompiler",
+    "Decision",
+    "Predicate",
+    "Reason",
+    "ReweightResult",
+    "StickyAssigner",
+    "allocation_of",
+    "assign_frame",
+    "bucket",
+    "bucket_counts",
+    "bucket_frame",
+    "canonical_allocation",
+    "check_unit_id",
+    "install_duckdb_macro",
+    "reweight",
+    "variant_sql",
+]

@@ -1,0 +1,275 @@
+"""The assignment engine: pure functions from (config, unit, attributes, now) to decisions.
+
+Order of evaluation for each experiment (DESIGN.md):
+
+    status → override → holdout → targeting → layer → traffic → sticky → variant
+
+The engine performs no I/O and reads no clock: ``now`` is passed in, and sticky
+assignments are passed in as a mapping (the caller fetched them from an
+:class:`~abwb.cache.AssignmentCache`) and come back as ``sticky_writes``.
+Compilation (salts, allocations, targeting predicates) happens once per config
+version in :class:`Assigner`; a decision is then a few hashes and comparisons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from abwb.assignment.allocation import Allocation, allocation_of
+from abwb.assignment.decision import AssignmentResult, Decision, Reason
+from abwb.assignment.hashing import BUCKETS, bucket, check_unit_id, traffic_salt, variant_salt
+from abwb.config.bundle import ConfigBundle
+from abwb.config.experiment import Experiment
+from abwb.errors import InvalidInput
+
+__all__ = [
+    "Assigner",
+    "CompiledExperiment",
+    "ConditionCompiler",
+    "Predicate",
+    "sticky_key",
+]
+
+#: A compiled audience check: attributes → (matched, explanation when not matched).
+Predicate = Callable[[Mapping[str, Any]], tuple[bool, str]]
+#: Turns a stored condition into a predicate (installed by :mod:`abwb.targeting`).
+ConditionCompiler = Callable[[Any], Predicate]
+
+
+def _match_all(_: Mapping[str, Any]) -> tuple[bool, str]:
+    return True, ""
+
+
+def _no_compiler(condition: Any) -> Predicate:
+    raise InvalidInput(
+        "experiment has a targeting condition but no condition compiler was given "
+        "(pass compile_condition=abwb.targeting.compile_condition)",
+        path="targeting",
+    )
+
+
+def sticky_key(experiment: Experiment) -> str:
+    """Key of an experiment's sticky assignment: the phase is part of it, so a new
+    phase re-randomises even sticky units."""
+    return f"{experiment.key}/p{experiment.phase}"
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledExperiment:
+    """Everything a decision needs, precomputed once per config version."""
+
+    experiment: Experiment
+    traffic_salt: str
+    variant_salt: str
+    traffic_limit: float
+    allocation: Allocation
+    payloads: Mapping[str, Any]
+    predicate: Predicate
+    layer_salt: str | None
+    layer_ranges: tuple[tuple[int, int], ...]
+    holdout_salt: str | None
+    holdout_limit: float
+    killed: bool
+    sticky_key: str
+
+
+class Assigner:
+    """Compiled config snapshot that answers assignment questions.
+
+    Args:
+        bundle: The config to serve.
+        compile_condition: Turns targeting conditions into predicates; required when
+            any experiment has targeting.
+
+    Examples:
+        >>> from abwb.config import Experiment, Variant
+        >>> exp = Experiment(key="checkout", status="running", variants=[
+        ...     Variant(key="control", weight=0.5, is_control=True),
+        ...     Variant(key="treatment", weight=0.5)])
+        >>> from datetime import datetime, UTC
+        >>> Assigner(ConfigBundle(experiments=[exp])).decide(
+        ...     "checkout", "user-1", now=datetime(2026, 1, 1, tzinfo=UTC)).variant
+        'treatment'
+    """
+
+    def __init__(
+        self, bundle: ConfigBundle, *, compile_condition: ConditionCompiler | None = None
+    ) -> None:
+        self.bundle = bundle
+        self.version = bundle.version
+        compiler = compile_condition or _no_compiler
+        layers = {layer.key: layer for layer in bundle.layers}
+        holdouts = {h.key: h for h in bundle.holdouts}
+        killed_flags = {f.key for f in bundle.flags if f.killed}
+        self._compiled: dict[str, CompiledExperiment] = {}
+        for exp in bundle.experiments:
+            salt = exp.effective_salt
+            layer = layers.get(exp.layer.layer) if exp.layer else None
+            holdout = holdouts.get(exp.holdout) if exp.holdout else None
+            self._compiled[exp.key] = CompiledExperiment(
+                experiment=exp,
+                traffic_salt=traffic_salt(salt, exp.phase),
+                variant_salt=variant_salt(salt, exp.phase),
+                traffic_limit=exp.traffic_fraction * BUCKETS,
+                allocation=allocation_of(exp),
+                payloads={v.key: v.payload for v in exp.variants},
+                predicate=_match_all if exp.targeting is None else compiler(exp.targeting),
+                layer_salt=(layer.effective_salt if layer else f"layer:{exp.layer.layer}")
+                if exp.layer
+                else None,
+                layer_ranges=tuple(exp.layer.ranges) if exp.layer else (),
+                holdout_salt=holdout.effective_salt if holdout else None,
+                holdout_limit=holdout.traffic_fraction * BUCKETS if holdout else 0.0,
+                killed=exp.flag_key in killed_flags,
+                sticky_key=sticky_key(exp),
+            )
+
+    @property
+    def experiments(self) -> list[CompiledExperiment]:
+        """Compiled experiments in config order."""
+        return list(self._compiled.values())
+
+    def compiled(self, key: str) -> CompiledExperiment:
+        """The compiled experiment ``key``.
+
+        Raises:
+            InvalidInput: no such experiment in this snapshot.
+        """
+        try:
+            return self._compiled[key]
+        except KeyError:
+            raise InvalidInput(f"unknown experiment {key!r}", path="experiments") from None
+
+    def assign(
+        self,
+        unit_id: str,
+        *,
+        now: datetime,
+        attributes: Mapping[str, Any] | None = None,
+        unit_type: str = "user",
+        sticky: Mapping[str, str] | None = None,
+        experiments: Iterable[str] | None = None,
+    ) -> AssignmentResult:
+        """Decide every experiment (or the ones named) for one unit.
+
+        Args:
+            unit_id: The unit's id (non-empty string, at most 512 bytes).
+            now: Current time (timezone-aware), for schedules.
+            attributes: Targeting attributes of the unit.
+            unit_type: Type of ``unit_id``; experiments on another type are skipped.
+            sticky: Previously stored sticky assignments (``sticky_key`` → variant).
+            experiments: Limit to these experiment keys.
+
+        Returns:
+            Decisions in config order and the sticky assignments to store.
+
+        Raises:
+            InvalidInput: bad unit id, naive ``now``, or an unknown experiment key.
+        """
+        check_unit_id(unit_id)
+        if now.tzinfo is None:
+            raise InvalidInput("must be timezone-aware", path="now")
+        attrs = attributes or {}
+        stored = sticky or {}
+        selected = (
+            [self.compiled(k) for k in experiments]
+            if experiments is not None
+            else self._compiled.values()
+        )
+        decisions: list[Decision] = []
+        writes: dict[str, str] = {}
+        for ce in selected:
+            decision = self._decide(ce, unit_id, unit_type, attrs, now, stored)
+            decisions.append(decision)
+            if (
+                ce.experiment.sticky
+                and decision.reason is Reason.ASSIGNED
+                and decision.variant is not None
+            ):
+                writes[ce.sticky_key] = decision.variant
+        return AssignmentResult(
+            unit_id=unit_id,
+            unit_type=unit_type,
+            decisions=decisions,
+            config_version=self.version,
+            sticky_writes=writes,
+        )
+
+    def decide(
+        self,
+        experiment: str,
+        unit_id: str,
+        *,
+        now: datetime,
+        attributes: Mapping[str, Any] | None = None,
+        unit_type: str = "user",
+        sticky: Mapping[str, str] | None = None,
+    ) -> Decision:
+        """Decide one experiment for one unit (see :meth:`assign`)."""
+        return self.assign(
+            unit_id,
+            now=now,
+            attributes=attributes,
+            unit_type=unit_type,
+            sticky=sticky,
+            experiments=[experiment],
+        ).decisions[0]
+
+    def _decide(  # noqa: C901 - the evaluation order reads best as one sequence
+        self,
+        ce: CompiledExperiment,
+        unit_id: str,
+        unit_type: str,
+        attrs: Mapping[str, Any],
+        now: datetime,
+        sticky: Mapping[str, str],
+    ) -> Decision:
+        exp = ce.experiment
+
+        def out(reason: Reason, detail: str = "") -> Decision:
+            return Decision(
+                experiment=exp.key, variant=None, reason=reason, phase=exp.phase, detail=detail
+            )
+
+        def serve(variant: str, reason: Reason, detail: str = "") -> Decision:
+            return Decision(
+                experiment=exp.key,
+                variant=variant,
+                reason=reason,
+                phase=exp.phase,
+                payload=ce.payloads[variant],
+                detail=detail,
+            )
+
+        if exp.unit_type != unit_type:
+            return out(Reason.UNIT_TYPE_MISMATCH, f"experiment randomises {exp.unit_type!r} units")
+        if exp.status != "running":
+            reason = Reason.PAUSED if exp.status == "paused" else Reason.NOT_RUNNING
+            return out(reason, f"status is {exp.status!r}")
+        if ce.killed:
+            return out(Reason.KILLED, f"flag {exp.flag_key!r} is killed")
+        start, end = exp.schedule.start_at, exp.schedule.end_at
+        if (start is not None and now < start) or (end is not None and now >= end):
+            return out(Reason.OUTSIDE_SCHEDULE, "now is outside the experiment's schedule")
+        forced = exp.overrides.get(unit_id)
+        if forced is not None:
+            return serve(forced, Reason.OVERRIDE)
+        if ce.holdout_salt is not None and bucket(ce.holdout_salt, unit_id) < ce.holdout_limit:
+            return out(Reason.HOLDOUT, f"unit is in holdout {exp.holdout!r}")
+        matched, why = ce.predicate(attrs)
+        if not matched:
+            return out(Reason.TARGETING_MISS, why)
+        if ce.layer_salt is not None:
+            layer_bucket = bucket(ce.layer_salt, unit_id)
+            if not any(s <= layer_bucket < e for s, e in ce.layer_ranges):
+                return out(Reason.LAYER_EXCLUDED, f"layer bucket {layer_bucket} not in ranges")
+        if bucket(ce.traffic_salt, unit_id) >= ce.traffic_limit:
+            return out(Reason.NOT_IN_TRAFFIC)
+        if exp.sticky:
+            kept = sticky.get(ce.sticky_key)
+            if kept is not None and kept in ce.payloads:
+                return serve(kept, Reason.STICKY)
+        return serve(ce.allocation.variant_at(bucket(ce.variant_salt, unit_id)), Reason.ASSIGNED)

@@ -1,0 +1,88 @@
+"""Portable, versioned hashing of units onto the bucket line.
+
+Hash version 1 (the only one so far)::
+
+    bucket(salt, unit_id) = uint64_be(sha256(utf8(salt + ":" + unit_id))[0:8]) mod 10000
+
+SHA-256 exists in Python, DuckDB, PostgreSQL, Spark, Trino and BigQuery, so any unit's
+bucket can be recomputed in SQL (see :mod:`abwb.assignment.sql`) and must match the
+golden vectors in ``tests/vectors/hashing_v1.json``. Engine-internal hashes (DuckDB
+``hash()``, polars ``Expr.hash``) change between versions and are never used.
+
+Salts used by the engine (``S`` is the experiment salt, ``p`` the phase)::
+
+    traffic inclusion   f"{S}/p{p}/traffic"
+    variant choice      f"{S}/p{p}/variant"
+    layer bucket        the layer's salt        (``layer:{key}`` by default)
+    holdout bucket      the holdout's salt      (``holdout:{key}`` by default)
+    rollout inclusion   the rollout's salt      (``rollout:{key}`` by default)
+
+Traffic and variant use different salts so that raising traffic only adds units and
+never moves anyone between variants. The phase is in both so a new phase re-randomises.
+"""
+
+from __future__ import annotations
+
+from hashlib import sha256
+
+from abwb.config.experiment import BUCKETS
+from abwb.errors import InvalidInput
+
+__all__ = [
+    "BUCKETS",
+    "HASH_VERSION",
+    "MAX_UNIT_ID_BYTES",
+    "bucket",
+    "check_unit_id",
+    "traffic_salt",
+    "variant_salt",
+]
+
+HASH_VERSION = 1
+#: Unit ids are identifiers, not documents; longer ones are rejected as input errors.
+MAX_UNIT_ID_BYTES = 512
+
+
+def check_unit_id(unit_id: object) -> str:
+    """Return ``unit_id`` if it is a usable unit id.
+
+    Raises:
+        InvalidInput: not a string, empty or whitespace-only, or longer than 512 bytes.
+    """
+    if not isinstance(unit_id, str):
+        raise InvalidInput(
+            f"must be a string, got {type(unit_id).__name__} {unit_id!r:.40}", path="unit_id"
+        )
+    if not unit_id.strip():
+        raise InvalidInput("must be a non-empty string", path="unit_id")
+    if len(unit_id.encode("utf-8", "surrogatepass")) > MAX_UNIT_ID_BYTES:
+        raise InvalidInput(f"must be at most {MAX_UNIT_ID_BYTES} bytes of UTF-8", path="unit_id")
+    return unit_id
+
+
+def bucket(salt: str, unit_id: str) -> int:
+    """Bucket (0 to 9,999) of ``unit_id`` under ``salt``, hash version 1.
+
+    Args:
+        salt: The salt (experiment, layer, holdout or rollout salt).
+        unit_id: The unit's id (not validated here; see :func:`check_unit_id`).
+
+    Returns:
+        The bucket, an integer in ``[0, 10000)``.
+
+    Examples:
+        >>> bucket("a", "b")
+        1548
+    """
+    digest = sha256(f"{salt}:{unit_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % BUCKETS
+
+
+def traffic_salt(salt: str, phase: int) -> str:
+    """Salt of the traffic-inclusion hash for an experiment salt and phase."""
+    return f"{salt}/p{phase}/traffic"
+
+
+def variant_salt(salt: str, phase: int) -> str:
+    """Salt of the variant-choice hash for an experiment salt and phase."""
+    return f"{salt}/p{phase}/variant"

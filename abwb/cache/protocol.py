@@ -1,0 +1,34 @@
+"""The ``AssignmentCache`` port: sticky assignments and exposure de-duplication."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+__all__ = ["AssignmentCache"]
+
+
+@runtime_checkable
+class AssignmentCache(Protocol):
+    """Per-unit state the assignment path may keep between requests.
+
+    Implementations: :class:`~abwb.cache.memory.MemoryAssignmentCache` (embedded
+    default) and a Redis one (production). Failures raise
+    :class:`~abwb.errors.CacheError`; callers degrade (skip sticky lookups, count it).
+    """
+
+    async def get_sticky(self, unit_type: str, unit_id: str) -> dict[str, str]:
+        """Stored sticky assignments of a unit: ``sticky_key`` → variant."""
+        ...
+
+    async def set_sticky(self, unit_type: str, unit_id: str, assignments: Mapping[str, str]) -> None:
+        """Store (merge) sticky assignments of a unit."""
+        ...
+
+    async def first_exposure(self, key: str, ttl_s: float) -> bool:
+        """Record an exposure key; ``True`` only the first time within ``ttl_s``."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

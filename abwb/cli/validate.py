@@ -1,0 +1,39 @@
+"""``abwb validate FILE...``: check config-as-code files and print every problem."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from abwb.config.io import load_bundle
+from abwb.errors import InvalidInput
+
+__all__ = ["register", "run"]
+
+
+def register(sub: Any) -> None:
+    """Add the ``validate`` subcommand."""
+    p = sub.add_parser("validate", help="validate config files (YAML or JSON)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate each file; exit 1 if any has a problem."""
+    failed = 0
+    for path in args.files:
+        try:
+            bundle = load_bundle(path)
+        except InvalidInput as exc:
+            failed += 1
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            continue
+        counts = ", ".join(
+            f"{len(getattr(bundle, s))} {s}"
+            for s in ("experiments", "segments", "layers", "holdouts", "flags", "rollouts", "metrics")
+            if getattr(bundle, s)
+        )
+        print(f"{path}: ok ({counts or 'empty'})")
+    return 1 if failed else 0

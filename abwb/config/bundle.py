@@ -1,0 +1,200 @@
+"""The config bundle: every experiment, segment, layer, holdout, flag, rollout and metric
+together, decoded with all problems collected and cross-references checked.
+
+A bundle is what a config-as-code file holds, what a store snapshot loads, and what
+the assignment engine compiles. Each object validates itself on construction; the
+bundle adds the checks that need more than one object (references, uniqueness).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import msgspec
+
+from abwb.config.experiment import Experiment
+from abwb.config.flag import Flag
+from abwb.config.layer import Holdout, Layer
+from abwb.config.metric import MetricDefinition
+from abwb.config.rollout import Rollout
+from abwb.config.segment import Segment
+from abwb.config.validation import ProblemList, check_unique, raise_if
+from abwb.errors import InvalidInput, Problem
+
+__all__ = ["SECTIONS", "ConfigBundle", "decode_object", "validate_bundle"]
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+#: Hook the targeting package installs to check conditions (grammar, segment refs).
+ConditionChecker = Callable[[Any, str, Mapping[str, Segment]], list[Problem]]
+
+
+class ConfigBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """All configuration objects of one workspace, with a monotonically rising version."""
+
+    experiments: list[Experiment] = msgspec.field(default_factory=list)
+    segments: list[Segment] = msgspec.field(default_factory=list)
+    layers: list[Layer] = msgspec.field(default_factory=list)
+    holdouts: list[Holdout] = msgspec.field(default_factory=list)
+    flags: list[Flag] = msgspec.field(default_factory=list)
+    rollouts: list[Rollout] = msgspec.field(default_factory=list)
+    metrics: list[MetricDefinition] = msgspec.field(default_factory=list)
+    version: int = 0
+
+    @classmethod
+    def from_data(cls, data: Any, *, path: str = "") -> ConfigBundle:
+        """Decode a bundle from plain data (parsed JSON/YAML), reporting every problem.
+
+        Raises:
+            InvalidInput: with every problem found, each with its path.
+        """
+        problems = ProblemList()
+        if not isinstance(data, Mapping):
+            raise InvalidInput(
+                f"a config file must hold a mapping of sections, got {type(data).__name__}",
+                path=path,
+            )
+        known = set(SECTIONS) | {"version"}
+        for name in data:
+            if name not in known:
+                problems.add(
+                    _join(path, str(name)), f"unknown section; expected one of {sorted(known)}"
+                )
+        sections: dict[str, list[Any]] = {}
+        for name, kind in SECTIONS.items():
+            raw = data.get(name) or []
+            if not isinstance(raw, list):
+                problems.add(_join(path, name), f"must be a list, got {type(raw).__name__}")
+                continue
+            decoded = []
+            for i, item in enumerate(raw):
+                obj = decode_object(item, kind, problems, path=f"{_join(path, name)}[{i}]")
+                if obj is not None:
+                    decoded.append(obj)
+            sections[name] = decoded
+        version = data.get("version", 0)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+            problems.add(_join(path, "version"), f"must be an integer >= 0, got {version!r}")
+            version = 0
+        raise_if(problems)
+        bundle = cls(**sections, version=version)
+        raise_if(validate_bundle(bundle))
+        return bundle
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data (for JSON/YAML), omitting empty sections."""
+        data: dict[str, Any] = msgspec.to_builtins(self)
+        return {k: v for k, v in data.items() if v or k == "version"}
+
+    def experiment(self, key: str) -> Experiment | None:
+        """The experiment with ``key``, or ``None``."""
+        return next((e for e in self.experiments if e.key == key), None)
+
+
+SECTIONS: dict[str, type[msgspec.Struct]] = {
+    "experiments": Experiment,
+    "segments": Segment,
+    "layers": Layer,
+    "holdouts": Holdout,
+    "flags": Flag,
+    "rollouts": Rollout,
+    "metrics": MetricDefinition,
+}
+
+_condition_checker: list[ConditionChecker] = []
+
+
+def register_condition_checker(checker: ConditionChecker) -> None:
+    """Install the targeting grammar check used by :func:`validate_bundle` (idempotent)."""
+    if checker not in _condition_checker:
+        _condition_checker.append(checker)
+
+
+def decode_object(data: Any, kind: type[T], problems: ProblemList, *, path: str = "") -> T | None:
+    """Decode one config object, appending its problems (with ``path`` prefixed).
+
+    Returns ``None`` when the object is invalid; the problems say why.
+    """
+    try:
+        return msgspec.convert(data, kind, strict=True)
+    except msgspec.ValidationError as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, InvalidInput):
+            where = _msgspec_path(str(exc))
+            for p in cause.problems:
+                problems.add(_join(_join(path, where), p.path), p.message)
+        else:
+            message, _, where = str(exc).partition(" - at `$")
+            problems.add(_join(path, where.rstrip("`")), message)
+    return None
+
+
+def validate_bundle(bundle: ConfigBundle) -> list[Problem]:
+    """Cross-object checks: unique keys and every reference resolved."""
+    problems = ProblemList()
+    for name in SECTIONS:
+        check_unique(problems, name, (o.key for o in getattr(bundle, name)), name[:-1])
+    layers = {x.key for x in bundle.layers}
+    holdouts = {x.key for x in bundle.holdouts}
+    flags = {x.key: x for x in bundle.flags}
+    metrics = {x.key for x in bundle.metrics}
+    segments = {x.key: x for x in bundle.segments}
+    experiments = {x.key for x in bundle.experiments}
+    for i, exp in enumerate(bundle.experiments):
+        base = f"experiments[{i}]"
+        if exp.layer is not None and exp.layer.layer not in layers:
+            problems.add(f"{base}.layer.layer", f"unknown layer {exp.layer.layer!r}")
+        if exp.holdout is not None and exp.holdout not in holdouts:
+            problems.add(f"{base}.holdout", f"unknown holdout {exp.holdout!r}")
+        if exp.flag_key is not None and exp.flag_key not in flags:
+            problems.add(f"{base}.flag_key", f"unknown flag {exp.flag_key!r}")
+        for group in ("primary", "secondary", "guardrails"):
+            for j, key in enumerate(getattr(exp.metrics, group)):
+                if key not in metrics:
+                    problems.add(f"{base}.metrics.{group}[{j}]", f"unknown metric {key!r}")
+        for checker in _condition_checker:
+            problems.extend(checker(exp.targeting, f"{base}.targeting", segments))
+    for i, seg in enumerate(bundle.segments):
+        for checker in _condition_checker:
+            problems.extend(checker(seg.condition, f"segments[{i}].condition", segments))
+    for i, flag in enumerate(bundle.flags):
+        for j, rule in enumerate(flag.rules):
+            if rule.experiment is not None and rule.experiment not in experiments:
+                problems.add(
+                    f"flags[{i}].rules[{j}].experiment", f"unknown experiment {rule.experiment!r}"
+                )
+            for checker in _condition_checker:
+                problems.extend(
+                    checker(rule.condition, f"flags[{i}].rules[{j}].condition", segments)
+                )
+        for j, pre in enumerate(flag.prerequisites):
+            if pre.key not in flags:
+                problems.add(f"flags[{i}].prerequisites[{j}].key", f"unknown flag {pre.key!r}")
+    for i, rollout in enumerate(bundle.rollouts):
+        flag = flags.get(rollout.flag_key)
+        if flag is None:
+            problems.add(f"rollouts[{i}].flag_key", f"unknown flag {rollout.flag_key!r}")
+        elif rollout.variation not in flag.variations:
+            problems.add(
+                f"rollouts[{i}].variation",
+                f"flag {flag.key!r} has no variation {rollout.variation!r}",
+            )
+        for j, key in enumerate(rollout.guardrails):
+            if key not in metrics:
+                problems.add(f"rollouts[{i}].guardrails[{j}]", f"unknown metric {key!r}")
+    return problems
+
+
+def _msgspec_path(message: str) -> str:
+    _, _, where = message.partition(" - at `$")
+    return where.rstrip("`").lstrip(".")
+
+
+def _join(base: str, field: str) -> str:
+    field = field.lstrip(".")
+    if not field:
+        return base
+    if not base:
+        return field
+    return f"{base}{field}" if field.startswith("[") else f"{base}.{field}"

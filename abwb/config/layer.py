@@ -1,0 +1,69 @@
+"""Layers (mutual-exclusion bucket spaces) and holdouts (units kept out of experiments)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from abwb.config.validation import ProblemList, check_fraction, check_key, raise_if
+
+__all__ = ["Holdout", "Layer"]
+
+
+class Layer(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A bucket space that experiments divide among themselves.
+
+    A unit's layer bucket is ``bucket(layer salt, unit_id)``; each experiment in the
+    layer owns disjoint ranges of it, so a unit is in at most one of them.
+    """
+
+    key: str
+    name: str = ""
+    unit_type: str = "user"
+    salt: str = ""
+    description: str = ""
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        raise_if(self.problems())
+
+    @property
+    def effective_salt(self) -> str:
+        """The salt actually hashed: ``salt`` or ``layer:{key}``."""
+        return self.salt or f"layer:{self.key}"
+
+    def problems(self) -> ProblemList:
+        """Self-contained problems."""
+        problems = ProblemList()
+        check_key(problems, "key", self.key)
+        return problems
+
+
+class Holdout(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A stable share of units kept out of every experiment that names the holdout.
+
+    Units whose holdout bucket falls below ``traffic_fraction`` see the default
+    experience; comparing them with everyone else measures the cumulative effect
+    of a programme of experiments.
+    """
+
+    key: str
+    traffic_fraction: float
+    name: str = ""
+    unit_type: str = "user"
+    salt: str = ""
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        raise_if(self.problems())
+
+    @property
+    def effective_salt(self) -> str:
+        """The salt actually hashed: ``salt`` or ``holdout:{key}``."""
+        return self.salt or f"holdout:{self.key}"
+
+    def problems(self) -> ProblemList:
+        """Self-contained problems."""
+        problems = ProblemList()
+        check_key(problems, "key", self.key)
+        check_fraction(problems, "traffic_fraction", self.traffic_fraction)
+        return problems

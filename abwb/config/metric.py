@@ -1,0 +1,95 @@
+"""Metric definitions: what to measure per unit, from which events, in which window."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import msgspec
+
+from abwb.config.validation import ProblemList, check_key, raise_if
+
+__all__ = ["Capping", "MetricDefinition", "MetricKind"]
+
+MetricKind = Literal["binomial", "count", "sum", "mean", "ratio"]
+
+
+class Capping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Winsorisation of per-unit values: an absolute cap or an upper percentile (0-1)."""
+
+    absolute: float | None = None
+    percentile: float | None = None
+
+
+class MetricDefinition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A metric computed per unit from events inside a window after first exposure.
+
+    Args:
+        key: Unique slug.
+        kind: ``binomial`` (did the unit do ``event``), ``count`` (how many),
+            ``sum`` (Σ ``value_column``), ``mean`` (mean of ``value_column`` per unit),
+            ``ratio`` (Σ numerator / Σ denominator across units, delta method).
+        event: Source event name (all kinds but ratio).
+        value_column: Column summed for ``sum``/``mean`` (default ``value``).
+        numerator_event, denominator_event: Sources for ``ratio`` (their values summed,
+            or counted when ``*_value_column`` is None).
+        window_start_s, window_end_s: Window ``[start, end)`` relative to first exposure.
+        capping: Optional winsorisation of the per-unit value.
+        direction: Which way is good.
+        guardrail_max_harm_rel: As a guardrail, the largest tolerated relative harm.
+        cuped_window_s: Length of the pre-exposure period used as the CUPED covariate
+            (``None`` disables CUPED).
+    """
+
+    key: str
+    kind: MetricKind
+    event: str | None = None
+    value_column: str | None = None
+    numerator_event: str | None = None
+    numerator_value_column: str | None = None
+    denominator_event: str | None = None
+    denominator_value_column: str | None = None
+    window_start_s: float = 0.0
+    window_end_s: float | None = None
+    capping: Capping | None = None
+    direction: Literal["increase", "decrease"] = "increase"
+    guardrail_max_harm_rel: float | None = None
+    cuped_window_s: float | None = None
+    name: str = ""
+    description: str = ""
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        raise_if(self.problems())
+
+    def problems(self) -> ProblemList:
+        """Self-contained problems."""
+        problems = ProblemList()
+        check_key(problems, "key", self.key)
+        if self.kind == "ratio":
+            if not self.numerator_event:
+                problems.add("numerator_event", "required for kind 'ratio'")
+            if not self.denominator_event:
+                problems.add("denominator_event", "required for kind 'ratio'")
+        elif not self.event:
+            problems.add("event", f"required for kind {self.kind!r}")
+        if self.kind in ("sum", "mean") and not self.value_column:
+            problems.add("value_column", f"required for kind {self.kind!r}")
+        if not math.isfinite(self.window_start_s) or self.window_start_s < 0:
+            problems.add("window_start_s", f"must be finite and >= 0, got {self.window_start_s}")
+        end = self.window_end_s
+        if end is not None and (not math.isfinite(end) or end <= self.window_start_s):
+            problems.add("window_end_s", f"must be > window_start_s, got {end}")
+        if self.capping is not None:
+            cap = self.capping
+            if cap.percentile is not None and not 0 < cap.percentile < 1:
+                problems.add("capping.percentile", f"must be in (0, 1), got {cap.percentile}")
+            if cap.absolute is not None and not cap.absolute > 0:
+                problems.add("capping.absolute", f"must be > 0, got {cap.absolute}")
+        harm = self.guardrail_max_harm_rel
+        if harm is not None and not 0 <= harm < 10:
+            problems.add("guardrail_max_harm_rel", f"must be in [0, 10), got {harm}")
+        cuped = self.cuped_window_s
+        if cuped is not None and not cuped > 0:
+            problems.add("cuped_window_s", f"must be > 0, got {cuped}")
+        return problems

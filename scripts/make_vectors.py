@@ -19,31 +19,75 @@ from abwb.config import ConfigBundle, Experiment, LayerPlacement, Variant
 
 SHAPES = {
     "fifty-fifty": Experiment(
-        key="vec-50-50", status="running",
-        variants=[Variant(key="control", weight=0.5, is_control=True), Variant(key="b", weight=0.5)],
+        key="vec-50-50",
+        status="running",
+        variants=[
+            Variant(key="control", weight=0.5, is_control=True),
+            Variant(key="b", weight=0.5),
+        ],
     ),
     "three-way": Experiment(
-        key="vec-3way", status="running", salt="checkout:2026",
-        variants=[Variant(key="control", weight=0.34, is_control=True),
-                  Variant(key="b", weight=0.33), Variant(key="c", weight=0.33)],
+        key="vec-3way",
+        status="running",
+        salt="checkout:2026",
+        variants=[
+            Variant(key="control", weight=0.34, is_control=True),
+            Variant(key="b", weight=0.33),
+            Variant(key="c", weight=0.33),
+        ],
     ),
     "ten-ninety-half-traffic": Experiment(
-        key="vec-10-90", status="running", traffic_fraction=0.5, phase=2,
-        variants=[Variant(key="control", weight=0.1, is_control=True), Variant(key="b", weight=0.9)],
+        key="vec-10-90",
+        status="running",
+        traffic_fraction=0.5,
+        phase=2,
+        variants=[
+            Variant(key="control", weight=0.1, is_control=True),
+            Variant(key="b", weight=0.9),
+        ],
     ),
     "layered-quarter": Experiment(
-        key="vec-layer", status="running", layer=LayerPlacement(layer="l1", ranges=[(2500, 7500)]),
-        variants=[Variant(key="control", weight=0.25, is_control=True), Variant(key="b", weight=0.25),
-                  Variant(key="c", weight=0.25), Variant(key="d", weight=0.25)],
+        key="vec-layer",
+        status="running",
+        layer=LayerPlacement(layer="l1", ranges=[(2500, 7500)]),
+        variants=[
+            Variant(key="control", weight=0.25, is_control=True),
+            Variant(key="b", weight=0.25),
+            Variant(key="c", weight=0.25),
+            Variant(key="d", weight=0.25),
+        ],
     ),
 }
 
 
 def unit_ids() -> list[str]:
     rng = random.Random(20261128)
-    special = ["0", "1", "-", " x", "x ", "a:b", "o'brien", 'quote"d', "ünïcödé", "ユーザー42",
-               "🙂🚀", "Ω≈ç√", "tab\there", "new\nline", "NULL", "null", "%", "_", "\\", "x" * 512,
-               "é" * 256, "user-000000", "USER-1", "user-1"]
+    special = [
+        "0",
+        "1",
+        "-",
+        " x",
+        "x ",
+        "a:b",
+        "o'brien",
+        'quote"d',
+        "ünïcödé",
+        "ユーザー42",
+        "🙂🚀",
+        "Ω≈ç√",
+        "tab\there",
+        "new\nline",
+        "NULL",
+        "null",
+        "%",
+        "_",
+        "\\",
+        "x" * 512,
+        "é" * 256,
+        "user-000000",
+        "USER-1",
+        "user-1",
+    ]
     ids = list(special)
     while len(ids) < 1100:
         kind = rng.random()
@@ -54,8 +98,12 @@ def unit_ids() -> list[str]:
         elif kind < 0.85:
             ids.append("".join(rng.choice("abcdef0123456789") for _ in range(32)))
         else:
-            ids.append("".join(chr(rng.choice([rng.randrange(0x20, 0x7F), rng.randrange(0xA0, 0x2FFF)]))
-                               for _ in range(rng.randrange(1, 40))))
+            ids.append(
+                "".join(
+                    chr(rng.choice([rng.randrange(0x20, 0x7F), rng.randrange(0xA0, 0x2FFF)]))
+                    for _ in range(rng.randrange(1, 40))
+                )
+            )
     return ids
 
 
@@ -70,7 +118,9 @@ def main() -> None:
         for name, exp in SHAPES.items():
             d = assigner.decide(exp.key, uid, now=now) if uid.strip() else None
             variants[name] = d.variant if d else None
-        rows.append({"salt": salt, "unit_id": uid, "bucket": bucket(salt, uid), "variants": variants})
+        rows.append(
+            {"salt": salt, "unit_id": uid, "bucket": bucket(salt, uid), "variants": variants}
+        )
     doc = {
         "hash_version": HASH_VERSION,
         "formula": "uint64_be(sha256(utf8(salt + ':' + unit_id))[0:8]) mod 10000",

@@ -43,7 +43,9 @@ class Allocation:
         """Build from variant → ranges (empty ranges dropped)."""
         spans = sorted((s, e, v) for v, rs in ranges.items() for s, e in rs if e > s)
         return cls(
-            tuple(s for s, _, _ in spans), tuple(e for _, e, _ in spans), tuple(v for *_, v in spans)
+            tuple(s for s, _, _ in spans),
+            tuple(e for _, e, _ in spans),
+            tuple(v for *_, v in spans),
         )
 
     def variant_at(self, bucket: int) -> str:
@@ -139,7 +141,9 @@ def reweight(experiment: Experiment, weights: Mapping[str, float]) -> ReweightRe
             f"must give a weight for exactly the variants {keys}, got {sorted(weights)}",
             path="weights",
         )
-    new_variants = [msgspec.structs.replace(v, weight=float(weights[v.key])) for v in experiment.variants]
+    new_variants = [
+        msgspec.structs.replace(v, weight=float(weights[v.key])) for v in experiment.variants
+    ]
     # Validate the new weights through the model itself (finite, >= 0, sum to 1).
     candidate = msgspec.structs.replace(experiment, variants=new_variants, allocation=None)
     current = allocation_of(experiment).ranges()
@@ -169,7 +173,5 @@ def reweight(experiment: Experiment, weights: Mapping[str, float]) -> ReweightRe
                 freed.insert(0, (s + take, e))
             deficit -= take
     merged = Allocation.from_ranges(kept).ranges()
-    result = msgspec.structs.replace(
-        candidate, allocation={k: merged.get(k, []) for k in keys}
-    )
+    result = msgspec.structs.replace(candidate, allocation={k: merged.get(k, []) for k in keys})
     return ReweightResult(result, moved / BUCKETS)

@@ -53,7 +53,8 @@ def _no_compiler(condition: Any) -> Predicate:
 
 def sticky_key(experiment: Experiment) -> str:
     """Key of an experiment's sticky assignment: the phase is part of it, so a new
-    phase re-randomises even sticky units."""
+    phase re-randomises even sticky units.
+    """
     return f"{experiment.key}/p{experiment.phase}"
 
 

@@ -43,7 +43,9 @@ class MemoryAssignmentCache:
         self._sticky.move_to_end(key)
         return dict(found)
 
-    async def set_sticky(self, unit_type: str, unit_id: str, assignments: Mapping[str, str]) -> None:
+    async def set_sticky(
+        self, unit_type: str, unit_id: str, assignments: Mapping[str, str]
+    ) -> None:
         """Merge sticky assignments of a unit."""
         key = (unit_type, unit_id)
         self._sticky.setdefault(key, {}).update(assignments)

@@ -21,7 +21,9 @@ class AssignmentCache(Protocol):
         """Stored sticky assignments of a unit: ``sticky_key`` → variant."""
         ...
 
-    async def set_sticky(self, unit_type: str, unit_id: str, assignments: Mapping[str, str]) -> None:
+    async def set_sticky(
+        self, unit_type: str, unit_id: str, assignments: Mapping[str, str]
+    ) -> None:
         """Store (merge) sticky assignments of a unit."""
         ...
 

@@ -32,7 +32,15 @@ def run(args: argparse.Namespace) -> int:
             continue
         counts = ", ".join(
             f"{len(getattr(bundle, s))} {s}"
-            for s in ("experiments", "segments", "layers", "holdouts", "flags", "rollouts", "metrics")
+            for s in (
+                "experiments",
+                "segments",
+                "layers",
+                "holdouts",
+                "flags",
+                "rollouts",
+                "metrics",
+            )
             if getattr(bundle, s)
         )
         print(f"{path}: ok ({counts or 'empty'})")

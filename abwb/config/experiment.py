@@ -7,6 +7,7 @@ exist, is the metric defined) live in :mod:`abwb.config.bundle`.
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import datetime
 from typing import Any, Literal
@@ -240,7 +241,7 @@ class Experiment(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
                     f"layer.ranges[{i}]",
                     f"must satisfy 0 <= start < end <= {BUCKETS}, got [{start}, {end})",
                 )
-        for (s1, e1), (s2, e2) in zip(ordered, ordered[1:], strict=False):
+        for (s1, e1), (s2, e2) in itertools.pairwise(ordered):
             if s2 < e1:
                 problems.add("layer.ranges", f"ranges overlap: [{s1}, {e1}) and [{s2}, {e2})")
 

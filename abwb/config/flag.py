@@ -28,7 +28,8 @@ class SplitShare(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class FlagRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """An ordered rule: when ``condition`` matches, serve a fixed variation, a split,
-    or delegate to an experiment (whose variant payload becomes the value)."""
+    or delegate to an experiment (whose variant payload becomes the value).
+    """
 
     condition: Any = None
     variation: str | None = None
@@ -115,7 +116,9 @@ class Flag(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
                 if share.variation not in self.variations:
                     problems.add(f"{path}.split[{j}].variation", f"unknown {share.variation!r}")
                 if not 0 <= share.weight <= 1:
-                    problems.add(f"{path}.split[{j}].weight", f"must be in [0, 1], got {share.weight}")
+                    problems.add(
+                        f"{path}.split[{j}].weight", f"must be in [0, 1], got {share.weight}"
+                    )
                 total += share.weight
             if abs(total - 1) > 1e-9:
                 problems.add(f"{path}.split", f"weights must sum to 1, got {total!r}")

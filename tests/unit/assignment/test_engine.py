@@ -37,18 +37,34 @@ def exp(**kw: object) -> Experiment:
 def decide(e: Experiment, unit: str = "u1", **kw: object) -> Reason:
     bundle = ConfigBundle(
         experiments=[e],
-        holdouts=[Holdout(key="h", traffic_fraction=1.0), Holdout(key="none", traffic_fraction=0.0)],
+        holdouts=[
+            Holdout(key="h", traffic_fraction=1.0),
+            Holdout(key="none", traffic_fraction=0.0),
+        ],
         layers=[Layer(key="l")],
-        flags=[Flag(key="f", type="bool", variations={"on": True, "off": False},
-                    default_variation="off", off_variation="off", killed=True)],
+        flags=[
+            Flag(
+                key="f",
+                type="bool",
+                variations={"on": True, "off": False},
+                default_variation="off",
+                off_variation="off",
+                killed=True,
+            )
+        ],
     )
     return Assigner(bundle).decide("e", unit, now=kw.pop("now", NOW), **kw).reason  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     ("status", "reason"),
-    [("draft", Reason.NOT_RUNNING), ("paused", Reason.PAUSED), ("stopped", Reason.NOT_RUNNING),
-     ("scheduled", Reason.NOT_RUNNING), ("archived", Reason.NOT_RUNNING)],
+    [
+        ("draft", Reason.NOT_RUNNING),
+        ("paused", Reason.PAUSED),
+        ("stopped", Reason.NOT_RUNNING),
+        ("scheduled", Reason.NOT_RUNNING),
+        ("archived", Reason.NOT_RUNNING),
+    ],
 )
 def test_status_gates_everything(status: str, reason: Reason) -> None:
     assert decide(exp(status=status, overrides={"u1": "green"})) is reason
@@ -99,13 +115,22 @@ def test_targeting_without_compiler_or_with_one() -> None:
     a = Assigner(ConfigBundle(experiments=[targeted]), compile_condition=compiler)
     assert a.decide("e", "u1", now=NOW, attributes={"country": "US"}).reason is Reason.ASSIGNED
     miss = a.decide("e", "u1", now=NOW, attributes={"country": "DE"})
-    assert (miss.reason, miss.detail, miss.variant) == (Reason.TARGETING_MISS, "country is not US", None)
+    assert (miss.reason, miss.detail, miss.variant) == (
+        Reason.TARGETING_MISS,
+        "country is not US",
+        None,
+    )
 
 
 @pytest.mark.parametrize(
     ("unit_id", "message"),
-    [(None, "must be a string"), (42, "must be a string"), ("", "non-empty"), ("   ", "non-empty"),
-     ("x" * 513, "at most 512 bytes")],
+    [
+        (None, "must be a string"),
+        (42, "must be a string"),
+        ("", "non-empty"),
+        ("   ", "non-empty"),
+        ("x" * 513, "at most 512 bytes"),
+    ],
 )
 def test_bad_unit_ids_are_clear_errors(unit_id: object, message: str) -> None:
     a = Assigner(ConfigBundle(experiments=[exp()]))

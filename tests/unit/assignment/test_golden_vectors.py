@@ -69,11 +69,16 @@ def test_vectorised_bulk_path_matches_vectors() -> None:
 def duck() -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect()
     con.execute(DUCKDB_BUCKET_MACRO)
-    con.register("vectors", pl.DataFrame({
-        "i": list(range(len(ROWS))),
-        "salt": [r["salt"] for r in ROWS],
-        "unit_id": [r["unit_id"] for r in ROWS],
-    }))
+    con.register(
+        "vectors",
+        pl.DataFrame(
+            {
+                "i": list(range(len(ROWS))),
+                "salt": [r["salt"] for r in ROWS],
+                "unit_id": [r["unit_id"] for r in ROWS],
+            }
+        ),
+    )
     yield con
     con.close()
 
@@ -103,7 +108,9 @@ def test_postgres_reproduces_buckets_and_variants(pg_url: str) -> None:
             with conn.cursor().copy("COPY vectors (i, salt, unit_id) FROM STDIN") as copy:
                 for i, r in enumerate(ROWS):
                     copy.write_row((i, r["salt"], r["unit_id"]))
-            got = conn.execute("SELECT abwb_bucket(salt, unit_id) FROM vectors ORDER BY i").fetchall()
+            got = conn.execute(
+                "SELECT abwb_bucket(salt, unit_id) FROM vectors ORDER BY i"
+            ).fetchall()
             assert [g[0] for g in got] == [r["bucket"] for r in ROWS]
             for shape, exp in SHAPES.items():
                 sql = f"SELECT {variant_sql(exp, 'unit_id', layer_salt='layer:l1')} FROM vectors ORDER BY i"

@@ -21,9 +21,14 @@ def make(weights: list[float], *, traffic: float = 1.0, sticky: bool = False) ->
     normalised = [w / total for w in weights]
     normalised[-1] = 1.0 - sum(normalised[:-1])
     return Experiment(
-        key="prop", status="running", traffic_fraction=traffic, sticky=sticky,
-        variants=[Variant(key=f"v{i}", weight=max(0.0, w), is_control=i == 0)
-                  for i, w in enumerate(normalised)],
+        key="prop",
+        status="running",
+        traffic_fraction=traffic,
+        sticky=sticky,
+        variants=[
+            Variant(key=f"v{i}", weight=max(0.0, w), is_control=i == 0)
+            for i, w in enumerate(normalised)
+        ],
     )
 
 
@@ -95,13 +100,15 @@ def test_new_phase_re_randomises_on_purpose() -> None:
     next_phase = msgspec.structs.replace(exp, phase=2)
     a = Assigner(ConfigBundle(experiments=[exp]))
     b = Assigner(ConfigBundle(experiments=[next_phase]))
-    same = sum(a.decide("prop", u, now=NOW).variant == b.decide("prop", u, now=NOW).variant
-               for u in UNITS)
+    same = sum(
+        a.decide("prop", u, now=NOW).variant == b.decide("prop", u, now=NOW).variant for u in UNITS
+    )
     # Independent re-randomisation keeps about half the units on the same arm.
     assert 0.38 * len(UNITS) < same < 0.62 * len(UNITS)
     # Sticky assignments are keyed by phase, so a new phase ignores old ones.
     sticky = make([0.5, 0.5], sticky=True)
     old_writes = Assigner(ConfigBundle(experiments=[sticky])).assign("u1", now=NOW).sticky_writes
     d = Assigner(ConfigBundle(experiments=[msgspec.structs.replace(sticky, phase=2)])).decide(
-        "prop", "u1", now=NOW, sticky=old_writes)
+        "prop", "u1", now=NOW, sticky=old_writes
+    )
     assert d.reason is Reason.ASSIGNED

@@ -26,12 +26,17 @@ def test_buckets_are_uniform_over_deciles() -> None:
 
 def test_variant_shares_match_weights() -> None:
     exp = Experiment(
-        key="shares", status="running",
-        variants=[Variant(key="control", weight=0.2, is_control=True),
-                  Variant(key="b", weight=0.3), Variant(key="c", weight=0.5)],
+        key="shares",
+        status="running",
+        variants=[
+            Variant(key="control", weight=0.2, is_control=True),
+            Variant(key="b", weight=0.3),
+            Variant(key="c", weight=0.5),
+        ],
     )
-    out = assign_frame(Assigner(ConfigBundle(experiments=[exp])), pl.DataFrame({"unit_id": IDS}),
-                       "shares", now=NOW)
+    out = assign_frame(
+        Assigner(ConfigBundle(experiments=[exp])), pl.DataFrame({"unit_id": IDS}), "shares", now=NOW
+    )
     counts = out["variant"].value_counts().sort("variant")
     observed = counts["count"].to_numpy()
     assert counts["variant"].to_list() == ["b", "c", "control"]

@@ -1,0 +1,121 @@
+"""Assignment speed: µs per decision and bulk throughput. Prints figures; asserts nothing.
+
+Run: ./run bench assignment      (or .venv/bin/python benchmarks/bench_assignment.py [--ids N])
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from datetime import UTC, datetime
+
+import polars as pl
+
+from abwb.assignment import Assigner, assign_frame, bucket
+from abwb.config import ConfigBundle, Experiment, Variant
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+CONDITION = {
+    "all": [
+        {"attr": "country", "op": "in", "value": ["US", "CA", "DE"]},
+        {"attr": "app.version", "op": "semver_gte", "value": "4.2.0"},
+        {"attr": "plan", "op": "ne", "value": "enterprise"},
+    ]
+}
+
+
+def experiments(n: int, *, targeted: bool) -> list[Experiment]:
+    return [
+        Experiment(
+            key=f"exp-{i}",
+            status="running",
+            traffic_fraction=0.8,
+            targeting=CONDITION if targeted else None,
+            variants=[
+                Variant(key="control", weight=0.5, is_control=True),
+                Variant(key="treatment", weight=0.5, payload={"i": i}),
+            ],
+        )
+        for i in range(n)
+    ]
+
+
+def compiler():  # the real targeting engine when installed, else an equivalent predicate
+    try:
+        from abwb.targeting import compile_condition
+    except ImportError:
+
+        def compile_stand_in(condition: object):
+            def predicate(attrs: dict) -> tuple[bool, str]:
+                ok = (
+                    attrs.get("country") in ("US", "CA", "DE")
+                    and tuple(map(int, attrs["app"]["version"].split("."))) >= (4, 2, 0)
+                    and attrs.get("plan") != "enterprise"
+                )
+                return ok, "" if ok else "no match"
+
+            return predicate
+
+        return compile_stand_in, "injected predicate"
+    return compile_condition, "abwb.targeting"
+
+
+def per_decision(n_exp: int, targeted: bool, compile_fn) -> tuple[float, float]:
+    assigner = Assigner(
+        ConfigBundle(experiments=experiments(n_exp, targeted=targeted)),
+        compile_condition=compile_fn,
+    )
+    attrs = {"country": "US", "plan": "pro", "app": {"version": "4.3.1"}}
+    units = [f"user-{i}" for i in range(max(200, 20_000 // n_exp))]
+    runs = []
+    for _ in range(5):
+        t = time.perf_counter()
+        for u in units:
+            assigner.assign(u, now=NOW, attributes=attrs)
+        runs.append((time.perf_counter() - t) / len(units))
+    per_request = statistics.median(runs)
+    return per_request * 1e6, per_request / n_exp * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ids", type=int, default=10_000_000, help="ids for the bulk comparison")
+    args = parser.parse_args()
+    compile_fn, source = compiler()
+    print(f"== assign(): one unit, all running experiments (targeting: {source})")
+    print(f"{'experiments':>11} {'conditions':>10} {'µs/request':>11} {'µs/decision':>12}")
+    for n in (1, 20, 200):
+        for targeted in (False, True):
+            req, dec = per_decision(n, targeted, compile_fn)
+            print(f"{n:>11} {3 if targeted else 0:>10} {req:>11.1f} {dec:>12.2f}")
+
+    n = args.ids
+    ids = [f"user-{i}" for i in range(n)]
+    scalar_n = min(n, 2_000_000)
+    t = time.perf_counter()
+    for u in ids[:scalar_n]:
+        bucket("bench/p1/variant", u)
+    scalar = scalar_n / (time.perf_counter() - t)
+    exp = experiments(1, targeted=False)[0]
+    assigner = Assigner(ConfigBundle(experiments=[exp]))
+    frame = pl.DataFrame({"unit_id": ids})
+    del ids
+    t = time.perf_counter()
+    out = assign_frame(assigner, frame, exp.key, now=NOW)
+    bulk_s = time.perf_counter() - t
+    t = time.perf_counter()
+    for u in frame["unit_id"].head(200_000):
+        assigner.decide(exp.key, u, now=NOW)
+    scalar_decide = 200_000 / (time.perf_counter() - t)
+    print(f"\n== bulk over {n:,} ids")
+    print(f"scalar bucket():          {scalar / 1e6:6.2f} M ids/s  (measured on {scalar_n:,})")
+    print(f"scalar decide():          {scalar_decide / 1e6:6.2f} M ids/s  (measured on 200,000)")
+    print(
+        f"vectorised assign_frame:  {n / bulk_s / 1e6:6.2f} M ids/s  ({bulk_s:.2f} s for {n:,}, "
+        f"{out['variant'].null_count():,} outside traffic)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -13,17 +13,20 @@ version in :class:`Assigner`; a decision is then a few hashes and comparisons.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from abwb.assignment.allocation import Allocation, allocation_of
+from abwb.assignment.conflicts import Rival, surface_rivals
 from abwb.assignment.decision import AssignmentResult, Decision, Reason
 from abwb.assignment.hashing import BUCKETS, bucket, check_unit_id, traffic_salt, variant_salt
 from abwb.config.bundle import ConfigBundle
 from abwb.config.experiment import Experiment
 from abwb.errors import InvalidInput
+from abwb.targeting.compiler import make_compiler
 
 __all__ = [
     "Assigner",
@@ -41,14 +44,6 @@ ConditionCompiler = Callable[[Any], Predicate]
 
 def _match_all(_: Mapping[str, Any]) -> tuple[bool, str]:
     return True, ""
-
-
-def _no_compiler(condition: Any) -> Predicate:
-    raise InvalidInput(
-        "experiment has a targeting condition but no condition compiler was given "
-        "(pass compile_condition=abwb.targeting.compile_condition)",
-        path="targeting",
-    )
 
 
 def sticky_key(experiment: Experiment) -> str:
@@ -82,8 +77,14 @@ class Assigner:
 
     Args:
         bundle: The config to serve.
-        compile_condition: Turns targeting conditions into predicates; required when
-            any experiment has targeting.
+        compile_condition: Turns targeting conditions into predicates; defaults to
+            :func:`abwb.targeting.make_compiler` bound to the bundle's segments.
+
+    Runtime guard: a unit is never in two running experiments that share a flag or a
+    surface. Experiments claim contested units in precedence order
+    (:func:`abwb.assignment.conflicts.precedence_key`: no scheduled start first, then
+    earlier start, then config order); the loser gets ``Reason.SURFACE_TAKEN`` and
+    :attr:`surface_taken_counts` counts it.
 
     Examples:
         >>> from abwb.config import Experiment, Variant
@@ -101,7 +102,7 @@ class Assigner:
     ) -> None:
         self.bundle = bundle
         self.version = bundle.version
-        compiler = compile_condition or _no_compiler
+        compiler = compile_condition or make_compiler(bundle.segments)
         layers = {layer.key: layer for layer in bundle.layers}
         holdouts = {h.key: h for h in bundle.holdouts}
         killed_flags = {f.key for f in bundle.flags if f.killed}
@@ -127,6 +128,13 @@ class Assigner:
                 killed=exp.flag_key in killed_flags,
                 sticky_key=sticky_key(exp),
             )
+        self._rivals: dict[str, tuple[Rival, ...]] = surface_rivals(bundle.experiments)
+        self._surface_taken: Counter[str] = Counter()
+
+    @property
+    def surface_taken_counts(self) -> dict[str, int]:
+        """Decisions turned into ``SURFACE_TAKEN`` by the runtime guard, per experiment."""
+        return dict(self._surface_taken)
 
     @property
     def experiments(self) -> list[CompiledExperiment]:
@@ -182,8 +190,11 @@ class Assigner:
         )
         decisions: list[Decision] = []
         writes: dict[str, str] = {}
+        memo: dict[str, Decision] = {}
         for ce in selected:
-            decision = self._decide(ce, unit_id, unit_type, attrs, now, stored)
+            decision = self._guarded(ce, unit_id, unit_type, attrs, now, stored, memo)
+            if decision.reason is Reason.SURFACE_TAKEN:
+                self._surface_taken[ce.experiment.key] += 1
             decisions.append(decision)
             if (
                 ce.experiment.sticky
@@ -218,6 +229,40 @@ class Assigner:
             sticky=sticky,
             experiments=[experiment],
         ).decisions[0]
+
+    def _guarded(
+        self,
+        ce: CompiledExperiment,
+        unit_id: str,
+        unit_type: str,
+        attrs: Mapping[str, Any],
+        now: datetime,
+        sticky: Mapping[str, str],
+        memo: dict[str, Decision],
+    ) -> Decision:
+        """:meth:`_decide`, then yield the unit to a higher-precedence rival holding it."""
+        key = ce.experiment.key
+        done = memo.get(key)
+        if done is not None:
+            return done
+        decision = self._decide(ce, unit_id, unit_type, attrs, now, sticky)
+        if decision.in_experiment:
+            for rival in self._rivals.get(key, ()):
+                held = self._guarded(
+                    self._compiled[rival.key], unit_id, unit_type, attrs, now, sticky, memo
+                )
+                if held.in_experiment:
+                    decision = Decision(
+                        experiment=key,
+                        variant=None,
+                        reason=Reason.SURFACE_TAKEN,
+                        phase=ce.experiment.phase,
+                        detail=f"{rival.shared} is taken by experiment {rival.key!r} "
+                        f"(variant {held.variant!r}) for this unit",
+                    )
+                    break
+        memo[key] = decision
+        return decision
 
     def _decide(  # noqa: C901 - the evaluation order reads best as one sequence
         self,

@@ -46,3 +46,10 @@ __all__ = [
     "parse_text",
     "validate_bundle",
 ]
+
+# The targeting grammar check runs inside validate_bundle. It is installed here, after
+# every config module is loaded, because abwb.targeting must not import abwb.config.
+from abwb.config.bundle import register_condition_checker  # noqa: E402
+from abwb.targeting.grammar import condition_problems  # noqa: E402
+
+register_condition_checker(condition_problems)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from abwb.config.experiment import Experiment
-from abwb.config.flag import Flag
+from abwb.config.flag import Flag, flag_value_matches, prerequisite_cycles
 from abwb.config.layer import Holdout, Layer
 from abwb.config.metric import MetricDefinition
 from abwb.config.rollout import Rollout
@@ -171,6 +171,12 @@ def validate_bundle(bundle: ConfigBundle) -> list[Problem]:
         for j, pre in enumerate(flag.prerequisites):
             if pre.key not in flags:
                 problems.add(f"flags[{i}].prerequisites[{j}].key", f"unknown flag {pre.key!r}")
+            elif pre.variation not in flags[pre.key].variations:
+                problems.add(
+                    f"flags[{i}].prerequisites[{j}].variation",
+                    f"flag {pre.key!r} has no variation {pre.variation!r}",
+                )
+    _check_flag_graph(problems, bundle)
     for i, rollout in enumerate(bundle.rollouts):
         flag = flags.get(rollout.flag_key)
         if flag is None:
@@ -184,6 +190,38 @@ def validate_bundle(bundle: ConfigBundle) -> list[Problem]:
             if key not in metrics:
                 problems.add(f"rollouts[{i}].guardrails[{j}]", f"unknown metric {key!r}")
     return problems
+
+
+def _check_flag_graph(problems: ProblemList, bundle: ConfigBundle) -> None:
+    """Prerequisite cycles, and experiment payloads that a delegating flag cannot serve."""
+    cycles = prerequisite_cycles(bundle.flags)
+    experiments = {x.key: x for x in bundle.experiments}
+    for i, flag in enumerate(bundle.flags):
+        if flag.key in cycles:
+            j = next(
+                j for j, p in enumerate(flag.prerequisites) if p.key == cycles[flag.key][1]
+            )
+            problems.add(
+                f"flags[{i}].prerequisites[{j}].key",
+                f"prerequisite cycle: {' → '.join(cycles[flag.key])}",
+            )
+        for j, rule in enumerate(flag.rules):
+            exp = experiments.get(rule.experiment or "")
+            if exp is None:
+                continue
+            for variant in exp.variants:
+                value = (
+                    variant.payload
+                    if variant.payload is not None
+                    else flag.variations.get(variant.key)
+                )
+                if not flag_value_matches(flag.type, value):
+                    problems.add(
+                        f"flags[{i}].rules[{j}].experiment",
+                        f"variant {variant.key!r} of experiment {exp.key!r} serves {value!r}, "
+                        f"not a {flag.type} value (set its payload, or name it after a "
+                        f"variation of flag {flag.key!r})",
+                    )
 
 
 def _msgspec_path(message: str) -> str:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import msgspec
 
 from abwb.config.validation import ProblemList, check_key, check_payload, raise_if
 
-__all__ = ["Flag", "FlagRule", "FlagType", "Prerequisite", "SplitShare"]
+__all__ = [
+    "Flag",
+    "FlagRule",
+    "FlagType",
+    "Prerequisite",
+    "SplitShare",
+    "flag_value_matches",
+    "prerequisite_cycles",
+]
 
 FlagType = Literal["bool", "string", "number", "json"]
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
@@ -17,6 +26,19 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "number": (int, float),
     "json": (dict, list, str, int, float, bool, type(None)),
 }
+
+
+def flag_value_matches(flag_type: FlagType, value: Any) -> bool:
+    """Whether ``value`` is a valid value of a ``flag_type`` flag (``True`` is no number).
+
+    Examples:
+        >>> flag_value_matches("number", 3), flag_value_matches("number", True)
+        (True, False)
+    """
+    allowed = _PYTHON_TYPES.get(flag_type)
+    if allowed is None or not isinstance(value, allowed):
+        return False
+    return not (flag_type == "number" and isinstance(value, bool))
 
 
 class SplitShare(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -86,11 +108,9 @@ class Flag(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
         check_key(problems, "key", self.key)
         if not self.variations:
             problems.add("variations", "needs at least one variation")
-        allowed = _PYTHON_TYPES[self.type]
         for name, value in self.variations.items():
             path = f"variations[{name!r}]"
-            is_bool = isinstance(value, bool)
-            if not isinstance(value, allowed) or (self.type == "number" and is_bool):
+            if not flag_value_matches(self.type, value):
                 problems.add(path, f"must be a {self.type} value, got {value!r}")
             check_payload(problems, path, value)
         for field in ("default_variation", "off_variation"):
@@ -122,3 +142,50 @@ class Flag(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
                 total += share.weight
             if abs(total - 1) > 1e-9:
                 problems.add(f"{path}.split", f"weights must sum to 1, got {total!r}")
+
+
+def prerequisite_cycles(flags: Iterable[Flag]) -> dict[str, list[str]]:
+    """Find the flags whose prerequisites lead back to themselves.
+
+    Args:
+        flags: Every flag of a bundle (unknown prerequisite keys are ignored here).
+
+    Returns:
+        Flag key → the cycle it sits on, closed (``["a", "b", "a"]``), for every flag
+        on a cycle; empty when the prerequisite graph is acyclic.
+
+    Examples:
+        >>> def f(key, *pre):
+        ...     return Flag(key=key, type="bool", variations={"on": True, "off": False},
+        ...                 default_variation="on", off_variation="off",
+        ...                 prerequisites=[Prerequisite(p, "on") for p in pre])
+        >>> prerequisite_cycles([f("a", "b"), f("b", "a"), f("c", "a")])
+        {'a': ['a', 'b', 'a'], 'b': ['b', 'a', 'b']}
+    """
+    edges = {f.key: [p.key for p in f.prerequisites if p.key != f.key] for f in flags}
+    cycles: dict[str, list[str]] = {}
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
+    for root in edges:
+        if root in state:
+            continue
+        # Explicit stack: a long (hostile) prerequisite chain must not hit the recursion limit.
+        path: list[str] = [root]
+        pending: list[list[str]] = [list(edges[root])]
+        state[root] = 1
+        while path:
+            if not pending[-1]:
+                state[path.pop()] = 2
+                pending.pop()
+                continue
+            nxt = pending[-1].pop(0)
+            if nxt not in edges:
+                continue
+            if state.get(nxt) == 1:
+                loop = path[path.index(nxt) :]
+                for i, member in enumerate(loop):
+                    cycles.setdefault(member, [*loop[i:], *loop[:i], member])
+            elif nxt not in state:
+                state[nxt] = 1
+                path.append(nxt)
+                pending.append(list(edges[nxt]))
+    return cycles

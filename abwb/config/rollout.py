@@ -41,6 +41,17 @@ class Rollout(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     salt: str = ""
     name: str = ""
     version: int = 0
+    #: Progress anchor: the step reached and when it began (``None``: ``started_at``).
+    #: Time-held steps advance from here by the clock alone; sample-held steps
+    #: (``min_units``) are passed by :func:`abwb.rollout.advance`, which moves the anchor.
+    step_index: int = 0
+    step_started_at: datetime | None = None
+    #: When the rollout was paused (set while ``status == "paused"``).
+    paused_at: datetime | None = None
+    #: Seconds spent paused since the anchor; not counted toward holds.
+    paused_s: float = 0.0
+    #: Why the rollout last changed status (e.g. the guardrail that rolled it back).
+    status_reason: str = ""
 
     def __post_init__(self) -> None:
         raise_if(self.problems())
@@ -73,4 +84,21 @@ class Rollout(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
             if step.min_units is not None and step.min_units < 0:
                 problems.add(f"steps[{i}].min_units", f"must be >= 0, got {step.min_units}")
         check_utc(problems, "started_at", self.started_at)
+        self._check_progress(problems)
         return problems
+
+    def _check_progress(self, problems: ProblemList) -> None:
+        check_utc(problems, "step_started_at", self.step_started_at)
+        check_utc(problems, "paused_at", self.paused_at)
+        if not 0 <= self.step_index < max(1, len(self.steps)):
+            problems.add(
+                "step_index", f"must be in [0, {len(self.steps) - 1}], got {self.step_index}"
+            )
+        if not math.isfinite(self.paused_s) or self.paused_s < 0:
+            problems.add("paused_s", f"must be a finite number >= 0, got {self.paused_s!r}")
+        if self.status in ("active", "paused") and self.started_at is None:
+            problems.add("started_at", f"is required when status is {self.status!r}")
+        if self.status == "paused" and self.paused_at is None:
+            problems.add("paused_at", "is required when status is 'paused'")
+        if self.status != "paused" and self.paused_at is not None:
+            problems.add("paused_at", f"must be empty unless paused (status is {self.status!r})")

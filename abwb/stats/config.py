@@ -13,7 +13,7 @@ from typing import Literal, get_args
 
 from abwb.errors import InvalidInput, Problem
 
-__all__ = ["AnalysisConfig", "Alternative", "Correction"]
+__all__ = ["Alternative", "AnalysisConfig", "Correction"]
 
 Alternative = Literal["two-sided", "greater", "less"]
 """Alternative hypothesis for ``treatment - control``: ``greater`` means treatment is higher."""

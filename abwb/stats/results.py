@@ -84,7 +84,7 @@ class ComparisonResult:
     """
 
     method: str
-    status: str
+    status: Status
     metric: str
     control: str
     treatment: str

@@ -23,7 +23,7 @@ from abwb.errors import InvalidInput, Problem
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["MeanStats", "RatioStats"]
+__all__ = ["MeanStats", "RatioStats", "require_binary"]
 
 
 def _check_fields(obj: object, prefix: str) -> None:
@@ -67,6 +67,33 @@ def _sample_cov(n: int, total_a: float, total_b: float, cross: float) -> float:
     if n <= 1:
         return math.nan
     return (cross - total_a * total_b / n) / (n - 1)
+
+
+def require_binary(stats: MeanStats, name: str) -> None:
+    """Check that ``stats`` describe a 0/1 metric (Σy² = Σy and 0 <= Σy <= n).
+
+    Args:
+        stats: Statistics to check.
+        name: Argument name used in the error path, e.g. ``control``.
+
+    Raises:
+        InvalidInput: The statistics cannot come from 0/1 data; using a proportion
+            method on them is a programmer mistake.
+
+    Examples:
+        >>> require_binary(MeanStats.from_counts(3, 10), "control")
+        >>> require_binary(MeanStats.from_values([2.0]), "control")
+        Traceback (most recent call last):
+        ...
+        abwb.errors.InvalidInput: control.total_sq: expected 0/1 data ...
+    """
+    tol = 1e-9 * max(1.0, abs(stats.total))
+    if abs(stats.total_sq - stats.total) > tol or not -tol <= stats.total <= stats.n + tol:
+        raise InvalidInput(
+            f"expected 0/1 data (total_sq == total, 0 <= total <= n), got n={stats.n}, "
+            f"total={stats.total}, total_sq={stats.total_sq}",
+            path=f"{name}.total_sq",
+        )
 
 
 @dataclass(frozen=True, slots=True)

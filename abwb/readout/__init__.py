@@ -1,0 +1,79 @@
+"""Readouts: one call from stores to a decision, plus its tables, plots and report files.
+
+Use in a notebook::
+
+    stores = abwb.readout.connect(database_url)
+    readout = abwb.readout.build_readout(stores, "checkout-redesign", as_of="2026-06-01")
+    abwb.readout.headline(readout); abwb.readout.results_table(readout)
+    abwb.readout.plot_forest(readout)
+
+Unattended: ``abwb readout KEY`` (:func:`run_readout`).
+"""
+
+from abwb.readout.analysis import MetricData, compare, compare_metrics, lift_over_time
+from abwb.readout.build import MetricPipeline, assemble_readout, build_readout
+from abwb.readout.decision import decide, describe_row, format_p_value, format_percent
+from abwb.readout.model import (
+    ExperimentFacts,
+    QualityCheck,
+    ReadoutDecision,
+    ReadoutParameters,
+    ReadoutQuality,
+    ReadoutResult,
+    VariantFacts,
+)
+from abwb.readout.plots import plot_exposures, plot_forest, plot_lift_over_time, plot_posteriors
+from abwb.readout.report import export_html, readout_to_dict, report_dir, write_results
+from abwb.readout.runner import NotebookFailed, ReadoutRun, ensure_kernel, run_readout
+from abwb.readout.session import connect, require_version
+from abwb.readout.tables import (
+    HtmlTable,
+    decision_table,
+    facts_table,
+    guardrail_table,
+    headline,
+    quality_table,
+    results_table,
+)
+
+__all__ = [
+    "ExperimentFacts",
+    "HtmlTable",
+    "MetricData",
+    "MetricPipeline",
+    "NotebookFailed",
+    "QualityCheck",
+    "ReadoutDecision",
+    "ReadoutParameters",
+    "ReadoutQuality",
+    "ReadoutResult",
+    "ReadoutRun",
+    "VariantFacts",
+    "assemble_readout",
+    "build_readout",
+    "compare",
+    "compare_metrics",
+    "connect",
+    "decide",
+    "decision_table",
+    "describe_row",
+    "ensure_kernel",
+    "export_html",
+    "facts_table",
+    "format_p_value",
+    "format_percent",
+    "guardrail_table",
+    "headline",
+    "lift_over_time",
+    "plot_exposures",
+    "plot_forest",
+    "plot_lift_over_time",
+    "plot_posteriors",
+    "quality_table",
+    "readout_to_dict",
+    "report_dir",
+    "require_version",
+    "results_table",
+    "run_readout",
+    "write_results",
+]

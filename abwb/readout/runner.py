@@ -1,0 +1,215 @@
+"""Running the readout notebook unattended: papermill, kernel, artefacts, failures.
+
+What belongs here: :func:`run_readout` (validate the parameters and build the
+readout in-process, write ``results.json``, execute ``readout.ipynb`` with
+papermill, export the HTML without input cells), :func:`ensure_kernel` (a kernel
+spec that runs the current interpreter, installed into ``sys.prefix`` when
+missing) and :class:`NotebookFailed`, which names the failing cell.
+
+Artefacts go to ``<reports_dir>/<key>/<as_of>/``: ``readout.ipynb`` (executed,
+kept on failure), ``readout.html`` and ``results.json``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from abwb.errors import AbwbError
+from abwb.readout.build import build_readout
+from abwb.readout.model import ReadoutParameters, ReadoutResult
+from abwb.readout.report import export_html, report_dir, write_results
+from abwb.settings import Settings
+
+__all__ = ["KERNEL_NAME", "NotebookFailed", "ReadoutRun", "ensure_kernel", "notebook_path",
+           "run_readout"]
+
+#: Kernel spec name the runner executes notebooks with.
+KERNEL_NAME = "python3"
+
+
+class NotebookFailed(AbwbError):
+    """A notebook cell raised; names the cell and keeps the executed notebook.
+
+    Attributes:
+        cell_index: Index of the failing code cell in the notebook.
+        first_line: First line of the cell's source.
+        error: ``ErrorName: message`` of the exception raised in the kernel.
+        notebook: Path of the executed (failed) notebook.
+    """
+
+    def __init__(self, *, cell_index: int, first_line: str, error: str, notebook: Path) -> None:
+        self.cell_index = cell_index
+        self.first_line = first_line
+        self.error = error
+        self.notebook = notebook
+        super().__init__(
+            f"notebook cell {cell_index} ({first_line!r}) failed: {error}; "
+            f"failed notebook kept at {notebook}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReadoutRun:
+    """The artefacts of one readout run."""
+
+    readout: ReadoutResult
+    directory: Path
+    notebook: Path
+    html: Path
+    results: Path
+
+
+def notebook_path() -> Path:
+    """The readout notebook shipped with the repository (``notebooks/readout.ipynb``)."""
+    here = Path(str(resources.files("abwb"))).parent / "notebooks" / "readout.ipynb"
+    return here
+
+
+def ensure_kernel(name: str = KERNEL_NAME) -> str:
+    """Make sure a kernel spec ``name`` exists that runs this interpreter.
+
+    The venv's ipykernel ships ``python3``; when it is missing (a bare install) the
+    spec is installed into ``sys.prefix`` (no user or system directories touched).
+
+    Args:
+        name: Kernel spec name.
+
+    Returns:
+        The kernel name to pass to papermill.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    try:
+        spec = manager.get_kernel_spec(name)
+        if spec.argv and Path(spec.argv[0]).resolve() == Path(sys.executable).resolve():
+            return name
+        if spec.argv and spec.argv[0] in ("python", "python3", "{python}"):
+            return name
+    except NoSuchKernel:
+        pass
+    from ipykernel.kernelspec import install
+
+    install(kernel_name=name, prefix=sys.prefix)
+    return name
+
+
+def _failure(nb_path: Path) -> NotebookFailed:
+    import nbformat
+
+    nb = nbformat.read(str(nb_path), as_version=4)
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+                return NotebookFailed(
+                    cell_index=index, first_line=first.strip(),
+                    error=f"{output.get('ename')}: {output.get('evalue')}", notebook=nb_path,
+                )
+    return NotebookFailed(cell_index=-1, first_line="", error="unknown error", notebook=nb_path)
+
+
+def execute_notebook(
+    source: Path, target: Path, parameters: Mapping[str, Any], *, cwd: Path | None = None
+) -> None:
+    """Execute ``source`` into ``target`` with papermill.
+
+    Args:
+        source: Notebook to run.
+        target: Where the executed notebook is written (also on failure).
+        parameters: Values injected after the ``parameters`` cell.
+        cwd: Working directory of the kernel.
+
+    Raises:
+        NotebookFailed: A cell raised; the failed notebook is kept at ``target``.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        papermill.execute_notebook(
+            str(source), str(target), parameters=dict(parameters),
+            kernel_name=ensure_kernel(), progress_bar=False, log_output=False,
+            cwd=str(cwd) if cwd else None,
+        )
+    except PapermillExecutionError:
+        raise _failure(target) from None
+
+
+def run_readout(
+    experiment_key: str,
+    *,
+    settings: Settings,
+    today: date,
+    as_of: date | str | None = None,
+    engine: str = "frequentist",
+    alpha: float | None = None,
+    metrics: Any = None,
+    extra_parameters: Mapping[str, Any] | None = None,
+    notebook: Path | None = None,
+) -> ReadoutRun:
+    """Run one readout end to end and write its artefacts.
+
+    The readout is built in-process first, so a bad parameter or unknown experiment
+    fails fast with a clear message before any kernel starts, and ``results.json``
+    holds the library's own numbers. The notebook then renders the same readout.
+
+    Args:
+        experiment_key: Experiment to read out.
+        settings: Process settings (database, reports directory, default alpha).
+        today: The current date (the default ``as_of``).
+        as_of: Last day of data (ISO string or date).
+        engine: Statistics engine.
+        alpha: Significance level (default ``settings.analysis.alpha``).
+        metrics: Metric keys (default the experiment's own).
+        extra_parameters: Further notebook parameters (``-p NAME VALUE``).
+        notebook: Notebook to execute (default :func:`notebook_path`).
+
+    Returns:
+        The artefact paths and the readout.
+
+    Raises:
+        InvalidInput: Bad parameter.
+        NotFound: Unknown experiment.
+        NotebookFailed: A notebook cell raised.
+    """
+    from abwb.store import open_stores
+
+    params = ReadoutParameters.from_values(
+        experiment_key=experiment_key, as_of=as_of,
+        alpha=settings.analysis.alpha if alpha is None else alpha, engine=engine,
+        metrics=metrics,
+    )
+    day = params.as_of or today
+    stores = open_stores(settings)
+    try:
+        readout = build_readout(stores, params.experiment_key, as_of=day, engine=params.engine,
+                                alpha=params.alpha, metrics=params.metrics)
+    finally:
+        for store in stores:
+            store.close()
+    directory = report_dir(settings.analysis.reports_dir, params.experiment_key, day)
+    directory.mkdir(parents=True, exist_ok=True)
+    results = write_results(readout, directory / "results.json")
+    executed = directory / "readout.ipynb"
+    nb_parameters: dict[str, Any] = {
+        "experiment_key": params.experiment_key,
+        "database_url": settings.database.effective_url,
+        "as_of": day.isoformat(),
+        "alpha": params.alpha,
+        "engine": params.engine,
+        "metrics": list(params.metrics) if params.metrics is not None else None,
+        **(extra_parameters or {}),
+    }
+    execute_notebook(notebook or notebook_path(), executed, nb_parameters,
+                     cwd=Path.cwd())
+    html = export_html(executed, directory / "readout.html",
+                       title=f"Readout — {params.experiment_key} — {day.isoformat()}")
+    return ReadoutRun(readout=readout, directory=directory, notebook=executed, html=html,
+                      results=results)

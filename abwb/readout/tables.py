@@ -1,0 +1,273 @@
+"""Readout tables for people: labelled columns, rounded numbers, styled HTML.
+
+What belongs here: :class:`HtmlTable` (a small, dependency-free table with an HTML
+representation Jupyter displays and a plain-text one for terminals), the builders
+of each readout section's table, and the headline banner. Formatting only; the
+numbers come from :class:`~abwb.readout.model.ReadoutResult`.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from abwb.readout.decision import (
+    format_chance,
+    format_p_value,
+    format_percent,
+    guardrail_harmed,
+)
+from abwb.readout.model import ReadoutResult
+
+__all__ = [
+    "Headline",
+    "HtmlTable",
+    "decision_table",
+    "facts_table",
+    "guardrail_table",
+    "headline",
+    "quality_table",
+    "results_table",
+]
+
+_STYLE = (
+    "<style>"
+    ".abwb-table{border-collapse:collapse;font-family:system-ui,-apple-system,sans-serif;"
+    "font-size:13px;margin:6px 0 14px 0}"
+    ".abwb-table caption{text-align:left;font-weight:600;padding:4px 0;font-size:14px}"
+    ".abwb-table th{background:#f3f4f6;text-align:left;padding:6px 10px;"
+    "border-bottom:2px solid #d1d5db}"
+    ".abwb-table td{padding:5px 10px;border-bottom:1px solid #e5e7eb;text-align:left!important}"
+    ".abwb-table th{text-align:left!important}"
+    ".abwb-table td.num{text-align:right!important;font-variant-numeric:tabular-nums;"
+    "white-space:nowrap}"
+    ".abwb-good{color:#047857;font-weight:600}.abwb-bad{color:#b91c1c;font-weight:600}"
+    ".abwb-muted{color:#6b7280}"
+    ".abwb-headline{font-family:system-ui,-apple-system,sans-serif;font-size:18px;"
+    "padding:14px 18px;border-radius:8px;margin:8px 0 16px 0;line-height:1.4}"
+    ".abwb-ship{background:#ecfdf5;border-left:6px solid #059669}"
+    ".abwb-stop{background:#fef2f2;border-left:6px solid #dc2626}"
+    ".abwb-wait{background:#eff6ff;border-left:6px solid #2563eb}"
+    ".abwb-warn{background:#fffbeb;border-left:6px solid #d97706}"
+    ".abwb-headline small{display:block;font-size:13px;color:#4b5563;margin-top:4px}"
+    "</style>"
+)
+
+Cell = str | tuple[str, str]  # text, or (text, css class)
+
+
+@dataclass(frozen=True, slots=True)
+class HtmlTable:
+    """A formatted table: Jupyter shows the HTML, a terminal the text.
+
+    Args:
+        caption: Title shown above the table.
+        columns: Column labels.
+        rows: Cells as text, or ``(text, css_class)`` with ``num``, ``abwb-good``,
+            ``abwb-bad`` or ``abwb-muted``.
+
+    Examples:
+        >>> t = HtmlTable("Facts", ("field", "value"), (("units", ("1,200", "num")),))
+        >>> print(t)
+        Facts
+        field | value
+        units | 1,200
+    """
+
+    caption: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        body = []
+        for row in self.rows:
+            cells = []
+            for cell in row:
+                text, css = (cell, "") if isinstance(cell, str) else cell
+                cls = f' class="{css}"' if css else ""
+                cells.append(f"<td{cls}>{html.escape(text)}</td>")
+            body.append(f"<tr>{''.join(cells)}</tr>")
+        return (
+            f'{_STYLE}<table class="abwb-table"><caption>{html.escape(self.caption)}</caption>'
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        )
+
+    def __str__(self) -> str:
+        lines = [self.caption, " | ".join(self.columns)]
+        lines += [" | ".join(c if isinstance(c, str) else c[0] for c in r) for r in self.rows]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    """The decision banner at the top of a report."""
+
+    action: str
+    text: str
+    rule: str
+
+    def _repr_html_(self) -> str:
+        css = {"ship": "abwb-ship", "do_not_ship": "abwb-stop", "investigate": "abwb-warn"}
+        return (
+            f'{_STYLE}<div class="abwb-headline {css.get(self.action, "abwb-wait")}">'
+            f"<b>{html.escape(self.text)}</b><small>Decision rule — {html.escape(self.rule)}"
+            "</small></div>"
+        )
+
+    def __str__(self) -> str:
+        return f"{self.text}\n  ({self.rule})"
+
+
+def headline(readout: ReadoutResult) -> Headline:
+    """The decision banner: the headline and the rule that made it."""
+    d = readout.decision
+    return Headline(d.action, d.headline, d.rule)
+
+
+def _num(value: float, fmt: str = "{:,.4g}") -> Cell:
+    return ("—" if math.isnan(value) else fmt.format(value), "num")
+
+
+def _date(value: object) -> str:
+    return "—" if value is None else str(value)[:16].replace("T", " ")
+
+
+def facts_table(readout: ReadoutResult) -> HtmlTable:
+    """Experiment facts: what ran, for how long, on how many units, under which config."""
+    f = readout.facts
+    variants = ", ".join(
+        f"{v.key}{' (control)' if v.is_control else ''} {v.weight:.0%}" for v in f.variants
+    )
+    rows: list[tuple[Cell, ...]] = [
+        ("Experiment", f"{f.name or f.key} ({f.key})"),
+        ("Hypothesis", f.hypothesis or "—"),
+        ("Owner", f.owner or "—"),
+        ("Status · phase", f"{f.status} · phase {f.phase}"),
+        ("Variants (weights)", variants),
+        ("Traffic", f"{f.traffic_fraction:.0%} of eligible {f.unit_type}s"),
+        ("Data window", f"{_date(f.first_exposure_at)} → end of {f.as_of} (UTC)"),
+        ("Days running", (f"{f.days_running}", "num")),
+        ("Exposed units", (f"{f.units:,}", "num")),
+        ("Analysis", f"{f.engine}, alpha = {f.alpha:g}"),
+        ("Config version", f"experiment v{f.experiment_version} · workspace v{f.config_version}"),
+        ("Metrics", _metric_roles(readout)),
+    ]
+    return HtmlTable("Experiment facts", ("", ""), tuple(rows))
+
+
+def _metric_roles(readout: ReadoutResult) -> str:
+    f = readout.facts
+    parts = [
+        f"{label}: {', '.join(keys)}"
+        for label, keys in (("primary", f.primary_metrics), ("secondary", f.secondary_metrics),
+                            ("guardrails", f.guardrail_metrics))
+        if keys
+    ]
+    return "; ".join(parts) or "—"
+
+
+def quality_table(readout: ReadoutResult) -> HtmlTable:
+    """Data-quality checks with a pass/fail mark and a readable explanation."""
+    rows = tuple(
+        (
+            c.name,
+            ("✓ pass", "abwb-good") if c.passed else ("✗ fail", "abwb-bad"),
+            c.detail,
+        )
+        for c in readout.quality.checks
+    )
+    return HtmlTable("Data quality", ("check", "result", "detail"), rows)
+
+
+def _outcome_cell(outcome: str) -> Cell:
+    css = {"better": "abwb-good", "worse": "abwb-bad"}.get(outcome, "abwb-muted")
+    return (outcome, css)
+
+
+def _metric_value(value: float, kind: str) -> Cell:
+    if math.isnan(value):
+        return ("—", "num")
+    if kind == "binomial":
+        return (f"{value:.2%}", "num")
+    return (f"{value:,.4g}", "num")
+
+
+def results_table(readout: ReadoutResult, *, roles: Sequence[str] = ("primary", "secondary"),
+                  caption: str = "Results") -> HtmlTable:
+    """Per metric × variant: control and treatment values, lift, interval, evidence, outcome.
+
+    Args:
+        readout: The readout.
+        roles: Metric roles to include.
+        caption: Table caption.
+
+    Returns:
+        The table (p-values are the adjusted ones; Bayesian runs show chance to win).
+    """
+    bayes = readout.facts.engine == "bayesian"
+    level = f"{1 - readout.facts.alpha:.0%}"
+    columns = (
+        "metric", "role", "variant", "control value", "variant value", "lift",
+        f"{level} {'credible' if bayes else 'confidence'} interval",
+        "chance to win" if bayes else "p-value (adj.)", "units (control / variant)", "outcome",
+    )
+    rows = []
+    for r in readout.results.filter(readout.results["role"].is_in(list(roles))).iter_rows(
+        named=True
+    ):
+        evidence: Cell = (
+            (format_chance(r["chance_to_win"]), "num") if bayes
+            else (format_p_value(r["p_value_adjusted"]).removeprefix("p = "), "num")
+        )
+        rows.append((
+            r["metric_name"],
+            r["role"],
+            r["variant"],
+            _metric_value(r["mean_control"], r["kind"]),
+            _metric_value(r["mean_treatment"], r["kind"]),
+            (format_percent(r["effect_rel"]), "num"),
+            (f"[{format_percent(r['ci_low_rel'])}, {format_percent(r['ci_high_rel'])}]", "num"),
+            evidence,
+            (f"{r['n_control']:,} / {r['n_treatment']:,}", "num"),
+            _outcome_cell(r["outcome"]),
+        ))
+    return HtmlTable(caption, columns, tuple(rows))
+
+
+def guardrail_table(readout: ReadoutResult) -> HtmlTable:
+    """Guardrail metrics: lift, interval, tolerated harm and whether it was harmed."""
+    rows = []
+    for r in readout.results.filter(readout.results["role"] == "guardrail").iter_rows(named=True):
+        tolerated = r["guardrail_max_harm_rel"]
+        harmed = guardrail_harmed(r)
+        rows.append((
+            r["metric_name"],
+            r["variant"],
+            f"{'lower' if r['direction'] == 'decrease' else 'higher'} is better",
+            (format_percent(r["effect_rel"]), "num"),
+            (f"[{format_percent(r['ci_low_rel'])}, {format_percent(r['ci_high_rel'])}]", "num"),
+            ("0 %" if math.isnan(tolerated) else format_percent(tolerated, signed=False), "num"),
+            ("✗ harmed", "abwb-bad") if harmed else (
+                ("worse (within tolerance)", "abwb-muted") if r["outcome"] == "worse"
+                else ("✓ not harmed", "abwb-good")
+            ),
+        ))
+    return HtmlTable(
+        "Guardrails",
+        ("metric", "variant", "direction", "lift", "interval", "tolerated harm", "verdict"),
+        tuple(rows),
+    )
+
+
+def decision_table(readout: ReadoutResult) -> HtmlTable:
+    """The decision, the rule that made it and the supporting evidence."""
+    d = readout.decision
+    rows: list[tuple[Cell, ...]] = [
+        ("Decision", d.action.replace("_", " ") + (f" ({d.variant})" if d.variant else "")),
+        ("Rule", d.rule),
+    ]
+    rows += [("Evidence", reason) for reason in d.reasons]
+    return HtmlTable("Decision", ("", ""), tuple(rows))

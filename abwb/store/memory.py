@@ -1,0 +1,289 @@
+"""In-process stores: ``MemoryConfigStore`` and ``MemoryEventStore``.
+
+What belongs here: implementations of the :mod:`abwb.store.protocol` ports that keep
+everything in process memory, for fast API and unit tests and for throwaway demos.
+They honour the same contract as the SQLite/PostgreSQL stores (versions, audit,
+global config version, archive-instead-of-delete, idempotent appends); nothing
+survives the process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import polars as pl
+
+from abwb.config.bundle import ConfigBundle
+from abwb.errors import Conflict, InvalidInput, NotFound, VersionConflict
+from abwb.events.frames import events_frame, exposures_frame
+from abwb.events.models import AppendResult, Event, Exposure
+from abwb.store.protocol import KIND_MODELS, KIND_SECTIONS, AuditEntry, Kind
+
+__all__ = ["MemoryConfigStore", "MemoryEventStore"]
+
+#: Statuses after which an experiment counts as having run (it is archived, not deleted).
+_RAN = frozenset({"running", "paused", "stopped", "archived"})
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KIND_MODELS:
+        raise InvalidInput(f"unknown kind {kind!r}; expected one of {sorted(KIND_MODELS)}")
+
+
+class MemoryConfigStore:
+    """Config objects, audit log and global version in process memory (thread-safe).
+
+    Args:
+        bundle: Objects to start with (stored as version 1, audited as ``seed``).
+        clock: Source of ``now`` for audit timestamps.
+
+    Examples:
+        >>> from abwb.config import Segment
+        >>> store = MemoryConfigStore()
+        >>> store.create("segment", Segment(key="staff", condition={}), actor="me").version
+        1
+        >>> store.config_version()
+        1
+    """
+
+    def __init__(
+        self,
+        bundle: ConfigBundle | None = None,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._clock = clock
+        self._objects: dict[str, dict[str, Any]] = {kind: {} for kind in KIND_MODELS}
+        self._has_run: set[str] = set()
+        self._audit: list[AuditEntry] = []
+        self._version = 0
+        if bundle is not None:
+            for kind, section in KIND_SECTIONS.items():
+                for obj in getattr(bundle, section):
+                    self.create(kind, obj, actor="seed")  # type: ignore[arg-type]
+
+    def load_bundle(self) -> ConfigBundle:
+        """Every object as one bundle; ``version`` is the global config version."""
+        with self._lock:
+            sections = {
+                KIND_SECTIONS[kind]: [objs[k] for k in sorted(objs)]
+                for kind, objs in self._objects.items()
+            }
+            return ConfigBundle(**sections, version=self._version)
+
+    def config_version(self) -> int:
+        """The global config version (bumped by every write)."""
+        with self._lock:
+            return self._version
+
+    def get(self, kind: Kind, key: str) -> Any:
+        """The object ``key`` of ``kind``.
+
+        Raises:
+            NotFound: no such object.
+        """
+        _check_kind(kind)
+        with self._lock:
+            try:
+                return self._objects[kind][key]
+            except KeyError:
+                raise NotFound(f"{kind} {key!r} does not exist") from None
+
+    def list(
+        self, kind: Kind, *, status: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[Any]:
+        """Objects of ``kind`` ordered by key, optionally filtered by ``status``."""
+        _check_kind(kind)
+        with self._lock:
+            objs = [self._objects[kind][k] for k in sorted(self._objects[kind])]
+        if status is not None:
+            objs = [o for o in objs if getattr(o, "status", None) == status]
+        return objs[offset : offset + limit]
+
+    def create(self, kind: Kind, obj: Any, *, actor: str, reason: str = "") -> Any:
+        """Store a new object as version 1.
+
+        Raises:
+            Conflict: an object of ``kind`` with that key exists.
+        """
+        _check_kind(kind)
+        with self._lock:
+            if obj.key in self._objects[kind]:
+                raise Conflict(f"{kind} {obj.key!r} already exists")
+            stored = msgspec.structs.replace(obj, version=1)
+            self._write(kind, "create", None, stored, actor, reason)
+            return stored
+
+    def update(
+        self, kind: Kind, obj: Any, *, expected_version: int, actor: str, reason: str = ""
+    ) -> Any:
+        """Replace an object, bumping its version.
+
+        Raises:
+            NotFound: no such object.
+            VersionConflict: the stored version is not ``expected_version``.
+        """
+        with self._lock:
+            before = self.get(kind, obj.key)
+            if before.version != expected_version:
+                raise VersionConflict(
+                    f"{kind} {obj.key!r} is at version {before.version}, "
+                    f"not the expected {expected_version}"
+                )
+            stored = msgspec.structs.replace(obj, version=before.version + 1)
+            self._write(kind, "update", before, stored, actor, reason)
+            return stored
+
+    def delete(
+        self, kind: Kind, key: str, *, expected_version: int, actor: str, reason: str = ""
+    ) -> None:
+        """Delete an object; an experiment that has ever run is archived instead.
+
+        Raises:
+            NotFound: no such object.
+            VersionConflict: the stored version is not ``expected_version``.
+        """
+        with self._lock:
+            before = self.get(kind, key)
+            if before.version != expected_version:
+                raise VersionConflict(
+                    f"{kind} {key!r} is at version {before.version}, "
+                    f"not the expected {expected_version}"
+                )
+            if kind == "experiment" and key in self._has_run:
+                after = msgspec.structs.replace(
+                    before, status="archived", version=before.version + 1
+                )
+                self._write(kind, "archive", before, after, actor, reason)
+            else:
+                self._write(kind, "delete", before, None, actor, reason)
+
+    def audit(
+        self, *, kind: Kind | None = None, key: str | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        """Recorded changes, newest first."""
+        with self._lock:
+            found = [
+                e
+                for e in reversed(self._audit)
+                if (kind is None or e.kind == kind) and (key is None or e.key == key)
+            ]
+        return found[:limit]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def _write(
+        self, kind: str, action: str, before: Any, after: Any, actor: str, reason: str
+    ) -> None:
+        key = (after or before).key
+        if after is None:
+            del self._objects[kind][key]
+        else:
+            self._objects[kind][key] = after
+            if kind == "experiment" and after.status in _RAN:
+                self._has_run.add(key)
+        self._version += 1
+        self._audit.append(
+            AuditEntry(
+                actor=actor,
+                action=action,
+                kind=kind,
+                key=key,
+                before=None if before is None else msgspec.to_builtins(before),
+                after=None if after is None else msgspec.to_builtins(after),
+                at=self._clock(),
+                reason=reason,
+                config_version=self._version,
+            )
+        )
+
+
+class MemoryEventStore:
+    """Exposures and events in process memory, de-duplicated on their ids (thread-safe).
+
+    Examples:
+        >>> from datetime import UTC, datetime
+        >>> from abwb.events import Event
+        >>> store = MemoryEventStore()
+        >>> e = Event(event_id="e1", unit_type="user", unit_id="u", name="buy",
+        ...           occurred_at=datetime(2026, 1, 1, tzinfo=UTC))
+        >>> store.append_events([e, e])
+        AppendResult(accepted=1, duplicates=1)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._exposures: dict[str, Exposure] = {}
+        self._events: dict[str, Event] = {}
+
+    def append_exposures(self, rows: Sequence[Exposure]) -> AppendResult:
+        """Store exposures, skipping ids already stored or repeated in the batch."""
+        with self._lock:
+            return _append(self._exposures, rows, lambda r: r.exposure_id)
+
+    def append_events(self, rows: Sequence[Event]) -> AppendResult:
+        """Store events, skipping ids already stored or repeated in the batch."""
+        with self._lock:
+            return _append(self._events, rows, lambda r: r.event_id)
+
+    def read_exposures(
+        self,
+        *,
+        experiment: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pl.DataFrame:
+        """Exposures with ``since <= exposed_at < until`` (``EXPOSURE_SCHEMA``)."""
+        with self._lock:
+            rows = list(self._exposures.values())
+        rows = [
+            r
+            for r in rows
+            if (experiment is None or r.experiment == experiment)
+            and (since is None or r.exposed_at >= since)
+            and (until is None or r.exposed_at < until)
+        ]
+        return exposures_frame(rows)
+
+    def read_events(
+        self,
+        *,
+        names: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pl.DataFrame:
+        """Events with ``since <= occurred_at < until`` (``EVENT_SCHEMA``)."""
+        with self._lock:
+            rows = list(self._events.values())
+        wanted = None if names is None else set(names)
+        rows = [
+            r
+            for r in rows
+            if (wanted is None or r.name in wanted)
+            and (since is None or r.occurred_at >= since)
+            and (until is None or r.occurred_at < until)
+        ]
+        return events_frame(rows)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _append(table: dict[str, Any], rows: Sequence[Any], key: Callable[[Any], str]) -> AppendResult:
+    accepted = 0
+    for row in rows:
+        k = key(row)
+        if k not in table:
+            table[k] = row
+            accepted += 1
+    return AppendResult(accepted=accepted, duplicates=len(rows) - accepted)

@@ -1,0 +1,173 @@
+"""The store ports: ``ConfigStore`` (config objects + audit) and ``EventStore``.
+
+What belongs here: the two ``Protocol`` s every store implements, the ``Kind`` of
+config object and its model class, and :class:`AuditEntry`. Implementations:
+:mod:`abwb.store.sqlite` (embedded default) and :mod:`abwb.store.postgres`
+(production). Every write is one transaction together with its audit row and the
+bump of the global ``config_version``; failures raise
+:class:`~abwb.errors.StorageError` wrapping the driver error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import msgspec
+import polars as pl
+
+from abwb.config.bundle import ConfigBundle
+from abwb.config.experiment import Experiment
+from abwb.config.flag import Flag
+from abwb.config.layer import Holdout, Layer
+from abwb.config.metric import MetricDefinition
+from abwb.config.rollout import Rollout
+from abwb.config.segment import Segment
+from abwb.events.models import AppendResult, Event, Exposure
+
+__all__ = [
+    "KIND_MODELS",
+    "KIND_SECTIONS",
+    "AuditAction",
+    "AuditEntry",
+    "ConfigStore",
+    "EventStore",
+    "Kind",
+]
+
+Kind = Literal["experiment", "segment", "layer", "holdout", "flag", "rollout", "metric"]
+AuditAction = Literal["create", "update", "delete", "archive"]
+
+#: Model class of each kind.
+KIND_MODELS: dict[str, type[msgspec.Struct]] = {
+    "experiment": Experiment,
+    "segment": Segment,
+    "layer": Layer,
+    "holdout": Holdout,
+    "flag": Flag,
+    "rollout": Rollout,
+    "metric": MetricDefinition,
+}
+#: :class:`~abwb.config.ConfigBundle` section of each kind.
+KIND_SECTIONS: dict[str, str] = {
+    "experiment": "experiments",
+    "segment": "segments",
+    "layer": "layers",
+    "holdout": "holdouts",
+    "flag": "flags",
+    "rollout": "rollouts",
+    "metric": "metrics",
+}
+
+
+class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One recorded change of a config object.
+
+    Args:
+        actor: Who made the change.
+        action: ``create``, ``update``, ``delete`` or ``archive``.
+        kind: Kind of object.
+        key: Its key.
+        before: The object's document before the change (``None`` on create).
+        after: The document after the change (``None`` on delete).
+        at: When (UTC).
+        reason: Why, as given by the actor.
+        config_version: The global config version the change produced.
+    """
+
+    actor: str
+    action: str
+    kind: str
+    key: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    at: datetime
+    reason: str = ""
+    config_version: int = 0
+
+
+@runtime_checkable
+class ConfigStore(Protocol):
+    """Config objects with optimistic concurrency, an audit log and a global version."""
+
+    def load_bundle(self) -> ConfigBundle:
+        """Every object, as one consistent bundle; ``version`` is the config version."""
+        ...
+
+    def config_version(self) -> int:
+        """The global config version: bumped by every write."""
+        ...
+
+    def get(self, kind: Kind, key: str) -> Any:
+        """The object ``key`` of ``kind``; raises ``NotFound``."""
+        ...
+
+    def list(
+        self, kind: Kind, *, status: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[Any]:
+        """Objects of ``kind`` ordered by key, optionally only those with ``status``."""
+        ...
+
+    def create(self, kind: Kind, obj: Any, *, actor: str, reason: str = "") -> Any:
+        """Store a new object; returns it with ``version=1``; ``Conflict`` if the key exists."""
+        ...
+
+    def update(
+        self, kind: Kind, obj: Any, *, expected_version: int, actor: str, reason: str = ""
+    ) -> Any:
+        """Replace an object; ``VersionConflict`` if it changed since ``expected_version``."""
+        ...
+
+    def delete(
+        self, kind: Kind, key: str, *, expected_version: int, actor: str, reason: str = ""
+    ) -> None:
+        """Delete an object; an experiment that has ever run is archived instead."""
+        ...
+
+    def audit(
+        self, *, kind: Kind | None = None, key: str | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        """Recorded changes, newest first."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """Idempotent, batched storage of exposures and events, read back as polars frames."""
+
+    def append_exposures(self, rows: Sequence[Exposure]) -> AppendResult:
+        """Store exposures (de-duplicated on ``exposure_id``); returns after commit."""
+        ...
+
+    def append_events(self, rows: Sequence[Event]) -> AppendResult:
+        """Store events (de-duplicated on ``event_id``); returns after commit."""
+        ...
+
+    def read_exposures(
+        self,
+        *,
+        experiment: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pl.DataFrame:
+        """Exposures with ``since <= exposed_at < until`` (``EXPOSURE_SCHEMA``)."""
+        ...
+
+    def read_events(
+        self,
+        *,
+        names: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pl.DataFrame:
+        """Events with ``since <= occurred_at < until`` (``EVENT_SCHEMA``)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,434 @@
+"""Compiling conditions into fast predicates that explain their misses.
+
+A condition is validated once (:func:`~abwb.targeting.grammar.condition_problems`)
+and turned into closures: each node becomes a ``test(attrs) -> bool`` that does no
+string work, plus an ``explain(attrs) -> str`` that is only called when the whole
+condition fails, to say which clause failed and what value it saw
+(``country in ['US', 'CA'] failed: got 'DE'``).
+
+Evaluation semantics (documented in docs/targeting.md):
+
+* **Attribute lookup.** ``attr`` is a dotted path. A key equal to the whole path
+  wins (flat rows: ``{"app.version": "4.2.0"}``); otherwise the path walks nested
+  mappings (``{"app": {"version": "4.2.0"}}``). Absent and ``null`` are the same.
+* **Fail closed.** A missing attribute, a value of the wrong type (``"10"`` against a
+  number, ``True`` against ``1``), NaN, an unparseable version or date make *every*
+  clause false, ``ne`` and ``not_in`` included; only ``not_exists`` is true for a
+  missing attribute. Use ``{"not": clause}`` for "anything but".
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from abwb.errors import InvalidInput
+from abwb.targeting.grammar import (
+    compile_regex,
+    condition_problems,
+    describe,
+    parse_instant,
+)
+from abwb.targeting.semver import parse_semver
+
+if TYPE_CHECKING:
+    from abwb.config.segment import Segment
+
+__all__ = ["Test", "compile_clause", "compile_condition", "make_compiler", "resolve"]
+
+#: A compiled node: attributes → matched.
+Test = Callable[[Mapping[str, Any]], bool]
+Explain = Callable[[Mapping[str, Any]], str]
+Predicate = Callable[[Mapping[str, Any]], tuple[bool, str]]
+_Node = tuple[Test, Explain]
+
+_ABSENT = object()  # lookup sentinel
+_OTHER = object()  # key of a value that no literal can equal (lists, dicts, NaN, ...)
+
+
+def resolve(attrs: Mapping[str, Any], path: str) -> Any:
+    """The value at dotted ``path`` (``None`` when absent); a literal key wins.
+
+    Examples:
+        >>> resolve({"app": {"version": "4.2.0"}}, "app.version")
+        '4.2.0'
+        >>> resolve({"app.version": "5.0.0", "app": {"version": "4.2.0"}}, "app.version")
+        '5.0.0'
+        >>> resolve({"app": "web"}, "app.version") is None
+        True
+    """
+    return _getter(path)(attrs)
+
+
+def _getter(path: str) -> Callable[[Mapping[str, Any]], Any]:
+    parts = tuple(path.split("."))
+    if len(parts) == 1:
+        return lambda attrs: attrs.get(path)
+
+    def get(attrs: Mapping[str, Any]) -> Any:
+        value = attrs.get(path, _ABSENT)
+        if value is not _ABSENT:
+            return value
+        node: Any = attrs
+        for part in parts:
+            if not isinstance(node, Mapping):
+                return None
+            node = node.get(part)
+            if node is None:
+                return None
+        return node
+
+    return get
+
+
+def _key(value: Any, fold: bool) -> Any:
+    """Equality key: strings as themselves, numbers as numbers, booleans tagged.
+
+    Tagging booleans keeps ``True`` from equalling ``1``; NaN and non-scalars map to
+    ``_OTHER``, which no literal key equals.
+    """
+    t = type(value)
+    if t is str:
+        return value.casefold() if fold else value
+    if t is int:
+        return value
+    if t is float:
+        return value if value == value else _OTHER
+    if t is bool:
+        return ("bool", value)
+    if isinstance(value, bool):
+        return ("bool", bool(value))
+    if isinstance(value, str):
+        return str(value).casefold() if fold else str(value)
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        return value if number == number else _OTHER
+    return _OTHER
+
+
+def _number(value: Any) -> float | int | None:
+    """A non-NaN real number (booleans are not numbers), else ``None``."""
+    t = type(value)
+    if t is int:
+        return value  # type: ignore[no-any-return]
+    if t is float:
+        return value if value == value else None  # type: ignore[no-any-return]
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return value if not math.isnan(float(value)) else None  # type: ignore[return-value]
+    return None
+
+
+def _compare(op: str) -> Callable[[Any, Any], bool]:
+    return {
+        "lt": lambda a, b: a < b,
+        "lte": lambda a, b: a <= b,
+        "gt": lambda a, b: a > b,
+        "gte": lambda a, b: a >= b,
+        "eq": lambda a, b: a == b,
+        "before": lambda a, b: a < b,
+        "after": lambda a, b: a > b,
+    }[op]
+
+
+def compile_clause(clause: Mapping[str, Any]) -> Test:  # noqa: C901 - one branch per operator
+    """The boolean test of one *valid* clause (no explanation, no validation).
+
+    Args:
+        clause: ``{"attr": ..., "op": ..., "value": ..., "ignore_case": ...}``.
+
+    Returns:
+        attributes → whether the clause holds.
+    """
+    get = _getter(clause["attr"])
+    op: str = clause["op"]
+    value = clause.get("value")
+    fold = bool(clause.get("ignore_case", False))
+    if op in ("eq", "ne", "in", "not_in"):
+        values = value if isinstance(value, list) else [value]
+        keys = frozenset(_key(v, fold) for v in values)
+        families = {_family(v) for v in values}
+        if op == "eq" and len(keys) == 1:
+            (only,) = keys
+            return lambda a: _key(get(a), fold) == only
+        if op in ("eq", "in"):
+            return lambda a: _key(get(a), fold) in keys
+        return lambda a: (_family(v := get(a)) in families and _key(v, fold) not in keys
+                          and _key(v, fold) is not _OTHER)
+    if op in ("lt", "lte", "gt", "gte"):
+        cmp, bound = _compare(op), value
+
+        def numeric(a: Mapping[str, Any]) -> bool:
+            n = _number(get(a))
+            return n is not None and cmp(n, bound)
+
+        return numeric
+    if op.startswith("semver_"):
+        cmp, target = _compare(op.removeprefix("semver_")), parse_semver(value)
+
+        def semver(a: Mapping[str, Any]) -> bool:
+            v = get(a)
+            if type(v) is not str:
+                return False
+            key = parse_semver(v)
+            return key is not None and cmp(key, target)
+
+        return semver
+    if op in ("before", "after"):
+        cmp, instant = _compare(op), parse_instant(value)
+
+        def temporal(a: Mapping[str, Any]) -> bool:
+            at = _instant(get(a))
+            return at is not None and cmp(at, instant)
+
+        return temporal
+    if op in ("contains", "starts_with", "ends_with"):
+        needle = value.casefold() if fold else value
+        method = {"contains": str.__contains__, "starts_with": str.startswith,
+                  "ends_with": str.endswith}[op]
+        if fold:
+            return lambda a: type(v := get(a)) is str and method(v.casefold(), needle)
+        return lambda a: type(v := get(a)) is str and method(v, needle)
+    if op == "regex":
+        rx = compile_regex(value, ignore_case=fold)
+        return lambda a: type(v := get(a)) is str and rx.search(v) is not None
+    if op == "exists":
+        return lambda a: get(a) is not None
+    if op == "not_exists":
+        return lambda a: get(a) is None
+    raise InvalidInput(f"unknown operator {op!r}", path="op")  # unreachable after validation
+
+
+def _instant(value: Any) -> datetime | None:
+    if type(value) is str or isinstance(value, datetime):
+        return parse_instant(value)
+    return parse_instant(value) if hasattr(value, "year") else None
+
+
+def _family(value: Any) -> str:
+    if value is None:
+        return "missing"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, numbers.Real):
+        return "number"
+    return "other"
+
+
+def _observed(value: Any, clause: Mapping[str, Any]) -> str:
+    if value is None:
+        return "attribute missing"
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    fam = _family(value)
+    op = clause["op"]
+    if op in ("lt", "lte", "gt", "gte") and _number(value) is None:
+        return f"got {shown} ({fam}, expected a number)"
+    if op.startswith("semver_") and (fam != "string" or parse_semver(value) is None):
+        return f"got {shown} (not a semantic version)"
+    if op in ("before", "after") and _instant(value) is None:
+        return f"got {shown} (not a date or datetime)"
+    wanted = {"contains", "starts_with", "ends_with", "regex"}
+    if op in wanted and fam != "string":
+        return f"got {shown} ({fam}, expected a string)"
+    if op in ("eq", "ne", "in", "not_in"):
+        values = clause["value"] if isinstance(clause["value"], list) else [clause["value"]]
+        families = {_family(v) for v in values}
+        if fam not in families:
+            return f"got {shown} ({fam}, expected {' or '.join(sorted(families))})"
+    return f"got {shown}"
+
+
+class _Compiler:
+    """Compiles one condition tree; segment bodies are compiled once and shared."""
+
+    def __init__(self, segments: Mapping[str, Segment], cache: dict[str, _Node]) -> None:
+        self.segments = segments
+        self.cache = cache
+
+    def node(self, cond: Mapping[str, Any]) -> _Node:
+        if "attr" in cond:
+            return self.clause(cond)
+        if "all" in cond:
+            return self.all_of([self.node(c) for c in cond["all"]])
+        if "any" in cond:
+            return self.any_of([self.node(c) for c in cond["any"]], describe(cond))
+        if "not" in cond:
+            test, _ = self.node(cond["not"])
+            text = describe(cond["not"])
+            return (lambda a: not test(a)), (lambda a: f"not ({text}) failed: it matched")
+        return self.segment(cond["segment"])
+
+    def clause(self, cond: Mapping[str, Any]) -> _Node:
+        test = compile_clause(cond)
+        get = _getter(cond["attr"])
+        text = describe(cond)
+        return test, lambda a: f"{text} failed: {_observed(get(a), cond)}"
+
+    @staticmethod
+    def all_of(children: list[_Node]) -> _Node:
+        tests = tuple(t for t, _ in children)
+        if len(tests) == 1:
+            return children[0]
+
+        def explain(a: Mapping[str, Any]) -> str:
+            return next((e(a) for t, e in children if not t(a)), "")
+
+        if len(tests) == 2:
+            t1, t2 = tests
+            return (lambda a: t1(a) and t2(a)), explain
+        if len(tests) == 3:
+            t1, t2, t3 = tests
+            return (lambda a: t1(a) and t2(a) and t3(a)), explain
+        def every(a: Mapping[str, Any]) -> bool:
+            for t in tests:
+                if not t(a):
+                    return False
+            return True
+
+        return every, explain
+
+    @staticmethod
+    def any_of(children: list[_Node], text: str) -> _Node:
+        tests = tuple(t for t, _ in children)
+        if len(tests) == 1:
+            return children[0]
+
+        def explain(a: Mapping[str, Any]) -> str:
+            shown = "; ".join(e(a) for _, e in children[:3])
+            more = f"; ... (+{len(children) - 3})" if len(children) > 3 else ""
+            return f"none of {len(children)} alternatives matched: {shown}{more}"
+
+        def some(a: Mapping[str, Any]) -> bool:
+            for t in tests:
+                if t(a):
+                    return True
+            return False
+
+        return some, explain
+
+    def segment(self, key: str) -> _Node:
+        cached = self.cache.get(key)
+        if cached is None:
+            test, inner = self.node(self.segments[key].condition)
+
+            def explain(a: Mapping[str, Any]) -> str:
+                return f"segment {key!r} did not match: {inner(a)}"
+
+            cached = self.cache[key] = (test, explain)
+        return cached
+
+
+def compile_condition(
+    condition: Any,
+    *,
+    segments: Mapping[str, Segment] | Iterable[Segment] | None = None,
+    path: str = "targeting",
+) -> Predicate:
+    """Validate and compile a condition into ``attributes -> (matched, explanation)``.
+
+    Args:
+        condition: The condition (parsed JSON); ``None`` matches everyone.
+        segments: Segments that ``{"segment": key}`` may reference (a mapping by key
+            or an iterable of :class:`~abwb.config.Segment`).
+        path: Path prefixed to validation problems.
+
+    Returns:
+        The predicate: ``(True, "")`` on a match, else ``(False, why)``.
+
+    Raises:
+        InvalidInput: every problem with the condition, each with its path.
+
+    Examples:
+        >>> match = compile_condition({"all": [
+        ...     {"attr": "country", "op": "in", "value": ["US", "CA"]},
+        ...     {"attr": "app.version", "op": "semver_gte", "value": "4.2.0"}]})
+        >>> match({"country": "US", "app": {"version": "4.10.1"}})
+        (True, '')
+        >>> match({"country": "DE", "app": {"version": "4.10.1"}})
+        (False, "country in ['US', 'CA'] failed: got 'DE'")
+    """
+    return make_compiler(segments, path=path)(condition)
+
+
+def make_compiler(
+    segments: Mapping[str, Segment] | Iterable[Segment] | None = None,
+    *,
+    path: str = "targeting",
+) -> Callable[[Any], Predicate]:
+    """A one-argument compiler (the engine's ``ConditionCompiler``) bound to segments.
+
+    Segment conditions are validated and compiled once, then shared by every
+    condition this compiler builds.
+
+    Args:
+        segments: Segments available to ``{"segment": key}`` references.
+        path: Path prefixed to validation problems.
+
+    Returns:
+        ``condition -> predicate``; raises :class:`InvalidInput` on a bad condition.
+    """
+    by_key: Mapping[str, Segment]
+    if segments is None:
+        by_key = {}
+    elif isinstance(segments, Mapping):
+        by_key = segments
+    else:
+        by_key = {s.key: s for s in segments}
+    cache: dict[str, _Node] = {}
+    checked: set[str] = set()
+
+    def compile_one(condition: Any) -> Predicate:
+        if condition is None:
+            return _match_all
+        problems = condition_problems(condition, path, by_key)
+        for key in _referenced(condition, by_key) - checked:
+            found = condition_problems(
+                by_key[key].condition, f"segments[{key!r}].condition", by_key
+            )
+            problems += found
+            if not found:
+                checked.add(key)
+        if problems:
+            raise InvalidInput(problems)
+        test, explain = _Compiler(by_key, cache).node(condition)
+
+        def predicate(attrs: Mapping[str, Any]) -> tuple[bool, str]:
+            if test(attrs):
+                return True, ""
+            return False, explain(attrs)
+
+        return predicate
+
+    return compile_one
+
+
+def _match_all(_: Mapping[str, Any]) -> tuple[bool, str]:
+    return True, ""
+
+
+def _referenced(condition: Any, segments: Mapping[str, Segment]) -> set[str]:
+    """Every segment key reachable from ``condition`` (assumes no cycles: validated)."""
+    found: set[str] = set()
+    stack = [condition]
+    while stack:
+        cond = stack.pop()
+        if not isinstance(cond, Mapping):
+            continue
+        ref = cond.get("segment")
+        if isinstance(ref, str):
+            if ref in segments and ref not in found:
+                found.add(ref)
+                stack.append(segments[ref].condition)
+            continue
+        for name in ("all", "any"):
+            if isinstance(cond.get(name), list):
+                stack.extend(cond[name])
+        if "not" in cond:
+            stack.append(cond["not"])
+    return found

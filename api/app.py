@@ -1,0 +1,223 @@
+"""The Litestar application factory: choose adapters, wire services, install routes.
+
+What belongs here: :func:`create_app` and :class:`Services`, the per-process object
+every route reaches through ``state.services`` (stores, cache, config snapshot,
+exposure logger, authenticator, clock). This is the only place in ``api/`` that picks
+implementations: memory adapters when given (tests), else ``open_stores(settings)``
+and Redis when ``settings.cache.redis_url`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from abwb.assignment.sticky import StickyAssigner
+from abwb.cache.memory import MemoryAssignmentCache
+from abwb.cache.protocol import AssignmentCache
+from abwb.settings import Settings
+from abwb.store.protocol import ConfigStore, EventStore
+
+from api.auth import ApiKeyStore, Authenticator, MemoryApiKeyStore, RateLimiter, require_scope
+from api.changes import ConfigChanges
+from api.errors import exception_handlers
+from api.exposures import ExposureLogger
+from api.options import ApiOptions
+from api.routes import ROUTE_HANDLERS
+from api.snapshot import ConfigSnapshot, SnapshotHolder
+
+__all__ = ["Services", "create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    """Everything the routes need, built once per application.
+
+    Attributes:
+        settings: Process settings.
+        options: API options.
+        config_store: Config objects and audit.
+        event_store: Exposures and events.
+        cache: Sticky assignments and exposure de-duplication.
+        snapshot: The in-process config snapshot.
+        changes: Config write use cases.
+        exposures: The background exposure logger.
+        auth: API keys, scopes and rate limit.
+        clock: Wall clock (UTC) used for ``now``; injectable for tests.
+    """
+
+    settings: Settings
+    options: ApiOptions
+    config_store: ConfigStore
+    event_store: EventStore
+    cache: AssignmentCache
+    snapshot: SnapshotHolder
+    changes: ConfigChanges
+    exposures: ExposureLogger
+    auth: Authenticator
+    clock: Callable[[], datetime] = _utc_now
+    owned: list[Any] = field(default_factory=list)
+    _sticky: tuple[int, StickyAssigner] | None = None
+
+    def sticky_assigner(self, snapshot: ConfigSnapshot) -> StickyAssigner:
+        """The sticky-aware assigner of ``snapshot`` (memoised per snapshot)."""
+        memo = self._sticky
+        if memo is None or memo[1].assigner is not snapshot.assigner:
+            memo = (snapshot.version, StickyAssigner(snapshot.assigner, self.cache))
+            self._sticky = memo
+        return memo[1]
+
+    async def poll_config(self) -> None:
+        """Poll the store's config version forever (writes made by other processes)."""
+        interval = self.options.snapshot_poll_s
+        while True:
+            await asyncio.sleep(interval)
+            await anyio.to_thread.run_sync(self.snapshot.refresh)
+
+
+def _open_cache(settings: Settings) -> AssignmentCache:
+    if not settings.cache.redis_url:
+        return MemoryAssignmentCache()
+    from abwb.cache.redis import RedisAssignmentCache  # type: ignore[import-not-found]
+
+    return RedisAssignmentCache.from_url(settings.cache.redis_url)  # type: ignore[no-any-return]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    config_store: ConfigStore | None = None,
+    event_store: EventStore | None = None,
+    cache: AssignmentCache | None = None,
+    options: ApiOptions | None = None,
+    api_keys: ApiKeyStore | None = None,
+    clock: Callable[[], datetime] | None = None,
+    debug: bool = False,
+) -> Litestar:
+    """Build the abwb HTTP service.
+
+    Args:
+        settings: Process settings (default: read from the environment).
+        config_store: Config store to use (default: ``open_stores(settings)``).
+        event_store: Event store to use (default: ``open_stores(settings)``).
+        cache: Assignment cache (default: Redis when configured, else in-process).
+        options: API options (default: read from ``ABWB_API_*``).
+        api_keys: Where API keys live (default: in memory, seeded from ``options.keys``).
+        clock: UTC wall clock for ``now`` (tests pin it).
+        debug: Litestar debug mode.
+
+    Returns:
+        The Litestar application (serve it with uvicorn: ``abwb serve``).
+
+    Raises:
+        StorageError: the stores cannot be opened or the config cannot be loaded.
+    """
+    settings = settings or Settings.from_env()
+    options = options or ApiOptions.from_env()
+    owned: list[Any] = []
+    if config_store is None or event_store is None:
+        from abwb.store.opening import open_stores
+
+        opened_config, opened_events = open_stores(settings)
+        owned += [opened_config, opened_events]
+        config_store = config_store or opened_config
+        event_store = event_store or opened_events
+    if cache is None:
+        cache = _open_cache(settings)
+        owned.append(cache)
+    if api_keys is None:
+        memory_keys = MemoryApiKeyStore()
+        for key in options.keys:
+            memory_keys.add(key.name, key.secret, key.scopes)
+        api_keys = memory_keys
+    snapshot = SnapshotHolder(config_store)
+    services = Services(
+        settings=settings,
+        options=options,
+        config_store=config_store,
+        event_store=event_store,
+        cache=cache,
+        snapshot=snapshot,
+        changes=ConfigChanges(config_store, snapshot),
+        exposures=ExposureLogger(event_store, cache, options.exposures),
+        auth=Authenticator(
+            store=api_keys,
+            mode=options.auth,
+            limiter=RateLimiter(rate_per_s=options.rate_limit_per_s,
+                                burst=options.effective_burst),
+        ),
+        clock=clock or _utc_now,
+        owned=owned,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await services.exposures.start()
+        poller = (
+            asyncio.create_task(services.poll_config(), name="abwb-config-poll")
+            if options.snapshot_poll_s > 0
+            else None
+        )
+        try:
+            yield
+        finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+            await services.exposures.stop()
+            for resource in owned:
+                closing = resource.close()
+                if asyncio.iscoroutine(closing):
+                    await closing
+
+    return Litestar(
+        route_handlers=ROUTE_HANDLERS,
+        state=_state(services),
+        guards=[require_scope],
+        exception_handlers=exception_handlers,
+        request_max_body_size=options.max_body_bytes,
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="abwb",
+            version="1",
+            description=(
+                "Assignment, configuration and event API of abwb. Errors are RFC 9457 "
+                "problem details (application/problem+json) with an `errors` list of "
+                "{path, message}."
+            ),
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer",
+                                             description="API key as a bearer token"),
+                    "api_key": SecurityScheme(type="apiKey", name="X-API-Key",
+                                              security_scheme_in="header"),
+                }
+            ),
+            security=[{"bearer": []}, {"api_key": []}],
+        ),
+        debug=debug,
+    )
+
+
+def _state(services: Services) -> Any:
+    from litestar.datastructures import State
+
+    return State({"services": services})

@@ -1,0 +1,288 @@
+"""API keys, scopes and per-key rate limiting.
+
+What belongs here: how a request proves who it is (``Authorization: Bearer <key>`` or
+``X-API-Key``), the :class:`ApiKeyStore` port holding keys as SHA-256 hashes (never
+the secret), the scope a route needs, and the token bucket that answers 429.
+
+Scopes: ``read`` (GET config, audit, metrics), ``assign`` (assignment, flag
+evaluation, events) and ``admin`` (config writes; implies the other two).
+Authentication is ``auto`` by default: on as soon as one key exists, off for an
+embedded demo with no keys; ``on`` and ``off`` force it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import (
+    NotAuthorizedException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+)
+from litestar.handlers.base import BaseRouteHandler
+
+from abwb.errors import InvalidInput
+
+__all__ = [
+    "SCOPES",
+    "ApiKey",
+    "ApiKeyStore",
+    "AuthMode",
+    "Authenticator",
+    "MemoryApiKeyStore",
+    "RateLimiter",
+    "Scope",
+    "generate_secret",
+    "hash_secret",
+    "require_scope",
+]
+
+Scope = Literal["read", "assign", "admin"]
+AuthMode = Literal["auto", "on", "off"]
+SCOPES: tuple[Scope, ...] = ("read", "assign", "admin")
+#: What each scope grants (admin implies the others).
+_GRANTS: dict[str, frozenset[str]] = {
+    "read": frozenset({"read"}),
+    "assign": frozenset({"assign"}),
+    "admin": frozenset({"read", "assign", "admin"}),
+}
+
+
+def hash_secret(secret: str) -> str:
+    """The stored form of an API key: hex SHA-256 of the secret.
+
+    Examples:
+        >>> hash_secret("s3cret")[:16]
+        '4e738ca5563c06cf'
+    """
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def generate_secret() -> str:
+    """A new random API key secret (``abwb_`` + 32 URL-safe random bytes)."""
+    return "abwb_" + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A stored API key: its name, granted scopes and the hash of its secret."""
+
+    name: str
+    key_hash: str
+    scopes: frozenset[str]
+
+    def grants(self, scope: str) -> bool:
+        """Whether this key may use a route needing ``scope``."""
+        return any(scope in _GRANTS.get(s, frozenset()) for s in self.scopes)
+
+
+class ApiKeyStore(Protocol):
+    """Where API keys live (hashed). Implementations must never store secrets."""
+
+    def keys(self) -> list[ApiKey]:
+        """Every active (not revoked) key."""
+        ...
+
+
+class MemoryApiKeyStore:
+    """API keys in process memory (tests, demos, keys given at start-up).
+
+    Examples:
+        >>> store = MemoryApiKeyStore()
+        >>> store.add("ci", "s3cret", ["read"]).scopes
+        frozenset({'read'})
+    """
+
+    def __init__(self) -> None:
+        self._keys: dict[str, ApiKey] = {}
+        self._lock = threading.Lock()
+
+    def add(self, name: str, secret: str, scopes: Iterable[str]) -> ApiKey:
+        """Add a key (its secret is hashed immediately).
+
+        Raises:
+            InvalidInput: empty name or secret, or an unknown scope.
+        """
+        wanted = frozenset(scopes)
+        if not name:
+            raise InvalidInput("must not be empty", path="name")
+        if len(secret) < 8:
+            raise InvalidInput("must be at least 8 characters", path="secret")
+        unknown = sorted(wanted - set(SCOPES))
+        if unknown or not wanted:
+            raise InvalidInput(f"must be a non-empty subset of {list(SCOPES)}, got {sorted(wanted)}",
+                               path="scopes")
+        key = ApiKey(name=name, key_hash=hash_secret(secret), scopes=wanted)
+        with self._lock:
+            self._keys[key.key_hash] = key
+        return key
+
+    def revoke(self, name: str) -> None:
+        """Remove every key called ``name``."""
+        with self._lock:
+            self._keys = {h: k for h, k in self._keys.items() if k.name != name}
+
+    def keys(self) -> list[ApiKey]:
+        """Every active key."""
+        with self._lock:
+            return list(self._keys.values())
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+@dataclass
+class RateLimiter:
+    """A token bucket per API key: ``rate_per_s`` sustained, bursts up to ``burst``.
+
+    ``rate_per_s <= 0`` disables limiting.
+
+    Examples:
+        >>> t = [0.0]
+        >>> limiter = RateLimiter(rate_per_s=1, burst=2, clock=lambda: t[0])
+        >>> [limiter.acquire("k") for _ in range(3)]
+        [0.0, 0.0, 1.0]
+    """
+
+    rate_per_s: float = 0.0
+    burst: float = 1.0
+    clock: Callable[[], float] = time.monotonic
+    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+
+    def acquire(self, who: str) -> float:
+        """Take one token for ``who``.
+
+        Returns:
+            0 when allowed, else the seconds to wait before a token is available.
+        """
+        if self.rate_per_s <= 0:
+            return 0.0
+        now = self.clock()
+        b = self._buckets.get(who)
+        if b is None:
+            b = self._buckets[who] = _Bucket(tokens=self.burst, updated=now)
+        b.tokens = min(self.burst, b.tokens + (now - b.updated) * self.rate_per_s)
+        b.updated = now
+        if b.tokens >= 1.0:
+            b.tokens -= 1.0
+            return 0.0
+        return (1.0 - b.tokens) / self.rate_per_s
+
+
+@dataclass
+class Authenticator:
+    """Decides who a request is and whether it may proceed.
+
+    Args:
+        store: Where keys live.
+        mode: ``auto`` (on when a key exists), ``on`` or ``off``.
+        limiter: Per-key rate limit.
+        refresh_s: How often the key list is re-read from the store.
+    """
+
+    store: ApiKeyStore
+    mode: AuthMode = "auto"
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    refresh_s: float = 10.0
+    clock: Callable[[], float] = time.monotonic
+    _keys: list[ApiKey] = field(default_factory=list)
+    _loaded_at: float = -math.inf
+
+    def _current_keys(self) -> list[ApiKey]:
+        now = self.clock()
+        if now - self._loaded_at >= self.refresh_s:
+            self._keys = self.store.keys()
+            self._loaded_at = now
+        return self._keys
+
+    def reload(self) -> None:
+        """Re-read the keys now (after adding or revoking one)."""
+        self._loaded_at = -math.inf
+
+    @property
+    def enabled(self) -> bool:
+        """Whether requests must present a key."""
+        if self.mode == "auto":
+            return bool(self._current_keys())
+        return self.mode == "on"
+
+    def identify(self, presented: str) -> ApiKey | None:
+        """The key whose secret is ``presented`` (hashes compared in constant time)."""
+        digest = hash_secret(presented)
+        found = None
+        for key in self._current_keys():
+            # Compare against every key so timing does not reveal which hash matched.
+            if hmac.compare_digest(key.key_hash, digest):
+                found = key
+        return found
+
+    def check(self, headers: Any, scope: str, client: str) -> None:
+        """Authenticate, authorise and rate-limit one request.
+
+        Raises:
+            NotAuthorizedException: no key, or an unknown key (401).
+            PermissionDeniedException: the key lacks ``scope`` (403).
+            TooManyRequestsException: the key's rate limit is exhausted (429).
+        """
+        who = f"ip:{client}"
+        if self.enabled:
+            presented = _presented_key(headers)
+            if presented is None:
+                raise NotAuthorizedException(
+                    "send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                    headers={"WWW-Authenticate": 'Bearer realm="abwb"'},
+                )
+            key = self.identify(presented)
+            if key is None:
+                raise NotAuthorizedException(
+                    "unknown or revoked API key",
+                    headers={"WWW-Authenticate": 'Bearer realm="abwb", error="invalid_token"'},
+                )
+            if not key.grants(scope):
+                raise PermissionDeniedException(
+                    f"API key {key.name!r} has scopes {sorted(key.scopes)}; "
+                    f"this route needs {scope!r}"
+                )
+            who = f"key:{key.name}"
+        wait = self.limiter.acquire(who)
+        if wait > 0:
+            raise TooManyRequestsException(
+                f"rate limit of {self.limiter.rate_per_s:g} requests/s exceeded; "
+                f"retry in {wait:.2f} s",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+
+
+def _presented_key(headers: Any) -> str | None:
+    auth = headers.get("authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return str(token.strip())
+    key = headers.get("x-api-key")
+    return str(key).strip() or None if key else None
+
+
+def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Litestar guard: the route's ``opt["scope"]`` must be granted to the caller.
+
+    Routes without a scope (``/v1/health``, ``/schema``) are public.
+    """
+    scope = handler.opt.get("scope")
+    if scope is None:
+        return
+    auth: Authenticator = connection.app.state.services.auth
+    client = connection.client.host if connection.client else "unknown"
+    auth.check(connection.headers, scope, client)

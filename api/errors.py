@@ -1,0 +1,223 @@
+"""The ONE mapping from errors to RFC 9457 problem details (``application/problem+json``).
+
+What belongs here: :func:`problem_for`, which turns any exception reaching the edge of
+the service (an :class:`~abwb.errors.AbwbError`, a Litestar HTTP or validation error,
+or an unexpected bug) into a status code and a :class:`ProblemDetails` body, and the
+exception handlers that install it. Handlers never build error responses themselves.
+
+=========================  ======  ==========================================
+error                      status  ``type``
+=========================  ======  ==========================================
+malformed JSON             400     ``urn:abwb:problem:malformed-body``
+bad query/path parameter   400     ``urn:abwb:problem:invalid-parameter``
+body fails validation      422     ``urn:abwb:problem:invalid-input``
+missing credentials        401     ``urn:abwb:problem:unauthenticated``
+scope not granted          403     ``urn:abwb:problem:forbidden``
+``NotFound``               404     ``urn:abwb:problem:not-found``
+``Conflict``               409     ``urn:abwb:problem:conflict``
+``VersionConflict``        412     ``urn:abwb:problem:stale-version``
+body over the size limit   413     ``urn:abwb:problem:body-too-large``
+rate limit exceeded        429     ``urn:abwb:problem:rate-limited``
+``StorageError``           503     ``urn:abwb:problem:storage-unavailable``
+anything else              500     ``urn:abwb:problem:internal`` (no details leak)
+=========================  ======  ==========================================
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from abwb.errors import (
+    AbwbError,
+    CacheError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Problem,
+    StorageError,
+    VersionConflict,
+)
+
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "ErrorItem",
+    "ProblemDetails",
+    "PreconditionRequired",
+    "exception_handlers",
+    "problem_for",
+    "problem_response",
+]
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+_TYPE = "urn:abwb:problem:"
+_AT = re.compile(r" - at `\$(?P<path>[^`]*)`")
+
+
+class ErrorItem(msgspec.Struct, frozen=True):
+    """One problem: where (a path in the body/parameters) and what is wrong."""
+
+    path: str
+    message: str
+
+
+class ProblemDetails(msgspec.Struct, frozen=True, kw_only=True):
+    """An RFC 9457 problem details body, with abwb's ``errors`` extension."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ErrorItem] = msgspec.field(default_factory=list)
+    instance: str | None = None
+
+
+class PreconditionRequired(AbwbError):
+    """A conditional request was required (``If-Match``) but not sent (428)."""
+
+
+_HTTP_TYPES: dict[int, tuple[str, str]] = {
+    400: ("malformed-body", "Malformed request"),
+    401: ("unauthenticated", "Authentication required"),
+    403: ("forbidden", "Not allowed"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    409: ("conflict", "Conflict"),
+    412: ("stale-version", "Precondition failed"),
+    413: ("body-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    428: ("precondition-required", "Precondition required"),
+    429: ("rate-limited", "Too many requests"),
+    503: ("storage-unavailable", "Service unavailable"),
+}
+
+
+def _problem(status: int, slug: str, title: str, detail: str, errors: list[ErrorItem]) -> Any:
+    return ProblemDetails(type=_TYPE + slug, title=title, status=status, detail=detail,
+                          errors=errors)
+
+
+def _items(problems: list[Problem], prefix: str = "") -> list[ErrorItem]:
+    return [ErrorItem(_join(prefix, p.path), p.message) for p in problems]
+
+
+def _join(prefix: str, path: str) -> str:
+    if not prefix:
+        return path
+    if not path:
+        return prefix
+    return f"{prefix}{path}" if path.startswith("[") else f"{prefix}.{path}"
+
+
+def _abwb_problem(exc: AbwbError) -> ProblemDetails:
+    # Order matters: VersionConflict is a Conflict.
+    if isinstance(exc, InvalidInput):
+        return _problem(422, "invalid-input", "Invalid input",
+                        f"{len(exc.problems)} problem(s) found", _items(exc.problems))
+    if isinstance(exc, NotFound):
+        return _problem(404, "not-found", "Not found", str(exc), [])
+    if isinstance(exc, VersionConflict):
+        return _problem(412, "stale-version", "Precondition failed", str(exc), [])
+    if isinstance(exc, Conflict):
+        return _problem(409, "conflict", "Conflict", str(exc),
+                        [ErrorItem("", r) for r in exc.reasons])
+    if isinstance(exc, PreconditionRequired):
+        return _problem(428, "precondition-required", "Precondition required", str(exc), [])
+    if isinstance(exc, StorageError):
+        return _problem(503, "storage-unavailable", "Storage unavailable",
+                        f"the store is unavailable, retry later: {exc}", [])
+    if isinstance(exc, CacheError):
+        return _problem(503, "cache-unavailable", "Cache unavailable", str(exc), [])
+    return _problem(500, "internal", "Internal error", "unexpected error", [])
+
+
+def _validation_problem(exc: ValidationException) -> ProblemDetails:
+    """Re-shape Litestar's (msgspec) validation error; recover abwb's own problem list."""
+    cause = exc.__cause__
+    inner = cause.__cause__ if cause is not None else None
+    if isinstance(inner, InvalidInput):
+        match = _AT.search(str(cause))
+        where = match.group("path").lstrip(".") if match else ""
+        where = where.removeprefix("data").lstrip(".")
+        return _problem(422, "invalid-input", "Invalid input",
+                        f"{len(inner.problems)} problem(s) found", _items(inner.problems, where))
+    items: list[ErrorItem] = []
+    in_body = False
+    for raw in exc.extra if isinstance(exc.extra, list) else []:
+        message = str(raw.get("message", "invalid value")) if isinstance(raw, dict) else str(raw)
+        key = str(raw.get("key", "")) if isinstance(raw, dict) else ""
+        source = raw.get("source") if isinstance(raw, dict) else None
+        if source == "body" or key == "data":
+            in_body = True
+            key = "" if key == "data" else key
+        items.append(ErrorItem(key, message))
+    if in_body or not items:
+        return _problem(422, "invalid-input", "Invalid input",
+                        f"{len(items) or 1} problem(s) found in the request body", items)
+    return _problem(400, "invalid-parameter", "Invalid parameter",
+                    f"{len(items)} invalid parameter(s)", items)
+
+
+def problem_for(exc: Exception) -> ProblemDetails:
+    """The problem details (status included) for any exception reaching the service edge.
+
+    Args:
+        exc: The exception.
+
+    Returns:
+        The body to send; its ``status`` is the HTTP status code.
+
+    Examples:
+        >>> from abwb.errors import NotFound
+        >>> p = problem_for(NotFound("experiment 'x' does not exist"))
+        >>> p.status, p.type
+        (404, 'urn:abwb:problem:not-found')
+    """
+    if isinstance(exc, AbwbError):
+        return _abwb_problem(exc)
+    if isinstance(exc, ValidationException):
+        return _validation_problem(exc)
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        slug, title = _HTTP_TYPES.get(status, ("http-error", "HTTP error"))
+        detail = exc.detail or title
+        if status == 400 and not exc.extra:
+            detail = f"the request body is not valid JSON: {detail}"
+        return _problem(status, slug, title, detail, [])
+    return _problem(500, "internal", "Internal error", "unexpected error; it has been logged", [])
+
+
+def problem_response(problem: ProblemDetails, headers: dict[str, str] | None = None) -> Response[Any]:
+    """A ``application/problem+json`` response carrying ``problem``."""
+    return Response(
+        content=msgspec.json.encode(problem),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    problem = problem_for(exc)
+    if problem.status >= 500 and problem.status != 503:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    elif problem.status == 503:
+        log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+    headers = getattr(exc, "headers", None) if isinstance(exc, HTTPException) else None
+    problem = msgspec.structs.replace(problem, instance=request.url.path)
+    return problem_response(problem, headers=dict(headers) if headers else None)
+
+
+#: Install with ``Litestar(exception_handlers=exception_handlers)``.
+exception_handlers: dict[type[Exception], Any] = {
+    AbwbError: _handle,
+    HTTPException: _handle,
+    Exception: _handle,
+}

@@ -1,0 +1,240 @@
+"""Exposure logging off the response path: an in-process queue flushed in batches.
+
+What belongs here: :class:`ExposureLogger`. The assignment handler hands it the
+decisions it served (:meth:`ExposureLogger.offer`, a non-blocking ``put``); a
+background task takes batches from the queue, drops repeats with the cache's
+``first_exposure`` (so a unit assigned a million times is logged once per
+experiment and phase), and appends the rest to the :class:`~abwb.store.EventStore`
+in a worker thread, retrying with backoff. Nothing is dropped silently: a full queue
+or a store that stays down after the retries is counted (``dropped_*``) and logged,
+and :meth:`ExposureLogger.stop` flushes what is queued on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import anyio
+
+from abwb.assignment.decision import Decision
+from abwb.cache.protocol import AssignmentCache
+from abwb.errors import AbwbError, CacheError
+from abwb.events.models import Exposure, exposure_id
+from abwb.store.protocol import EventStore
+
+__all__ = ["ExposureLogger", "ExposureLoggerConfig"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureLoggerConfig:
+    """Tuning of the exposure queue.
+
+    Args:
+        max_queue: Exposures held in memory before new ones are dropped (and counted).
+        batch_size: Largest batch appended to the store at once.
+        flush_interval_s: Longest wait for a batch to fill before it is written.
+        retries: Attempts per batch when the store fails (the first one included).
+        retry_backoff_s: First pause between attempts; doubles each time.
+        dedup_ttl_s: How long an exposure key is remembered by the cache.
+    """
+
+    max_queue: int = 100_000
+    batch_size: int = 500
+    flush_interval_s: float = 0.2
+    retries: int = 3
+    retry_backoff_s: float = 0.05
+    dedup_ttl_s: float = 7 * 24 * 3600.0
+
+
+class ExposureLogger:
+    """Batched, de-duplicated exposure writer running as one background task.
+
+    Args:
+        store: Where exposures go.
+        cache: De-duplicates exposure keys across requests (and processes, with Redis).
+        config: Queue tuning.
+        sleep: ``asyncio.sleep``-compatible pause between retries (injectable in tests).
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        cache: AssignmentCache,
+        config: ExposureLoggerConfig | None = None,
+        *,
+        sleep: Callable[[float], object] = asyncio.sleep,
+    ) -> None:
+        self.config = config or ExposureLoggerConfig()
+        self._store = store
+        self._cache = cache
+        self._sleep = sleep
+        self._queue: asyncio.Queue[Exposure] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.counts: Counter[str] = Counter()
+        self.last_error: str | None = None
+
+    @property
+    def queued(self) -> int:
+        """Exposures waiting in the queue."""
+        return self._queue.qsize() if self._queue is not None else 0
+
+    def stats(self) -> dict[str, object]:
+        """Counters for ``/v1/health`` and ``/v1/metrics``."""
+        keys = ("offered", "written", "duplicates", "batches", "retries",
+                "dropped_queue_full", "dropped_store_error", "dedup_degraded")
+        return {"queued": self.queued, **{k: self.counts[k] for k in keys},
+                "running": self._task is not None and not self._task.done(),
+                "last_error": self.last_error}
+
+    async def start(self) -> None:
+        """Start the background flusher (idempotent)."""
+        if self._queue is None:
+            self._queue = asyncio.Queue(maxsize=self.config.max_queue)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="abwb-exposure-flusher")
+
+    async def stop(self) -> None:
+        """Stop the flusher and write everything still queued (shutdown)."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        while self.queued:
+            await self._flush(self._take(self.config.batch_size))
+
+    def offer(
+        self,
+        decisions: Iterable[Decision],
+        *,
+        unit_id: str,
+        unit_type: str,
+        config_version: int,
+        now: datetime,
+    ) -> int:
+        """Queue the exposures among ``decisions`` (those that put the unit in an experiment).
+
+        Never blocks and never raises: when the queue is full the exposures are
+        dropped and counted in ``dropped_queue_full``.
+
+        Returns:
+            How many exposures were queued.
+        """
+        queue = self._queue
+        if queue is None:
+            raise RuntimeError("ExposureLogger.offer() before start()")
+        queued = 0
+        for d in decisions:
+            if d.variant is None or not d.reason.in_experiment:
+                continue
+            row = Exposure(
+                exposure_id=exposure_id(d.experiment, d.phase, unit_type, unit_id),
+                experiment=d.experiment,
+                variant=d.variant,
+                phase=d.phase,
+                unit_type=unit_type,
+                unit_id=unit_id,
+                config_version=config_version,
+                exposed_at=now,
+            )
+            self.counts["offered"] += 1
+            try:
+                queue.put_nowait(row)
+            except asyncio.QueueFull:
+                self.counts["dropped_queue_full"] += 1
+                if self.counts["dropped_queue_full"] in (1, 10, 100, 1000) or (
+                    self.counts["dropped_queue_full"] % 10_000 == 0
+                ):
+                    log.error("exposure queue full (%d): %d exposures dropped so far",
+                              self.config.max_queue, self.counts["dropped_queue_full"])
+                continue
+            queued += 1
+        return queued
+
+    def _take(self, limit: int) -> list[Exposure]:
+        assert self._queue is not None  # noqa: S101 - start() ran
+        batch: list[Exposure] = []
+        while len(batch) < limit:
+            try:
+                batch.append(self._queue.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+        return batch
+
+    async def _run(self) -> None:
+        assert self._queue is not None  # noqa: S101 - start() ran
+        loop = asyncio.get_running_loop()
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            deadline = loop.time() + self.config.flush_interval_s
+            while len(batch) < self.config.batch_size:
+                batch.extend(self._take(self.config.batch_size - len(batch)))
+                remaining = deadline - loop.time()
+                if len(batch) >= self.config.batch_size or remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
+                    break
+            await self._flush(batch)
+
+    async def _fresh(self, batch: Sequence[Exposure]) -> list[Exposure]:
+        """Drop exposures already logged (within the batch, or earlier per the cache)."""
+        seen: set[str] = set()
+        fresh: list[Exposure] = []
+        for row in batch:
+            if row.exposure_id in seen:
+                self.counts["duplicates"] += 1
+                continue
+            seen.add(row.exposure_id)
+            try:
+                first = await self._cache.first_exposure(
+                    f"exposure:{row.exposure_id}", self.config.dedup_ttl_s
+                )
+            except CacheError as exc:
+                # The store de-duplicates on exposure_id too: write rather than lose it.
+                self.counts["dedup_degraded"] += 1
+                log.warning("exposure de-dup skipped (cache failed): %s", exc)
+                first = True
+            if first:
+                fresh.append(row)
+            else:
+                self.counts["duplicates"] += 1
+        return fresh
+
+    async def _flush(self, batch: Sequence[Exposure]) -> None:
+        if not batch:
+            return
+        rows = await self._fresh(batch)
+        if not rows:
+            return
+        pause = self.config.retry_backoff_s
+        for attempt in range(1, self.config.retries + 1):
+            try:
+                result = await anyio.to_thread.run_sync(self._store.append_exposures, rows)
+            except AbwbError as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                if attempt == self.config.retries:
+                    self.counts["dropped_store_error"] += len(rows)
+                    log.error("dropping %d exposures after %d attempts: %s",
+                              len(rows), attempt, exc)
+                    return
+                self.counts["retries"] += 1
+                await self._sleep(pause)  # type: ignore[misc]
+                pause *= 2
+                continue
+            self.counts["batches"] += 1
+            self.counts["written"] += result.accepted
+            self.counts["duplicates"] += result.duplicates
+            self.last_error = None
+            return

@@ -1,0 +1,107 @@
+"""EventStore contract: idempotent appends, exact frame schemas, filters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from abwb.errors import InvalidInput
+from abwb.events import EVENT_SCHEMA, EXPOSURE_SCHEMA, AppendResult, events_frame, exposures_frame
+from abwb.store import EventStore
+
+from .samples import T0, event, exposure
+
+
+def test_events_round_trip_with_the_contract_schema(event_store: EventStore) -> None:
+    rows = [event(i) for i in range(50)] + [event(50, value=None)]
+    assert event_store.append_events(rows) == AppendResult(accepted=51, duplicates=0)
+    frame = event_store.read_events()
+    assert frame.schema == EVENT_SCHEMA
+    assert_frame_equal(frame, events_frame(rows))
+
+
+def test_duplicate_event_ids_are_stored_once(event_store: EventStore) -> None:
+    first = [event(i) for i in range(10)]
+    assert event_store.append_events(first) == AppendResult(accepted=10, duplicates=0)
+    again = [event(i) for i in range(5, 15)] + [event(14), event(20), event(20)]
+    assert event_store.append_events(again) == AppendResult(accepted=6, duplicates=7)
+    ids = event_store.read_events()["event_id"]
+    assert ids.n_unique() == ids.len() == 16
+
+
+def test_events_filter_by_name_and_half_open_time_range(event_store: EventStore) -> None:
+    rows = [event(i, name="purchase" if i % 3 else "click") for i in range(30)]
+    event_store.append_events(rows)
+    since, until = T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)
+    frame = event_store.read_events(names=["click"], since=since, until=until)
+    assert frame["event_id"].to_list() == ["ev-12", "ev-15", "ev-18"]
+    assert event_store.read_events(names=[]).height == 0
+    assert event_store.read_events(names=["purchase", "click"]).height == 30
+    # A non-UTC offset means the same instant.
+    later = since.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Paris"))
+    assert event_store.read_events(since=later).height == 20
+
+
+def test_exposures_round_trip_dedup_and_filter(event_store: EventStore) -> None:
+    rows = [exposure(i) for i in range(20)] + [exposure(i, experiment="pricing") for i in range(5)]
+    assert event_store.append_exposures(rows) == AppendResult(accepted=25, duplicates=0)
+    assert event_store.append_exposures(rows[:3]) == AppendResult(accepted=0, duplicates=3)
+    frame = event_store.read_exposures()
+    assert frame.schema == EXPOSURE_SCHEMA
+    assert_frame_equal(frame, exposures_frame(rows).sort("exposed_at", "exposure_id"))
+    checkout = event_store.read_exposures(
+        experiment="checkout", since=T0 + timedelta(seconds=5), until=T0 + timedelta(seconds=8)
+    )
+    assert checkout["unit_id"].to_list() == ["u-5", "u-6", "u-7"]
+
+
+def test_empty_store_and_empty_batches(event_store: EventStore) -> None:
+    assert event_store.append_events([]) == AppendResult(accepted=0, duplicates=0)
+    assert event_store.append_exposures([]) == AppendResult(accepted=0, duplicates=0)
+    assert event_store.read_events().schema == EVENT_SCHEMA
+    assert event_store.read_exposures(experiment="x").schema == EXPOSURE_SCHEMA
+
+
+def test_unicode_and_awkward_text_survive(event_store: EventStore) -> None:
+    row = event(1).__class__(
+        event_id='é,"quoted"\nline',
+        unit_type="user",
+        unit_id="ユーザー\t1",
+        name="purchase",
+        value=-0.0,
+        occurred_at=datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        properties='{"note": "a,b\\n\\"c\\""}',
+    )
+    empty_props = event(2).__class__(
+        event_id="e2", unit_type="user", unit_id="u", name="n", occurred_at=T0, properties="{}"
+    )
+    event_store.append_events([row, empty_props])
+    assert_frame_equal(event_store.read_events(), events_frame([row, empty_props]))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "path"),
+    [
+        ({"since": datetime(2026, 1, 1)}, "since"),
+        ({"until": "2026-01-01"}, "until"),
+        ({"since": T0, "until": T0 - timedelta(days=1)}, "since"),
+        ({"names": "purchase"}, "names"),
+    ],
+)
+def test_bad_read_arguments_name_the_field(
+    event_store: EventStore, kwargs: dict[str, object], path: str
+) -> None:
+    with pytest.raises(InvalidInput) as info:
+        event_store.read_events(**kwargs)  # type: ignore[arg-type]
+    assert info.value.problems[0].path == path
+
+
+def test_append_rejects_wrong_row_types_before_writing(event_store: EventStore) -> None:
+    with pytest.raises(InvalidInput) as info:
+        event_store.append_events([event(1), {"event_id": "x"}])  # type: ignore[list-item]
+    assert info.value.problems[0].path == "rows[1]"
+    assert event_store.read_events().height == 0
+    assert isinstance(event_store.read_events(), pl.DataFrame)

@@ -1,0 +1,80 @@
+"""The committed notebooks: clean (no outputs) and executable on a small fixture workspace."""
+
+from __future__ import annotations
+
+import html as html_module
+import json
+import math
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+from abwb.readout import build_readout, ensure_kernel
+from abwb.settings import Settings
+from abwb.store import open_stores
+
+from .workspace import AS_OF, KEY
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+NAMES = ["readout", "explore", "planning"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_notebook_has_no_outputs(name: str) -> None:
+    nb = nbformat.read(str(NOTEBOOKS / f"{name}.ipynb"), as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.source[:40]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_first_code_cell_is_tagged_parameters_with_literals_only(name: str) -> None:
+    nb = nbformat.read(str(NOTEBOOKS / f"{name}.ipynb"), as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in cells[0].metadata.get("tags", [])
+    import ast
+
+    for stmt in ast.parse(cells[0].source).body:
+        assert isinstance(stmt, ast.Assign)
+        ast.literal_eval(stmt.value)  # raises if not a literal
+    assert "require_version" in cells[1].source
+
+
+@pytest.mark.parametrize(
+    ("name", "parameters"),
+    [
+        ("readout", {"experiment_key": KEY, "as_of": AS_OF.isoformat(), "engine": "bayesian"}),
+        ("explore", {"experiment_key": KEY}),
+        ("planning", {}),
+    ],
+)
+def test_notebook_executes_on_fixture_workspace(
+    name: str, parameters: dict[str, object], workspace: Settings, tmp_path: Path
+) -> None:
+    out = tmp_path / f"{name}.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / f"{name}.ipynb"), str(out),
+        parameters={**parameters, **({"database_url": workspace.database.url}
+                                     if name != "planning" else {})},
+        kernel_name=ensure_kernel(), progress_bar=False,
+    )
+    nb = nbformat.read(str(out), as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    text = json.dumps([o.get("data", {}).get("text/plain", "") for o in outputs])
+    assert "Traceback" not in text and "object at 0x" not in text
+    if name == "readout":
+        assert "abwb-headline" in html and "Decision rule" in html
+        assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3  # plots rendered
+        stores = open_stores(workspace)
+        try:
+            readout = build_readout(stores, KEY, as_of=AS_OF, engine="bayesian")
+        finally:
+            for s in stores:
+                s.close()
+        assert readout.headline in html_module.unescape(html)
+        assert not math.isnan(readout.results["chance_to_win"][0])

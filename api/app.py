@@ -25,9 +25,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 from abwb.assignment.sticky import StickyAssigner
 from abwb.cache.memory import MemoryAssignmentCache
 from abwb.cache.protocol import AssignmentCache
+from abwb.errors import CacheError
 from abwb.settings import Settings
 from abwb.store.protocol import ConfigStore, EventStore
-
 from api.auth import ApiKeyStore, Authenticator, MemoryApiKeyStore, RateLimiter, require_scope
 from api.changes import ConfigChanges
 from api.errors import exception_handlers
@@ -94,9 +94,13 @@ class Services:
 def _open_cache(settings: Settings) -> AssignmentCache:
     if not settings.cache.redis_url:
         return MemoryAssignmentCache()
-    from abwb.cache.redis import RedisAssignmentCache  # type: ignore[import-not-found]
-
-    return RedisAssignmentCache.from_url(settings.cache.redis_url)  # type: ignore[no-any-return]
+    try:
+        from abwb.cache.redis import RedisAssignmentCache
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise CacheError(
+            "ABWB_REDIS_URL is set but the redis client is not installed: pip install 'abwb[redis]'"
+        ) from exc
+    return RedisAssignmentCache(settings.cache.redis_url)
 
 
 def create_app(
@@ -159,8 +163,7 @@ def create_app(
         auth=Authenticator(
             store=api_keys,
             mode=options.auth,
-            limiter=RateLimiter(rate_per_s=options.rate_limit_per_s,
-                                burst=options.effective_burst),
+            limiter=RateLimiter(rate_per_s=options.rate_limit_per_s, burst=options.effective_burst),
         ),
         clock=clock or _utc_now,
         owned=owned,
@@ -205,10 +208,12 @@ def create_app(
             path="/schema",
             components=Components(
                 security_schemes={
-                    "bearer": SecurityScheme(type="http", scheme="bearer",
-                                             description="API key as a bearer token"),
-                    "api_key": SecurityScheme(type="apiKey", name="X-API-Key",
-                                              security_scheme_in="header"),
+                    "bearer": SecurityScheme(
+                        type="http", scheme="bearer", description="API key as a bearer token"
+                    ),
+                    "api_key": SecurityScheme(
+                        type="apiKey", name="X-API-Key", security_scheme_in="header"
+                    ),
                 }
             ),
             security=[{"bearer": []}, {"api_key": []}],

@@ -88,7 +88,7 @@ class ApiKey:
 class ApiKeyStore(Protocol):
     """Where API keys live (hashed). Implementations must never store secrets."""
 
-    def keys(self) -> list[ApiKey]:
+    def active(self) -> list[ApiKey]:
         """Every active (not revoked) key."""
         ...
 
@@ -119,8 +119,10 @@ class MemoryApiKeyStore:
             raise InvalidInput("must be at least 8 characters", path="secret")
         unknown = sorted(wanted - set(SCOPES))
         if unknown or not wanted:
-            raise InvalidInput(f"must be a non-empty subset of {list(SCOPES)}, got {sorted(wanted)}",
-                               path="scopes")
+            raise InvalidInput(
+                f"must be a non-empty subset of {list(SCOPES)}, got {sorted(wanted)}",
+                path="scopes",
+            )
         key = ApiKey(name=name, key_hash=hash_secret(secret), scopes=wanted)
         with self._lock:
             self._keys[key.key_hash] = key
@@ -131,7 +133,7 @@ class MemoryApiKeyStore:
         with self._lock:
             self._keys = {h: k for h, k in self._keys.items() if k.name != name}
 
-    def keys(self) -> list[ApiKey]:
+    def active(self) -> list[ApiKey]:
         """Every active key."""
         with self._lock:
             return list(self._keys.values())
@@ -203,7 +205,7 @@ class Authenticator:
     def _current_keys(self) -> list[ApiKey]:
         now = self.clock()
         if now - self._loaded_at >= self.refresh_s:
-            self._keys = self.store.keys()
+            self._keys = self.store.active()
             self._loaded_at = now
         return self._keys
 
@@ -228,8 +230,12 @@ class Authenticator:
                 found = key
         return found
 
-    def check(self, headers: Any, scope: str, client: str) -> None:
+    def check(self, headers: Any, scope: str, client: str) -> str:
         """Authenticate, authorise and rate-limit one request.
+
+        Returns:
+            The actor recorded in the audit log: ``key:<name>``, or ``anonymous``
+            when authentication is off.
 
         Raises:
             NotAuthorizedException: no key, or an unknown key (401).
@@ -263,6 +269,7 @@ class Authenticator:
                 f"retry in {wait:.2f} s",
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
+        return who if who.startswith("key:") else "anonymous"
 
 
 def _presented_key(headers: Any) -> str | None:
@@ -275,7 +282,9 @@ def _presented_key(headers: Any) -> str | None:
     return str(key).strip() or None if key else None
 
 
-def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+def require_scope(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
     """Litestar guard: the route's ``opt["scope"]`` must be granted to the caller.
 
     Routes without a scope (``/v1/health``, ``/schema``) are public.
@@ -285,4 +294,4 @@ def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseR
         return
     auth: Authenticator = connection.app.state.services.auth
     client = connection.client.host if connection.client else "unknown"
-    auth.check(connection.headers, scope, client)
+    connection.scope["abwb_actor"] = auth.check(connection.headers, scope, client)  # type: ignore[typeddict-unknown-key]

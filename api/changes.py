@@ -18,14 +18,18 @@ import msgspec
 
 from abwb.config.bundle import ConfigBundle, decode_object, validate_bundle
 from abwb.config.experiment import Experiment
+from abwb.config.flag import Flag
 from abwb.config.lifecycle import transition
+from abwb.config.rollout import Rollout
 from abwb.config.validation import ProblemList, raise_if
 from abwb.errors import Conflict, InvalidInput, Problem, VersionConflict
 from abwb.store.protocol import KIND_MODELS, KIND_SECTIONS, ConfigStore, Kind
-
 from api.snapshot import SnapshotHolder
 
-__all__ = ["ConfigChanges", "merge_patch", "problems_of"]
+__all__ = ["ROLLOUT_ACTIONS", "ConfigChanges", "merge_patch", "problems_of"]
+
+#: Actions ``POST /v1/rollouts/{key}/actions`` accepts.
+ROLLOUT_ACTIONS = ("start", "pause", "resume", "advance", "complete", "roll_back")
 
 _INDEXED = re.compile(r"^(?P<section>[a-z]+)\[(?P<index>\d+)\](?P<rest>.*)$")
 
@@ -105,7 +109,7 @@ class ConfigChanges:
         self.store = store
         self.snapshot = snapshot
 
-    def _check_against_config(self, kind: str, key: str, obj: Any | None) -> None:
+    def check_against_config(self, kind: str, key: str, obj: Any | None) -> None:
         """Refuse a write that adds a cross-object problem (unknown layer, dangling ref)."""
         before = self.store.load_bundle()
         after = _replaced(before, kind, key, obj)
@@ -138,7 +142,7 @@ class ConfigChanges:
                 "start it with POST /v1/experiments/{key}/status",
                 path="status",
             )
-        self._check_against_config(kind, obj.key, obj)
+        self.check_against_config(kind, obj.key, obj)
         return self._done(self.store.create(kind, obj, actor=actor, reason=reason))
 
     def update(
@@ -174,14 +178,20 @@ class ConfigChanges:
         data = merge_patch(msgspec.to_builtins(current), patch)
         obj, found = problems_of(kind, data)
         raise_if(found)
-        self._check_against_config(kind, key, obj)
+        self.check_against_config(kind, key, obj)
         return self._done(
-            self.store.update(kind, obj, expected_version=expected_version, actor=actor,
-                              reason=reason)
+            self.store.update(
+                kind, obj, expected_version=expected_version, actor=actor, reason=reason
+            )
         )
 
     def set_targeting(
-        self, key: str, targeting: Any, *, expected_version: int | None, actor: str,
+        self,
+        key: str,
+        targeting: Any,
+        *,
+        expected_version: int | None,
+        actor: str,
         reason: str = "",
     ) -> Experiment:
         """Replace an experiment's targeting condition (``None``: everyone).
@@ -195,15 +205,22 @@ class ConfigChanges:
         patched["targeting"] = targeting
         obj, found = problems_of("experiment", patched)
         raise_if(found)
-        self._check_against_config("experiment", key, obj)
+        self.check_against_config("experiment", key, obj)
         return self._done(  # type: ignore[no-any-return]
-            self.store.update("experiment", obj, expected_version=version, actor=actor,
-                              reason=reason)
+            self.store.update(
+                "experiment", obj, expected_version=version, actor=actor, reason=reason
+            )
         )
 
     def change_status(
-        self, key: str, action: str, *, now: datetime, expected_version: int | None,
-        actor: str, reason: str = "",
+        self,
+        key: str,
+        action: str,
+        *,
+        now: datetime,
+        expected_version: int | None,
+        actor: str,
+        reason: str = "",
     ) -> Experiment:
         """Take a lifecycle action; ``start`` is refused when it would overlap.
 
@@ -218,12 +235,56 @@ class ConfigChanges:
         if action in ("start", "resume"):
             _check_can_start(moved, self.store.load_bundle())
         return self._done(  # type: ignore[no-any-return]
-            self.store.update("experiment", moved, expected_version=version, actor=actor,
-                              reason=reason or action)
+            self.store.update(
+                "experiment", moved, expected_version=version, actor=actor, reason=reason or action
+            )
+        )
+
+    def set_killed(self, key: str, killed: bool, *, actor: str, reason: str = "") -> Flag:
+        """Pull (or release) a flag's kill switch; effective in this process at once.
+
+        Raises:
+            NotFound: no such flag.
+        """
+        from abwb.flags import kill, revive
+
+        switch = kill if killed else revive
+        return self._done(switch(self.store, key, actor=actor, reason=reason))  # type: ignore[no-any-return]
+
+    def rollout_action(
+        self,
+        key: str,
+        action: str,
+        *,
+        now: datetime,
+        expected_version: int | None,
+        actor: str,
+        reason: str = "",
+        units_seen: int | None = None,
+    ) -> Rollout:
+        """Start, pause, resume, advance, complete or roll back a rollout.
+
+        Raises:
+            NotFound: no such rollout.
+            Conflict: the action is illegal from its status.
+            VersionConflict: it changed since ``expected_version``.
+        """
+        current: Rollout = self.store.get("rollout", key)
+        version = current.version if expected_version is None else expected_version
+        moved = _rollout_transition(current, action, now, reason=reason, units_seen=units_seen)
+        return self._done(  # type: ignore[no-any-return]
+            self.store.update(
+                "rollout", moved, expected_version=version, actor=actor, reason=reason or action
+            )
         )
 
     def delete(
-        self, kind: Kind, key: str, *, expected_version: int | None, actor: str,
+        self,
+        kind: Kind,
+        key: str,
+        *,
+        expected_version: int | None,
+        actor: str,
         reason: str = "",
     ) -> Any | None:
         """Delete an object (experiments that ran are archived); returns what remains.
@@ -235,13 +296,35 @@ class ConfigChanges:
         current = self.store.get(kind, key)
         version = current.version if expected_version is None else expected_version
         if not (kind == "experiment" and current.status != "draft"):
-            self._check_against_config(kind, key, None)
+            self.check_against_config(kind, key, None)
         self.store.delete(kind, key, expected_version=version, actor=actor, reason=reason)
         self.snapshot.refresh()
         try:
             return self.store.get(kind, key)
         except LookupError:
             return None
+
+
+def _rollout_transition(
+    rollout: Rollout, action: str, now: datetime, *, reason: str, units_seen: int | None
+) -> Rollout:
+    from abwb import rollout as rollouts
+
+    if action == "start":
+        return rollouts.start(rollout, now)
+    if action == "pause":
+        return rollouts.pause(rollout, now, reason=reason)
+    if action == "resume":
+        return rollouts.resume(rollout, now)
+    if action == "advance":
+        return rollouts.advance(rollout, now, units_seen=units_seen)
+    if action == "complete":
+        return rollouts.complete(rollout, reason=reason)
+    if action == "roll_back":
+        return rollouts.roll_back(rollout, reason or "rolled back by hand")
+    raise InvalidInput(
+        f"unknown action {action!r}; expected one of {list(ROLLOUT_ACTIONS)}", path="action"
+    )
 
 
 def _check_can_start(experiment: Experiment, bundle: ConfigBundle) -> None:

@@ -47,8 +47,8 @@ from abwb.errors import (
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "ErrorItem",
-    "ProblemDetails",
     "PreconditionRequired",
+    "ProblemDetails",
     "exception_handlers",
     "problem_for",
     "problem_response",
@@ -100,8 +100,9 @@ _HTTP_TYPES: dict[int, tuple[str, str]] = {
 
 
 def _problem(status: int, slug: str, title: str, detail: str, errors: list[ErrorItem]) -> Any:
-    return ProblemDetails(type=_TYPE + slug, title=title, status=status, detail=detail,
-                          errors=errors)
+    return ProblemDetails(
+        type=_TYPE + slug, title=title, status=status, detail=detail, errors=errors
+    )
 
 
 def _items(problems: list[Problem], prefix: str = "") -> list[ErrorItem]:
@@ -119,20 +120,31 @@ def _join(prefix: str, path: str) -> str:
 def _abwb_problem(exc: AbwbError) -> ProblemDetails:
     # Order matters: VersionConflict is a Conflict.
     if isinstance(exc, InvalidInput):
-        return _problem(422, "invalid-input", "Invalid input",
-                        f"{len(exc.problems)} problem(s) found", _items(exc.problems))
+        return _problem(
+            422,
+            "invalid-input",
+            "Invalid input",
+            f"{len(exc.problems)} problem(s) found",
+            _items(exc.problems),
+        )
     if isinstance(exc, NotFound):
         return _problem(404, "not-found", "Not found", str(exc), [])
     if isinstance(exc, VersionConflict):
         return _problem(412, "stale-version", "Precondition failed", str(exc), [])
     if isinstance(exc, Conflict):
-        return _problem(409, "conflict", "Conflict", str(exc),
-                        [ErrorItem("", r) for r in exc.reasons])
+        return _problem(
+            409, "conflict", "Conflict", str(exc), [ErrorItem("", r) for r in exc.reasons]
+        )
     if isinstance(exc, PreconditionRequired):
         return _problem(428, "precondition-required", "Precondition required", str(exc), [])
     if isinstance(exc, StorageError):
-        return _problem(503, "storage-unavailable", "Storage unavailable",
-                        f"the store is unavailable, retry later: {exc}", [])
+        return _problem(
+            503,
+            "storage-unavailable",
+            "Storage unavailable",
+            f"the store is unavailable, retry later: {exc}",
+            [],
+        )
     if isinstance(exc, CacheError):
         return _problem(503, "cache-unavailable", "Cache unavailable", str(exc), [])
     return _problem(500, "internal", "Internal error", "unexpected error", [])
@@ -146,8 +158,13 @@ def _validation_problem(exc: ValidationException) -> ProblemDetails:
         match = _AT.search(str(cause))
         where = match.group("path").lstrip(".") if match else ""
         where = where.removeprefix("data").lstrip(".")
-        return _problem(422, "invalid-input", "Invalid input",
-                        f"{len(inner.problems)} problem(s) found", _items(inner.problems, where))
+        return _problem(
+            422,
+            "invalid-input",
+            "Invalid input",
+            f"{len(inner.problems)} problem(s) found",
+            _items(inner.problems, where),
+        )
     items: list[ErrorItem] = []
     in_body = False
     for raw in exc.extra if isinstance(exc.extra, list) else []:
@@ -159,10 +176,16 @@ def _validation_problem(exc: ValidationException) -> ProblemDetails:
             key = "" if key == "data" else key
         items.append(ErrorItem(key, message))
     if in_body or not items:
-        return _problem(422, "invalid-input", "Invalid input",
-                        f"{len(items) or 1} problem(s) found in the request body", items)
-    return _problem(400, "invalid-parameter", "Invalid parameter",
-                    f"{len(items)} invalid parameter(s)", items)
+        return _problem(
+            422,
+            "invalid-input",
+            "Invalid input",
+            f"{len(items) or 1} problem(s) found in the request body",
+            items,
+        )
+    return _problem(
+        400, "invalid-parameter", "Invalid parameter", f"{len(items)} invalid parameter(s)", items
+    )
 
 
 def problem_for(exc: Exception) -> ProblemDetails:
@@ -194,7 +217,9 @@ def problem_for(exc: Exception) -> ProblemDetails:
     return _problem(500, "internal", "Internal error", "unexpected error; it has been logged", [])
 
 
-def problem_response(problem: ProblemDetails, headers: dict[str, str] | None = None) -> Response[Any]:
+def problem_response(
+    problem: ProblemDetails, headers: dict[str, str] | None = None
+) -> Response[Any]:
     """A ``application/problem+json`` response carrying ``problem``."""
     return Response(
         content=msgspec.json.encode(problem),
@@ -206,10 +231,11 @@ def problem_response(problem: ProblemDetails, headers: dict[str, str] | None = N
 
 def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     problem = problem_for(exc)
-    if problem.status >= 500 and problem.status != 503:
-        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    elif problem.status == 503:
-        log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+    if not isinstance(exc, AbwbError | HTTPException):
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    elif problem.status >= 500:
+        # e.g. a store outage (503) or a client that hung up mid-body: no traceback needed
+        log.warning("%s %s answered %d: %s", request.method, request.url.path, problem.status, exc)
     headers = getattr(exc, "headers", None) if isinstance(exc, HTTPException) else None
     problem = msgspec.structs.replace(problem, instance=request.url.path)
     return problem_response(problem, headers=dict(headers) if headers else None)

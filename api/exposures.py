@@ -30,6 +30,8 @@ from abwb.store.protocol import EventStore
 __all__ = ["ExposureLogger", "ExposureLoggerConfig"]
 
 log = logging.getLogger(__name__)
+#: Longest single wait of the flusher, so it notices a shutdown promptly.
+_TICK_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,8 @@ class ExposureLoggerConfig:
         retries: Attempts per batch when the store fails (the first one included).
         retry_backoff_s: First pause between attempts; doubles each time.
         dedup_ttl_s: How long an exposure key is remembered by the cache.
+        recent_size: Exposure keys this process remembers itself (oldest forgotten
+            first), so repeat visits skip the cache round trip.
     """
 
     max_queue: int = 100_000
@@ -51,6 +55,7 @@ class ExposureLoggerConfig:
     retries: int = 3
     retry_backoff_s: float = 0.05
     dedup_ttl_s: float = 7 * 24 * 3600.0
+    recent_size: int = 100_000
 
 
 class ExposureLogger:
@@ -77,6 +82,8 @@ class ExposureLogger:
         self._sleep = sleep
         self._queue: asyncio.Queue[Exposure] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
+        self._recent: dict[str, None] = {}
         self.counts: Counter[str] = Counter()
         self.last_error: str | None = None
 
@@ -87,30 +94,51 @@ class ExposureLogger:
 
     def stats(self) -> dict[str, object]:
         """Counters for ``/v1/health`` and ``/v1/metrics``."""
-        keys = ("offered", "written", "duplicates", "batches", "retries",
-                "dropped_queue_full", "dropped_store_error", "dedup_degraded")
-        return {"queued": self.queued, **{k: self.counts[k] for k in keys},
-                "running": self._task is not None and not self._task.done(),
-                "last_error": self.last_error}
+        keys = (
+            "offered",
+            "written",
+            "duplicates",
+            "batches",
+            "retries",
+            "dropped_queue_full",
+            "dropped_store_error",
+            "dropped_shutdown",
+            "dedup_degraded",
+        )
+        return {
+            "queued": self.queued,
+            **{k: self.counts[k] for k in keys},
+            "running": self._task is not None and not self._task.done(),
+            "last_error": self.last_error,
+        }
 
     async def start(self) -> None:
         """Start the background flusher (idempotent)."""
         if self._queue is None:
             self._queue = asyncio.Queue(maxsize=self.config.max_queue)
+        self._closing.clear()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="abwb-exposure-flusher")
 
-    async def stop(self) -> None:
-        """Stop the flusher and write everything still queued (shutdown)."""
+    async def stop(self, *, timeout_s: float = 30.0) -> None:
+        """Write everything queued, then stop the flusher (shutdown).
+
+        Args:
+            timeout_s: Longest wait for the final flush; what is left after it is
+                counted as dropped.
+        """
+        self._closing.set()
         if self._task is not None:
-            self._task.cancel()
             try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+                await asyncio.wait_for(self._task, timeout_s)
+            except TimeoutError:
+                log.error("exposure flush did not finish within %.0f s", timeout_s)
             self._task = None
-        while self.queued:
-            await self._flush(self._take(self.config.batch_size))
+        left = self.queued
+        if left:
+            self.counts["dropped_shutdown"] += left
+            log.error("%d exposures still queued at shutdown were dropped", left)
+            self._take(left)
 
     def offer(
         self,
@@ -133,11 +161,21 @@ class ExposureLogger:
         if queue is None:
             raise RuntimeError("ExposureLogger.offer() before start()")
         queued = 0
+        recent = self._recent
         for d in decisions:
             if d.variant is None or not d.reason.in_experiment:
                 continue
+            key = exposure_id(d.experiment, d.phase, unit_type, unit_id)
+            self.counts["offered"] += 1
+            if key in recent:
+                # Logged moments ago by this process: skip the cache round trip too.
+                self.counts["duplicates"] += 1
+                continue
+            recent[key] = None
+            if len(recent) > self.config.recent_size:
+                del recent[next(iter(recent))]
             row = Exposure(
-                exposure_id=exposure_id(d.experiment, d.phase, unit_type, unit_id),
+                exposure_id=key,
                 experiment=d.experiment,
                 variant=d.variant,
                 phase=d.phase,
@@ -146,7 +184,6 @@ class ExposureLogger:
                 config_version=config_version,
                 exposed_at=now,
             )
-            self.counts["offered"] += 1
             try:
                 queue.put_nowait(row)
             except asyncio.QueueFull:
@@ -154,14 +191,17 @@ class ExposureLogger:
                 if self.counts["dropped_queue_full"] in (1, 10, 100, 1000) or (
                     self.counts["dropped_queue_full"] % 10_000 == 0
                 ):
-                    log.error("exposure queue full (%d): %d exposures dropped so far",
-                              self.config.max_queue, self.counts["dropped_queue_full"])
+                    log.error(
+                        "exposure queue full (%d): %d exposures dropped so far",
+                        self.config.max_queue,
+                        self.counts["dropped_queue_full"],
+                    )
                 continue
             queued += 1
         return queued
 
     def _take(self, limit: int) -> list[Exposure]:
-        assert self._queue is not None  # noqa: S101 - start() ran
+        assert self._queue is not None
         batch: list[Exposure] = []
         while len(batch) < limit:
             try:
@@ -170,22 +210,39 @@ class ExposureLogger:
                 break
         return batch
 
+    async def _next(self, timeout_s: float) -> Exposure | None:
+        assert self._queue is not None
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout_s)
+        except TimeoutError:
+            return None
+
     async def _run(self) -> None:
-        assert self._queue is not None  # noqa: S101 - start() ran
+        """Flush batches until asked to close and the queue is empty.
+
+        Waits are short (``_TICK_S``) so a shutdown is noticed promptly without
+        cancelling a batch half-way (a cancelled batch could be marked as seen by the
+        de-dup cache yet never written).
+        """
+        assert self._queue is not None
         loop = asyncio.get_running_loop()
-        while True:
-            first = await self._queue.get()
-            batch = [first]
+        size = self.config.batch_size
+        while not (self._closing.is_set() and self._queue.empty()):
+            batch = self._take(size)
+            if not batch:
+                first = await self._next(_TICK_S)
+                if first is None:
+                    continue
+                batch = [first]
             deadline = loop.time() + self.config.flush_interval_s
-            while len(batch) < self.config.batch_size:
-                batch.extend(self._take(self.config.batch_size - len(batch)))
+            while len(batch) < size and not self._closing.is_set():
+                batch.extend(self._take(size - len(batch)))
                 remaining = deadline - loop.time()
-                if len(batch) >= self.config.batch_size or remaining <= 0:
+                if len(batch) >= size or remaining <= 0:
                     break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except TimeoutError:
-                    break
+                item = await self._next(min(remaining, _TICK_S))
+                if item is not None:
+                    batch.append(item)
             await self._flush(batch)
 
     async def _fresh(self, batch: Sequence[Exposure]) -> list[Exposure]:
@@ -226,8 +283,9 @@ class ExposureLogger:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 if attempt == self.config.retries:
                     self.counts["dropped_store_error"] += len(rows)
-                    log.error("dropping %d exposures after %d attempts: %s",
-                              len(rows), attempt, exc)
+                    log.error(
+                        "dropping %d exposures after %d attempts: %s", len(rows), attempt, exc
+                    )
                     return
                 self.counts["retries"] += 1
                 await self._sleep(pause)  # type: ignore[misc]

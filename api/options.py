@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from abwb.errors import InvalidInput
-
 from api.auth import SCOPES, AuthMode
 from api.exposures import ExposureLoggerConfig
 
@@ -47,8 +46,8 @@ class ApiOptions:
         keys: API keys to install at start-up.
         rate_limit_per_s: Sustained requests per second per key (0: unlimited).
         rate_burst: Bucket size (0: twice the rate).
-        max_body_bytes: Largest request body (413 beyond), except ``/v1/events``.
-        events_max_body_bytes: Largest ``/v1/events`` body (10,000 rows fit).
+        max_body_bytes: Largest request body (413 beyond), except ``/v1/events``
+            (:data:`api.routes.events.EVENTS_MAX_BODY_BYTES`).
         snapshot_poll_s: How often the store's config version is polled (0: never).
         exposures: Exposure queue tuning.
     """
@@ -58,7 +57,6 @@ class ApiOptions:
     rate_limit_per_s: float = 0.0
     rate_burst: float = 0.0
     max_body_bytes: int = 1_000_000
-    events_max_body_bytes: int = 8_000_000
     snapshot_poll_s: float = 1.0
     exposures: ExposureLoggerConfig = field(default_factory=ExposureLoggerConfig)
 

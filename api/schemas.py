@@ -30,10 +30,19 @@ __all__ = [
     "EventsRequest",
     "EventsResponse",
     "ExposureIn",
+    "FlagEvaluateRequest",
+    "FlagEvaluateResponse",
     "FlagValue",
     "HealthResponse",
+    "OfrepBulkItem",
+    "OfrepBulkResponse",
+    "OfrepError",
+    "OfrepRequest",
+    "OfrepSuccess",
     "Page",
+    "RolloutActionRequest",
     "StatusChange",
+    "SwitchRequest",
     "TargetingBody",
     "ValidateRequest",
     "ValidateResponse",
@@ -44,6 +53,7 @@ MAX_BULK_UNITS = 1_000
 #: Largest ``POST /v1/events`` batch (exposures + events).
 MAX_EVENT_ROWS = 10_000
 
+KindName = Literal["experiment", "segment", "layer", "holdout", "flag", "rollout", "metric"]
 UnitId = Annotated[str, msgspec.Meta(min_length=1, max_length=512, examples=["user-42"])]
 UnitType = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["user"])]
 Key = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["checkout-redesign"])]
@@ -142,9 +152,7 @@ class ValidateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     """``POST /v1/validate``: a whole bundle, or one object of a kind (dry run)."""
 
     bundle: dict[str, Any] | None = None
-    kind: Literal["experiment", "segment", "layer", "holdout", "flag", "rollout", "metric"] | None = (
-        None
-    )
+    kind: KindName | None = None
     object: dict[str, Any] | None = None
 
 
@@ -183,8 +191,8 @@ class EventIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
 class EventsRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """``POST /v1/events``: at most :data:`MAX_EVENT_ROWS` rows in total."""
 
-    exposures: Annotated[list[ExposureIn], msgspec.Meta(max_length=MAX_EVENT_ROWS)] = (
-        msgspec.field(default_factory=list)
+    exposures: Annotated[list[ExposureIn], msgspec.Meta(max_length=MAX_EVENT_ROWS)] = msgspec.field(
+        default_factory=list
     )
     events: Annotated[list[EventIn], msgspec.Meta(max_length=MAX_EVENT_ROWS)] = msgspec.field(
         default_factory=list
@@ -198,6 +206,82 @@ class EventsResponse(msgspec.Struct, frozen=True, kw_only=True):
     exposures_duplicates: int
     events_accepted: int
     events_duplicates: int
+
+
+class FlagEvaluateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``POST /v1/flags/evaluate``: one unit's context; optionally only some flags."""
+
+    unit_id: UnitId | None = None
+    unit_type: UnitType = "user"
+    attributes: Attributes = msgspec.field(default_factory=dict)
+    flags: Annotated[list[Key], msgspec.Meta(max_length=1000)] | None = None
+    log_exposure: bool = True
+
+
+class FlagEvaluateResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """Every (or each named) flag's value for one unit."""
+
+    config_version: int
+    flags: dict[str, FlagValue]
+
+
+class SwitchRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``POST /v1/flags/{key}/kill`` and ``/revive``: why (audited)."""
+
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class RolloutActionRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``POST /v1/rollouts/{key}/actions``."""
+
+    action: Literal["start", "pause", "resume", "advance", "complete", "roll_back"]
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    units_seen: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
+class OfrepRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """OpenFeature Remote Evaluation Protocol request: ``{"context": {...}}``.
+
+    The context's ``targetingKey`` is the unit id (OFREP's wire names are camelCase).
+    """
+
+    context: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class OfrepSuccess(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+    """OFREP evaluation success."""
+
+    key: str
+    value: Any
+    reason: str
+    variant: str | None = None
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class OfrepError(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """OFREP evaluation failure (``errorCode`` per the OpenFeature spec)."""
+
+    key: str
+    error_code: str
+    error_details: str
+
+
+class OfrepBulkItem(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """One flag of an OFREP bulk answer: success fields or ``errorCode`` + ``errorDetails``."""
+
+    key: str
+    value: Any | msgspec.UnsetType = msgspec.UNSET
+    reason: str | msgspec.UnsetType = msgspec.UNSET
+    variant: str | msgspec.UnsetType | None = msgspec.UNSET
+    metadata: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    error_code: str | msgspec.UnsetType = msgspec.UNSET
+    error_details: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class OfrepBulkResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """OFREP bulk evaluation: every flag's success or error."""
+
+    flags: list[OfrepBulkItem]
 
 
 class HealthResponse(msgspec.Struct, frozen=True, kw_only=True):

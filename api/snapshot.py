@@ -117,8 +117,7 @@ class SnapshotHolder:
             snapshot = compile_snapshot(self._store.load_bundle(), clock=self._clock)
         except AbwbError as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
-            log.warning("config refresh failed, serving version %d: %s",
-                        self.current.version, exc)
+            log.warning("config refresh failed, serving version %d: %s", self.current.version, exc)
             return False
         self.current = snapshot
         self.last_error = None

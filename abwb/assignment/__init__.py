@@ -9,9 +9,11 @@ from abwb.assignment.allocation import (
     reweight,
 )
 from abwb.assignment.bulk import assign_frame, bucket_frame
+from abwb.assignment.conflicts import ConflictReport, check_can_start, find_conflicts
 from abwb.assignment.decision import AssignmentResult, Decision, Reason
 from abwb.assignment.engine import Assigner, CompiledExperiment, ConditionCompiler, Predicate
 from abwb.assignment.hashing import BUCKETS, HASH_VERSION, bucket, check_unit_id
+from abwb.assignment.layers import LayerUsage, layer_usage
 from abwb.assignment.sql import (
     DUCKDB_BUCKET_MACRO,
     POSTGRES_BUCKET_FUNCTION,
@@ -30,7 +32,9 @@ __all__ = [
     "AssignmentResult",
     "CompiledExperiment",
     "ConditionCompiler",
+    "ConflictReport",
     "Decision",
+    "LayerUsage",
     "Predicate",
     "Reason",
     "ReweightResult",
@@ -41,8 +45,11 @@ __all__ = [
     "bucket_counts",
     "bucket_frame",
     "canonical_allocation",
+    "check_can_start",
     "check_unit_id",
+    "find_conflicts",
     "install_duckdb_macro",
+    "layer_usage",
     "reweight",
     "variant_sql",
 ]

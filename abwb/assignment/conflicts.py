@@ -1,5 +1,8 @@
-"""Experiments that compete for the same flag or surface: detection before start, and
-the precedence the runtime guard applies when two of them would claim one unit.
+"""Experiments competing for one flag or surface: conflict detection and precedence.
+
+What belongs here: deciding, before start, whether an experiment would share units
+with another on the same flag or surface, and the precedence the runtime guard
+applies when two of them would claim one unit.
 
 Two running or scheduled experiments *conflict* when all of these hold:
 
@@ -211,8 +214,10 @@ def precedence_key(experiment: Experiment, index: int) -> tuple[bool, datetime |
 
 
 def surface_rivals(experiments: Sequence[Experiment]) -> dict[str, tuple[Rival, ...]]:
-    """For each running experiment, the running experiments that take precedence over
-    it on a shared flag or surface (same unit type; disjoint layer ranges excluded).
+    """Per running experiment, the running experiments it must yield contested units to.
+
+    Rivals share a flag or surface and the unit type, can hold the same layer
+    buckets, and come earlier in :func:`precedence_key` order.
 
     Args:
         experiments: Experiments in config order.

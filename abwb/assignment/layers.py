@@ -1,5 +1,7 @@
-"""Layer bookkeeping: which bucket ranges of a layer are taken, what is free, and
-first-fit allocation of a requested share to a new experiment.
+"""Layer bookkeeping: taken and free bucket ranges, and first-fit allocation.
+
+What belongs here: which ranges of a layer experiments hold, what is free, and
+placing a new experiment's requested share.
 
 A layer's bucket space is ``[0, 10000)`` (hash version 1). Each experiment placed in
 the layer owns half-open ranges of it (:class:`~abwb.config.LayerPlacement`); ranges

@@ -18,7 +18,6 @@ Keys (``prefix`` defaults to ``abwb:``)::
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -154,7 +153,7 @@ class _Guarded:
         self.counters["calls"] += 1
         try:
             result = await operation()
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RedisError, OSError) as exc:
             self.breaker.record_failure()
             self.counters["failures"] += 1
             raise CacheError(f"redis {what} failed: {type(exc).__name__}: {exc}") from exc
@@ -204,8 +203,10 @@ class RedisAssignmentCache(_Guarded):
         breaker: CircuitBreaker | None = None,
     ) -> None:
         super().__init__(
-            client or redis_client(url, socket_timeout_s=socket_timeout_s,
-                                   connect_timeout_s=socket_timeout_s),
+            client
+            or redis_client(
+                url, socket_timeout_s=socket_timeout_s, connect_timeout_s=socket_timeout_s
+            ),
             breaker or CircuitBreaker(),
             prefix,
         )
@@ -221,8 +222,8 @@ class RedisAssignmentCache(_Guarded):
             CacheError: Redis failed or the circuit is open.
         """
         key = self._sticky_key(unit_type, unit_id)
-        found: dict[str, str] = await self.call("get_sticky", lambda: self.client.hgetall(key))
-        return dict(found)
+        found = await self.call("get_sticky", lambda: self.client.hgetall(key))
+        return {str(k): str(v) for k, v in found.items()}
 
     async def set_sticky(
         self, unit_type: str, unit_id: str, assignments: Mapping[str, str]
@@ -238,7 +239,7 @@ class RedisAssignmentCache(_Guarded):
 
         async def write() -> None:
             pipe = self.client.pipeline(transaction=False)
-            pipe.hset(key, mapping=dict(assignments))
+            pipe.hset(key, mapping=dict(assignments))  # type: ignore[arg-type]
             if self.sticky_ttl_ms is not None:
                 pipe.pexpire(key, self.sticky_ttl_ms)
             await pipe.execute()
@@ -292,8 +293,10 @@ class RedisContextProvider(_Guarded):
         breaker: CircuitBreaker | None = None,
     ) -> None:
         super().__init__(
-            client or redis_client(url, socket_timeout_s=socket_timeout_s,
-                                   connect_timeout_s=socket_timeout_s),
+            client
+            or redis_client(
+                url, socket_timeout_s=socket_timeout_s, connect_timeout_s=socket_timeout_s
+            ),
             breaker or CircuitBreaker(),
             prefix,
         )
@@ -309,11 +312,16 @@ class RedisContextProvider(_Guarded):
                 attributes sent with the request).
         """
         key = self._key(unit_type, unit_id)
-        raw: dict[str, str] = await self.call("attributes", lambda: self.client.hgetall(key))
-        return {name: msgspec.json.decode(value) for name, value in raw.items()}
+        raw = await self.call("attributes", lambda: self.client.hgetall(key))
+        return {str(name): msgspec.json.decode(value) for name, value in raw.items()}
 
     async def set_attributes(
-        self, unit_type: str, unit_id: str, attributes: Mapping[str, Any], *, ttl_s: float | None = None
+        self,
+        unit_type: str,
+        unit_id: str,
+        attributes: Mapping[str, Any],
+        *,
+        ttl_s: float | None = None,
     ) -> None:
         """Merge attributes of a unit (values must be JSON-serialisable).
 
@@ -326,14 +334,16 @@ class RedisContextProvider(_Guarded):
             try:
                 encoded[name] = msgspec.json.encode(value).decode()
             except (TypeError, msgspec.EncodeError) as exc:
-                raise InvalidInput(f"must be JSON-serialisable: {exc}", path=f"attributes.{name}") from exc
+                raise InvalidInput(
+                    f"must be JSON-serialisable: {exc}", path=f"attributes.{name}"
+                ) from exc
         if not encoded:
             return
         key = self._key(unit_type, unit_id)
 
         async def write() -> None:
             pipe = self.client.pipeline(transaction=False)
-            pipe.hset(key, mapping=encoded)
+            pipe.hset(key, mapping=encoded)  # type: ignore[arg-type]
             if ttl_s is not None:
                 pipe.pexpire(key, int(ttl_s * 1000))
             await pipe.execute()

@@ -17,7 +17,7 @@ from abwb.errors import AbwbError
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Subcommand modules under ``abwb.cli``, in help order.
-COMMANDS = ["demo", "validate", "readout"]
+COMMANDS = ["demo", "validate", "monitor", "migrate", "readout", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

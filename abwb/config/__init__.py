@@ -49,7 +49,7 @@ __all__ = [
 
 # The targeting grammar check runs inside validate_bundle. It is installed here, after
 # every config module is loaded, because abwb.targeting must not import abwb.config.
-from abwb.config.bundle import register_condition_checker  # noqa: E402
-from abwb.targeting.grammar import condition_problems  # noqa: E402
+from abwb.config.bundle import register_condition_checker
+from abwb.targeting.grammar import condition_problems
 
 register_condition_checker(condition_problems)

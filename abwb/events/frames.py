@@ -19,18 +19,19 @@ __all__ = [
     "exposures_frame",
 ]
 
-UTC_MICROS = pl.Datetime("us", "UTC")
+UTC_MICROS: pl.DataType = pl.Datetime("us", "UTC")
+_STRING: pl.DataType = pl.String()
 
 #: Columns and dtypes of an exposures frame.
 EXPOSURE_SCHEMA = pl.Schema(
     {
-        "exposure_id": pl.String,
-        "experiment": pl.String,
-        "variant": pl.String,
-        "phase": pl.Int32,
-        "unit_type": pl.String,
-        "unit_id": pl.String,
-        "config_version": pl.Int64,
+        "exposure_id": _STRING,
+        "experiment": _STRING,
+        "variant": _STRING,
+        "phase": pl.Int32(),
+        "unit_type": _STRING,
+        "unit_id": _STRING,
+        "config_version": pl.Int64(),
         "exposed_at": UTC_MICROS,
     }
 )
@@ -38,13 +39,13 @@ EXPOSURE_SCHEMA = pl.Schema(
 #: Columns and dtypes of an events frame.
 EVENT_SCHEMA = pl.Schema(
     {
-        "event_id": pl.String,
-        "unit_type": pl.String,
-        "unit_id": pl.String,
-        "name": pl.String,
-        "value": pl.Float64,
+        "event_id": _STRING,
+        "unit_type": _STRING,
+        "unit_id": _STRING,
+        "name": _STRING,
+        "value": pl.Float64(),
         "occurred_at": UTC_MICROS,
-        "properties": pl.String,
+        "properties": _STRING,
     }
 )
 

@@ -2,6 +2,7 @@
 
 from abwb.flags.evaluation import ErrorCode, FlagEvaluation, FlagReason
 from abwb.flags.evaluator import FlagEvaluator, default_condition_compiler, evaluation_errors
+from abwb.flags.snapshots import SnapshotEvaluators, SnapshotLike
 from abwb.flags.switch import FlagWriter, kill, revive, set_killed
 
 __all__ = [
@@ -10,6 +11,8 @@ __all__ = [
     "FlagEvaluator",
     "FlagReason",
     "FlagWriter",
+    "SnapshotEvaluators",
+    "SnapshotLike",
     "default_condition_compiler",
     "evaluation_errors",
     "kill",

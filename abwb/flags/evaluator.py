@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -56,13 +56,17 @@ _MISSING: Any = object()
 RuleKind = Literal["variation", "split", "experiment"]
 
 
-def default_condition_compiler() -> ConditionCompiler:
-    """The targeting engine's compiler, or one that refuses every condition if absent."""
+def default_condition_compiler(bundle: ConfigBundle | None = None) -> ConditionCompiler:
+    """The targeting engine's compiler bound to the bundle's segments.
+
+    Falls back to a compiler that refuses every condition (so conditional rules evaluate
+    to ``PARSE_ERROR``) when :mod:`abwb.targeting` is not available.
+    """
     try:
-        from abwb.targeting import compile_condition  # type: ignore[attr-defined]
+        from abwb.targeting import make_compiler
     except ImportError:
         return _no_compiler
-    return compile_condition  # type: ignore[no-any-return]
+    return make_compiler(bundle.segments if bundle else None, path="condition")
 
 
 def _no_compiler(condition: Any) -> Predicate:
@@ -91,6 +95,8 @@ class _CompiledFlag:
     rollouts: tuple[Rollout, ...]
     cycle: tuple[str, ...] | None
     static: bool
+    #: Answer shared by every unit (killed or static flags), built once.
+    fixed: FlagEvaluation | None = None
 
 
 @dataclass(slots=True)
@@ -138,8 +144,8 @@ class FlagEvaluator:
         bundle: The config snapshot.
         assigner: The assignment engine over the same bundle, for rules that delegate
             to an experiment (built on first need when omitted).
-        compile_condition: Turns rule conditions into predicates (defaults to
-            :func:`abwb.targeting.compile_condition` when that package is installed).
+        compile_condition: Turns rule conditions into predicates (defaults to the
+            targeting engine's compiler bound to the bundle's segments).
         loaded_at: When the snapshot was loaded (for staleness reporting by providers).
 
     Examples:
@@ -168,7 +174,7 @@ class FlagEvaluator:
         self.bundle = bundle
         self.version = bundle.version
         self.loaded_at = loaded_at
-        self._compiler = compile_condition or default_condition_compiler()
+        self._compiler = compile_condition or default_condition_compiler(bundle)
         self._assigner = assigner
         self._assigner_error: str | None = None
         cycles = prerequisite_cycles(bundle.flags)
@@ -178,13 +184,24 @@ class FlagEvaluator:
         self._flags: dict[str, _CompiledFlag] = {}
         for flag in bundle.flags:
             own = tuple(r for r in rollouts.get(flag.key, []) if r.variation in flag.variations)
-            self._flags[flag.key] = _CompiledFlag(
+            compiled = _CompiledFlag(
                 flag=flag,
                 rules=tuple(self._compile_rule(i, r) for i, r in enumerate(flag.rules)),
                 rollouts=own,
                 cycle=tuple(cycles[flag.key]) if flag.key in cycles else None,
                 static=not (flag.rules or flag.prerequisites or own),
             )
+            if flag.killed:
+                fixed = self._serve(
+                    compiled, flag.off_variation, FlagReason.DISABLED, "flag is killed"
+                )
+            elif compiled.static:
+                fixed = self._serve(
+                    compiled, flag.default_variation, FlagReason.STATIC, "static flag"
+                )
+            else:
+                fixed = None
+            self._flags[flag.key] = replace(compiled, fixed=fixed)
 
     @property
     def flag_keys(self) -> list[str]:
@@ -437,6 +454,8 @@ class FlagEvaluator:
                 ErrorCode.FLAG_NOT_FOUND,
                 f"no flag {key!r} in config version {self.version}",
             )
+        if cf.fixed is not None:
+            return cf.fixed
         if key in ctx.stack or cf.cycle is not None:
             loop = " → ".join(cf.cycle or (*ctx.stack, key))
             return self._error(key, None, ErrorCode.GENERAL, f"prerequisite cycle: {loop}")

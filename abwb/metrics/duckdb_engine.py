@@ -113,9 +113,9 @@ class DuckDBEngine:
 
     def latest_phase(self, experiment: str) -> int | None:
         """Highest phase with exposures of ``experiment``."""
-        row = self.con.sql(
+        row = self.con.execute(
             f"SELECT max(phase) FROM abwb_exposures WHERE experiment = {sql_literal(experiment)}"
-        ).fetchone()
+        ).fetchall()[0]
         return None if row is None or row[0] is None else int(row[0])
 
     def data_span_us(self, experiment: str) -> tuple[int, int] | None:
@@ -124,7 +124,7 @@ class DuckDBEngine:
             f"""SELECT min(epoch_us(exposed_at)), max(epoch_us(exposed_at)),
                        (SELECT max(epoch_us(occurred_at)) FROM abwb_events)
                 FROM abwb_exposures WHERE experiment = {sql_literal(experiment)}"""
-        ).fetchone()
+        ).fetchall()[0]
         if row is None or row[0] is None:
             return None
         return int(row[0]), max(int(row[1]), int(row[2] if row[2] is not None else row[1]))
@@ -211,9 +211,9 @@ class DuckDBEngine:
                 else:
                     caps[col] = p.cap_absolute
         if quantiles:
-            row = self.con.sql(
+            row = self.con.execute(
                 f"SELECT {', '.join(q for _, q in quantiles)} FROM abwb_unit_values"
-            ).fetchone()
+            ).fetchall()[0]
             assert row is not None
             for (col, _), value in zip(quantiles, row, strict=True):
                 caps[col] = None if value is None else float(value)
@@ -250,11 +250,11 @@ class DuckDBEngine:
             "FROM abwb_unit_values").pl()
 
     def _counts(self, query: str) -> dict[str, int]:
-        rows = self.con.sql(f"{query} GROUP BY variant ORDER BY variant").fetchall()
+        rows = self.con.execute(f"{query} GROUP BY variant ORDER BY variant").fetchall()
         return {str(v): int(n) for v, n in rows}
 
     def _scalar(self, query: str) -> int:
-        row = self.con.sql(query).fetchone()
+        row = self.con.execute(query).fetchall()[0]
         return 0 if row is None or row[0] is None else int(row[0])
 
     def close(self) -> None:

@@ -68,6 +68,8 @@ class MetricPlan:
         covariate: CUPED pre-period value, else ``None``.
         cap_absolute: Absolute upper cap of the per-unit value (numerator for ratios).
         cap_percentile: Upper percentile cap (0-1) over the pooled experiment units.
+        cuped_ignored: ``cuped_window_s`` was set on a ratio metric, which has no
+            covariate statistics; reported as a note.
     """
 
     key: str
@@ -78,6 +80,7 @@ class MetricPlan:
     covariate: ValuePlan | None
     cap_absolute: float | None
     cap_percentile: float | None
+    cuped_ignored: bool = False
 
     @property
     def is_ratio(self) -> bool:
@@ -130,6 +133,7 @@ def _plan(index: int, m: MetricDefinition) -> MetricPlan:
         key=m.key, kind=m.kind, index=index, value=value, denominator=den, covariate=covariate,
         cap_absolute=cap.absolute if cap else None,
         cap_percentile=cap.percentile if cap else None,
+        cuped_ignored=m.kind == "ratio" and m.cuped_window_s is not None,
     )
 
 

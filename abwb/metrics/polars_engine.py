@@ -98,9 +98,9 @@ class PolarsEngine:
             exp = exp.filter(pl.col("t") < request.as_of_us)
         exp_df = _collect(exp)
         all_units = (
-            exp_df.sort("t", "variant")
-            .group_by(_KEYS)
-            .agg(pl.col("t").first().alias("first_t"), pl.col("variant").first(),
+            exp_df.group_by(_KEYS)
+            .agg(pl.col("t").min().alias("first_t"),
+                 pl.col("variant").sort_by("t", "variant").first(),
                  pl.col("variant").n_unique().alias("n_variants"))
         )
         units = all_units
@@ -183,6 +183,9 @@ class PolarsEngine:
         stats = pl.concat(frames, how="vertical_relaxed")
         return stats.cast(dict(STATS_SCHEMA)).select(list(STATS_SCHEMA)).sort(  # type: ignore[arg-type]
             "metric", "variant")
+
+    def close(self) -> None:
+        """Nothing to release: polars frames are garbage-collected."""
 
 
 def _counts(frame: pl.DataFrame) -> dict[str, int]:

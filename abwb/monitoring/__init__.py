@@ -26,7 +26,7 @@ from abwb.monitoring.sinks import (
     WebhookSink,
     deliver,
 )
-from abwb.monitoring.sql_store import PostgresAlertStore, SqliteAlertStore
+from abwb.monitoring.sql_store import PostgresAlertStore, SqliteAlertStore, open_alert_store
 
 __all__ = [
     "ACTOR",
@@ -50,6 +50,7 @@ __all__ = [
     "accumulate",
     "deliver",
     "list_alerts",
+    "open_alert_store",
     "reconcile",
     "subjects_from_bundle",
 ]

@@ -160,6 +160,7 @@ class SubjectState:
         trailing: ``(exposures, duration_s)`` of recent passes, oldest first.
         srm: Previous sequential SRM result (running-minimum p-value).
         metric_keys: Metric keys in the column order of ``units``.
+        min_p: Dedup key → smallest always-valid p-value seen (running minimum).
     """
 
     units: pl.DataFrame
@@ -172,6 +173,7 @@ class SubjectState:
     trailing: tuple[tuple[int, float], ...] = ()
     srm: SrmResult | None = None
     metric_keys: tuple[str, ...] = ()
+    min_p: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, spec: SubjectSpec, *, now: datetime) -> SubjectState:

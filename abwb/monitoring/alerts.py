@@ -76,6 +76,18 @@ class Evidence(msgspec.Struct, frozen=True, kw_only=True):
     method: str = ""
     details: dict[str, float] = msgspec.field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Statistics arrive as numpy scalars; store plain floats/ints so every
+        # encoder (JSON API, SQL documents, webhooks) accepts them.
+        set_ = msgspec.structs.force_setattr
+        for name in ("statistic", "threshold", "p_value", "effect_rel", "ci_low_rel",
+                     "ci_high_rel"):
+            value = getattr(self, name)
+            if value is not None:
+                set_(self, name, float(value))
+        set_(self, "n", {str(k): int(v) for k, v in self.n.items()})
+        set_(self, "details", {str(k): float(v) for k, v in self.details.items()})
+
 
 class Alert(msgspec.Struct, frozen=True, kw_only=True):
     """One alert: a condition that fired, from when it opened until it resolved.

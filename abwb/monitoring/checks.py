@@ -370,8 +370,12 @@ def check_guardrails(
     control: str,
     treatments: Sequence[str],
     config: MonitorConfig,
+    previous_p: Mapping[str, float] | None = None,
 ) -> list[Finding]:
     """One-sided always-valid harm tests on every guardrail × treatment.
+
+    The p-value reported is the running minimum over looks (``previous_p``), which is
+    still always valid: once harm is established the alert stays, it does not flap.
 
     Args:
         subject: The experiment or rollout.
@@ -380,6 +384,7 @@ def check_guardrails(
         control: Control variant key.
         treatments: Treatment variant keys.
         config: ``alpha_guardrail`` (split Bonferroni), ``planned_n``, ``min_units_per_arm``.
+        previous_p: Dedup key → smallest p-value of earlier looks.
 
     Returns:
         One finding per guardrail × treatment with enough units (critical when firing).
@@ -415,10 +420,12 @@ def check_guardrails(
             )
             if math.isnan(p):
                 continue
+            key = f"guardrail:{subject.key}:{metric.key}:{treatment}"
+            p = min(p, (previous_p or {}).get(key, 1.0))
             word = "dropped" if harmful == "less" else "rose"
             findings.append(
                 subject.finding(
-                    f"guardrail:{subject.key}:{metric.key}:{treatment}",
+                    key,
                     p < alpha_each,
                     kind="guardrail",
                     severity="critical",
@@ -455,8 +462,11 @@ def check_significance(
     control: str,
     treatments: Sequence[str],
     config: MonitorConfig,
+    previous_p: Mapping[str, float] | None = None,
 ) -> list[Finding]:
     """Primary metrics that reached always-valid significance (two-sided, info).
+
+    As for guardrails, the p-value is the running minimum over looks (``previous_p``).
 
     Args:
         subject: The experiment.
@@ -465,6 +475,7 @@ def check_significance(
         control: Control variant key.
         treatments: Treatment variant keys.
         config: ``alpha_significance`` (split Bonferroni), ``planned_n``.
+        previous_p: Dedup key → smallest p-value of earlier looks.
 
     Returns:
         One finding per primary metric × treatment with enough units.
@@ -492,21 +503,23 @@ def check_significance(
             )
             if result.status not in _USABLE:
                 continue
+            key = f"significance:{subject.key}:{metric.key}:{treatment}"
+            p = min(result.p_value, (previous_p or {}).get(key, 1.0))
             findings.append(
                 subject.finding(
-                    f"significance:{subject.key}:{metric.key}:{treatment}",
-                    result.p_value < alpha_each,
+                    key,
+                    p < alpha_each,
                     kind="significance",
                     severity="info",
                     metric=metric.key,
                     variant=treatment,
                     message=f"primary metric {metric.key} reached significance in "
                     f"{treatment} of {subject.key}: {result.effect_rel:+.2%} vs {control}, "
-                    f"always-valid p = {result.p_value:.2g}",
+                    f"always-valid p = {p:.2g}",
                     evidence=Evidence(
                         statistic=result.statistic,
                         threshold=alpha_each,
-                        p_value=result.p_value,
+                        p_value=p,
                         n=_n(result, control, treatment),
                         effect_rel=_num(result.effect_rel),
                         ci_low_rel=_num(result.ci_low_rel),

@@ -190,10 +190,11 @@ class Monitor:
             by_subject = exposures.partition_by("experiment", as_dict=True, maintain_order=False)
             empty = exposures.clear()
             duration_s = (until - watermark).total_seconds() if watermark is not None else 0.0
-            for spec, state in members:
-                mine = by_subject.get((spec.ref.key,), empty)
+            mine = [by_subject.get((spec.ref.key,), empty) for spec, _ in members]
+            routed = _route_events(events, [st for _, st in members], mine)
+            for (spec, state), own, own_events in zip(members, mine, routed, strict=True):
                 new_state = accumulate(
-                    spec, state, exposures=mine, events=events, until=until,
+                    spec, state, exposures=own, events=own_events, until=until,
                     duration_s=duration_s, trailing_passes=self.config.trailing_passes,
                 )
                 if watermark is None:
@@ -239,12 +240,19 @@ class Monitor:
                 last_exposure_at=state.last_exposure_at, current_count=current_count,
                 current_duration_s=current_s, trailing=state.trailing[:-1], config=config,
             )
-        findings += check_guardrails(ref, spec.guardrails, state.stats, control=spec.control,
-                                     treatments=spec.treatments, config=config)
+        metric_findings = check_guardrails(
+            ref, spec.guardrails, state.stats, control=spec.control,
+            treatments=spec.treatments, config=config, previous_p=state.min_p,
+        )
         if spec.primary:
-            findings += check_significance(ref, spec.primary, state.stats, control=spec.control,
-                                           treatments=spec.treatments, config=config)
-        return findings, state
+            metric_findings += check_significance(
+                ref, spec.primary, state.stats, control=spec.control,
+                treatments=spec.treatments, config=config, previous_p=state.min_p,
+            )
+        min_p = dict(state.min_p)
+        min_p.update({f.dedup_key: f.evidence.p_value for f in metric_findings
+                      if f.evidence.p_value is not None})
+        return [*findings, *metric_findings], replace(state, min_p=min_p)
 
     def _act(
         self, specs: Sequence[SubjectSpec], findings: Iterable[Finding], bundle: Any,
@@ -332,6 +340,30 @@ class Monitor:
             (on_pass or _log_report)(report)
             stop.wait(max(0.0, every_s - (time.monotonic() - began)))
         return passes
+
+
+def _route_events(
+    events: pl.DataFrame, states: Sequence[SubjectState], exposures: Sequence[pl.DataFrame]
+) -> list[pl.DataFrame]:
+    """Split ``events`` by subject with one join (not one scan of all events per subject).
+
+    A unit in several experiments gets its events routed to each of them.
+    """
+    if len(states) == 1 or events.height == 0:
+        return [events] * len(states)
+    keys = pl.concat(
+        [
+            pl.concat([st.units.select("unit_id"), exp.select("unit_id")])
+            .unique()
+            .with_columns(subject=pl.lit(i, pl.UInt32))
+            for i, (st, exp) in enumerate(zip(states, exposures, strict=True))
+        ]
+    )
+    parts = events.join(keys, on="unit_id", how="inner").partition_by(
+        "subject", as_dict=True, include_key=False
+    )
+    empty = events.clear()
+    return [parts.get((i,), empty) for i in range(len(states))]
 
 
 def _log_report(report: PassReport) -> None:

@@ -22,8 +22,9 @@ import msgspec
 
 from abwb.errors import StorageError
 from abwb.monitoring.alerts import Alert, AlertKind, AlertStatus, check_list_args
+from abwb.settings import Settings
 
-__all__ = ["PostgresAlertStore", "SqliteAlertStore"]
+__all__ = ["PostgresAlertStore", "SqliteAlertStore", "open_alert_store"]
 
 _SQLITE_DDL = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -60,6 +61,30 @@ CREATE UNIQUE INDEX IF NOT EXISTS alerts_open_dedup ON alerts (dedup_key) WHERE 
 """
 
 _decoder = msgspec.json.Decoder(Alert)
+
+
+def open_alert_store(
+    settings: Settings, *, schema: str = "public"
+) -> SqliteAlertStore | PostgresAlertStore:
+    """The alert store of ``settings`` (same database as the config/event stores).
+
+    Args:
+        settings: Process settings; ``database.effective_url`` picks SQLite or PostgreSQL.
+        schema: PostgreSQL schema (ignored for SQLite).
+
+    Returns:
+        The store; close it when done.
+
+    Raises:
+        StorageError: the database cannot be opened or the URL is not supported.
+    """
+    url = settings.database.effective_url
+    if settings.database.is_postgres:
+        return PostgresAlertStore(url, schema=schema)
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise StorageError(f"unsupported database URL for alerts: {url.split('@')[-1]!r}")
+    return SqliteAlertStore(url[len(prefix) :])
 
 
 def _micros(at: datetime | None) -> int | None:

@@ -147,7 +147,6 @@ def compare(
 
     Examples:
         >>> from abwb.config.metric import MetricDefinition
-    from abwb.errors import InvalidInput
         >>> m = MetricDefinition(key="purchase", kind="binomial", event="purchase")
         >>> r = compare(m, MeanStats.from_counts(100, 1000), MeanStats.from_counts(130, 1000),
         ...             engine="frequentist", config=AnalysisConfig())

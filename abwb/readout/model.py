@@ -65,7 +65,8 @@ class ReadoutParameters:
         problems: list[Problem] = []
         if not isinstance(self.experiment_key, str) or not self.experiment_key:
             problems.append(
-                Problem("experiment_key", f"must be a non-empty string, got {self.experiment_key!r}")
+                Problem("experiment_key",
+                        f"must be a non-empty string, got {self.experiment_key!r}")
             )
         if self.as_of is not None and (
             not isinstance(self.as_of, date) or isinstance(self.as_of, datetime)
@@ -80,12 +81,15 @@ class ReadoutParameters:
         ):
             problems.append(Problem("alpha", f"must be a number in (0, 1), got {alpha!r}"))
         if self.engine not in ENGINES:
-            problems.append(Problem("engine", f"must be one of {list(ENGINES)}, got {self.engine!r}"))
+            problems.append(
+                Problem("engine", f"must be one of {list(ENGINES)}, got {self.engine!r}")
+            )
         if self.metrics is not None and (
             not self.metrics or not all(isinstance(m, str) and m for m in self.metrics)
         ):
             problems.append(
-                Problem("metrics", f"must be None or a non-empty list of keys, got {self.metrics!r}")
+                Problem("metrics",
+                        f"must be None or a non-empty list of keys, got {self.metrics!r}")
             )
         if self.segments:
             problems.append(

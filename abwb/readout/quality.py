@@ -55,8 +55,9 @@ def srm_check(units: pl.DataFrame, experiment: Experiment) -> tuple[QualityCheck
     result = srm_test(counts, weights)
     if math.isnan(result.p_value):
         return QualityCheck("sample ratio", True, "no exposures yet", math.nan), math.nan
+    total, weight_total = max(sum(counts.values()), 1), sum(weights.values())
     observed = ", ".join(
-        f"{k} {n / max(sum(counts.values()), 1):.1%} (expected {weights[k] / sum(weights.values()):.1%})"
+        f"{k} {n / total:.1%} (expected {weights[k] / weight_total:.1%})"
         for k, n in counts.items()
     )
     verdict = "mismatch — assignment or logging is broken" if result.alert else "as configured"

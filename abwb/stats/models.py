@@ -89,9 +89,12 @@ class SamplingConfig:
         if self.chains < 2:
             raise InvalidInput(f"expected chains >= 2, got {self.chains}",
                                path="SamplingConfig.chains")
-        if self.draws < 100 or self.tune < 0:
-            raise InvalidInput(f"expected draws >= 100 and tune >= 0, got {self.draws}, "
-                               f"{self.tune}", path="SamplingConfig.draws")
+        if self.draws < 100:
+            raise InvalidInput(f"expected draws >= 100, got {self.draws}",
+                               path="SamplingConfig.draws")
+        if self.tune < 50:  # nutpie's adaptation needs a minimum warm-up
+            raise InvalidInput(f"expected tune >= 50, got {self.tune}",
+                               path="SamplingConfig.tune")
         if self.sampler not in ("auto", "nutpie", "pymc"):
             raise InvalidInput(f"expected 'auto', 'nutpie' or 'pymc', got {self.sampler!r}",
                                path="SamplingConfig.sampler")

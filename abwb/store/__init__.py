@@ -1,4 +1,4 @@
-"""Config and event stores: ports, the embedded SQLite and the PostgreSQL implementations.
+"""Config and event stores: ports, in-memory, embedded SQLite and PostgreSQL implementations.
 
 PostgreSQL classes are imported on first use, so the core install (without the
 ``postgres`` extra) can use the SQLite store.
@@ -6,6 +6,7 @@ PostgreSQL classes are imported on first use, so the core install (without the
 
 from typing import Any
 
+from abwb.store.memory import MemoryConfigStore, MemoryEventStore
 from abwb.store.opening import open_stores
 from abwb.store.protocol import KIND_MODELS, AuditEntry, ConfigStore, EventStore, Kind
 from abwb.store.schema import LATEST_SCHEMA_VERSION
@@ -19,6 +20,8 @@ __all__ = [
     "ConfigStore",
     "EventStore",
     "Kind",
+    "MemoryConfigStore",
+    "MemoryEventStore",
     "PostgresConfigStore",
     "PostgresDatabase",
     "PostgresEventStore",

@@ -58,7 +58,9 @@ def check_kind(kind: str) -> type[msgspec.Struct]:
     """
     model = KIND_MODELS.get(kind)
     if model is None:
-        raise InvalidInput(f"unknown kind {kind!r}; expected one of {sorted(KIND_MODELS)}", path="kind")
+        raise InvalidInput(
+            f"unknown kind {kind!r}; expected one of {sorted(KIND_MODELS)}", path="kind"
+        )
     return model
 
 
@@ -83,7 +85,9 @@ def check_actor(actor: str) -> None:
         InvalidInput: ``actor`` is empty or longer than 256 characters.
     """
     if not isinstance(actor, str) or not actor.strip() or len(actor) > 256:
-        raise InvalidInput(f"must be a non-empty name of at most 256 characters, got {actor!r}", path="actor")
+        raise InvalidInput(
+            f"must be a non-empty name of at most 256 characters, got {actor!r}", path="actor"
+        )
 
 
 def check_page(limit: int, offset: int = 0) -> None:
@@ -98,7 +102,9 @@ def check_page(limit: int, offset: int = 0) -> None:
         raise InvalidInput(f"must be an integer >= 0, got {offset!r}", path="offset")
 
 
-def check_time_range(since: datetime | None, until: datetime | None) -> tuple[int | None, int | None]:
+def check_time_range(
+    since: datetime | None, until: datetime | None
+) -> tuple[int | None, int | None]:
     """``since``/``until`` as UTC microseconds (half-open ``[since, until)``).
 
     Raises:

@@ -9,6 +9,7 @@ survives the process.
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -18,9 +19,9 @@ import msgspec
 import polars as pl
 
 from abwb.config.bundle import ConfigBundle
-from abwb.errors import Conflict, InvalidInput, NotFound, VersionConflict
 from abwb.events.frames import events_frame, exposures_frame
 from abwb.events.models import AppendResult, Event, Exposure
+from abwb.store import documents as docs
 from abwb.store.protocol import KIND_MODELS, KIND_SECTIONS, AuditEntry, Kind
 
 __all__ = ["MemoryConfigStore", "MemoryEventStore"]
@@ -34,8 +35,7 @@ def _utc_now() -> datetime:
 
 
 def _check_kind(kind: str) -> None:
-    if kind not in KIND_MODELS:
-        raise InvalidInput(f"unknown kind {kind!r}; expected one of {sorted(KIND_MODELS)}")
+    docs.check_kind(kind)
 
 
 class MemoryConfigStore:
@@ -96,13 +96,14 @@ class MemoryConfigStore:
             try:
                 return self._objects[kind][key]
             except KeyError:
-                raise NotFound(f"{kind} {key!r} does not exist") from None
+                raise docs.not_found(kind, key) from None
 
     def list(
         self, kind: Kind, *, status: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[Any]:
         """Objects of ``kind`` ordered by key, optionally filtered by ``status``."""
         _check_kind(kind)
+        docs.check_page(limit, offset)
         with self._lock:
             objs = [self._objects[kind][k] for k in sorted(self._objects[kind])]
         if status is not None:
@@ -115,10 +116,11 @@ class MemoryConfigStore:
         Raises:
             Conflict: an object of ``kind`` with that key exists.
         """
-        _check_kind(kind)
+        docs.check_object(kind, obj)
+        docs.check_actor(actor)
         with self._lock:
             if obj.key in self._objects[kind]:
-                raise Conflict(f"{kind} {obj.key!r} already exists")
+                raise docs.already_exists(kind, obj.key)
             stored = msgspec.structs.replace(obj, version=1)
             self._write(kind, "create", None, stored, actor, reason)
             return stored
@@ -132,13 +134,12 @@ class MemoryConfigStore:
             NotFound: no such object.
             VersionConflict: the stored version is not ``expected_version``.
         """
+        docs.check_object(kind, obj)
+        docs.check_actor(actor)
         with self._lock:
             before = self.get(kind, obj.key)
             if before.version != expected_version:
-                raise VersionConflict(
-                    f"{kind} {obj.key!r} is at version {before.version}, "
-                    f"not the expected {expected_version}"
-                )
+                raise docs.stale_version(kind, obj.key, expected_version, before.version)
             stored = msgspec.structs.replace(obj, version=before.version + 1)
             self._write(kind, "update", before, stored, actor, reason)
             return stored
@@ -152,13 +153,11 @@ class MemoryConfigStore:
             NotFound: no such object.
             VersionConflict: the stored version is not ``expected_version``.
         """
+        docs.check_actor(actor)
         with self._lock:
             before = self.get(kind, key)
             if before.version != expected_version:
-                raise VersionConflict(
-                    f"{kind} {key!r} is at version {before.version}, "
-                    f"not the expected {expected_version}"
-                )
+                raise docs.stale_version(kind, key, expected_version, before.version)
             if kind == "experiment" and key in self._has_run:
                 after = msgspec.structs.replace(
                     before, status="archived", version=before.version + 1
@@ -169,8 +168,11 @@ class MemoryConfigStore:
 
     def audit(
         self, *, kind: Kind | None = None, key: str | None = None, limit: int = 100
-    ) -> list[AuditEntry]:
+    ) -> builtins.list[AuditEntry]:
         """Recorded changes, newest first."""
+        if kind is not None:
+            _check_kind(kind)
+        docs.check_page(limit)
         with self._lock:
             found = [
                 e
@@ -228,11 +230,13 @@ class MemoryEventStore:
 
     def append_exposures(self, rows: Sequence[Exposure]) -> AppendResult:
         """Store exposures, skipping ids already stored or repeated in the batch."""
+        docs.check_rows(rows, Exposure)
         with self._lock:
             return _append(self._exposures, rows, lambda r: r.exposure_id)
 
     def append_events(self, rows: Sequence[Event]) -> AppendResult:
         """Store events, skipping ids already stored or repeated in the batch."""
+        docs.check_rows(rows, Event)
         with self._lock:
             return _append(self._events, rows, lambda r: r.event_id)
 
@@ -243,7 +247,8 @@ class MemoryEventStore:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> pl.DataFrame:
-        """Exposures with ``since <= exposed_at < until`` (``EXPOSURE_SCHEMA``)."""
+        """Exposures with ``since <= exposed_at < until`` (``EXPOSURE_SCHEMA``), by time."""
+        docs.check_time_range(since, until)
         with self._lock:
             rows = list(self._exposures.values())
         rows = [
@@ -253,7 +258,7 @@ class MemoryEventStore:
             and (since is None or r.exposed_at >= since)
             and (until is None or r.exposed_at < until)
         ]
-        return exposures_frame(rows)
+        return exposures_frame(rows).sort("exposed_at", "exposure_id")
 
     def read_events(
         self,
@@ -262,10 +267,12 @@ class MemoryEventStore:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> pl.DataFrame:
-        """Events with ``since <= occurred_at < until`` (``EVENT_SCHEMA``)."""
+        """Events with ``since <= occurred_at < until`` (``EVENT_SCHEMA``), by time."""
+        checked = docs.check_names(names)
+        docs.check_time_range(since, until)
         with self._lock:
             rows = list(self._events.values())
-        wanted = None if names is None else set(names)
+        wanted = None if checked is None else set(checked)
         rows = [
             r
             for r in rows
@@ -273,7 +280,7 @@ class MemoryEventStore:
             and (since is None or r.occurred_at >= since)
             and (until is None or r.occurred_at < until)
         ]
-        return events_frame(rows)
+        return events_frame(rows).sort("occurred_at", "event_id")
 
     def close(self) -> None:
         """Nothing to release."""

@@ -62,4 +62,3 @@ def open_stores(
         f"unsupported database URL {url.split('@')[-1]!r}: expected sqlite:///path or "
         "postgresql://..."
     )
-

@@ -11,6 +11,7 @@ delivers to listeners only when the transaction commits. Events live in
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,7 +60,12 @@ class PostgresDatabase:
         url: ``postgresql://...`` conninfo.
         schema: Schema holding abwb's tables (created if missing); lets tests and
             tenants isolate themselves.
-        migrate: Apply pending migrations on open (idempotent, under an advisory lock).
+        migrate: Apply pending migrations on open (idempotent, under an advisory lock);
+            :attr:`applied` lists them.
+        require_latest: Without ``migrate``, refuse a schema older than this build.
+        lazy: Do not touch PostgreSQL when opening (no migration; the schema version
+            is checked on first use). Lets a process start from its last-known-good
+            snapshot while PostgreSQL is down; the pool connects once it is back.
         min_size: Connections kept open.
         max_size: Most connections opened.
         timeout_s: Longest wait for a connection before a request fails with
@@ -77,6 +83,8 @@ class PostgresDatabase:
         *,
         schema: str = "public",
         migrate: bool = True,
+        require_latest: bool = True,
+        lazy: bool = False,
         min_size: int = 1,
         max_size: int = 8,
         timeout_s: float = 5.0,
@@ -100,27 +108,48 @@ class PostgresDatabase:
         }
         self.notify_channel = NOTIFY_CHANNEL if schema == "public" else f"{NOTIFY_CHANNEL}_{schema}"
         self._users = 0
-        if migrate:
-            self.migrate()
+        self.applied: list[int] = []
+        self._require_latest = require_latest
+        self._verified = False
+        if migrate and not lazy:
+            self.applied = self.migrate()
         self.pool = ConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
             kwargs=self.connect_kwargs,
             timeout=timeout_s,
+            # A connection broken by an outage is noticed at checkout, not by a request.
+            check=ConnectionPool.check_connection,
             open=False,
             name=f"abwb-{schema}",
         )
         self.pool.open(wait=False)
-        if not migrate:
-            found = self.schema_version()
-            check_schema_version(found, where=self.where)
-            if found < len(migrations("postgres")):
+        if not lazy:
+            try:
+                self._verify()
+            except StorageError:
                 self.pool.close()
+                raise
+
+    def _verify(self) -> None:
+        """Refuse a schema newer than this build (or older, when ``require_latest``)."""
+        self._verified = True
+        try:
+            found = self.schema_version()
+        except StorageError:
+            self._verified = False
+            raise
+        try:
+            check_schema_version(found, where=self.where)
+            if self._require_latest and found < len(migrations("postgres")):
                 raise StorageError(
                     f"database {self.where} has schema version {found}; this abwb needs "
                     f"{len(migrations('postgres'))}: run `abwb migrate`"
                 )
+        except StorageError:
+            self._verified = False
+            raise
 
     def connect(self, *, autocommit: bool = False) -> psycopg.Connection[Any]:
         """A dedicated (unpooled) connection on the schema, e.g. for ``LISTEN``.
@@ -140,6 +169,8 @@ class PostgresDatabase:
         Commits when the block ends normally, rolls back on any exception; psycopg and
         pool errors come out as :class:`StorageError` naming ``what`` failed.
         """
+        if not self._verified:
+            self._verify()
         try:
             with self.pool.connection() as conn, conn.transaction():
                 yield conn
@@ -149,9 +180,7 @@ class PostgresDatabase:
     def schema_version(self) -> int:
         """The applied schema version (0 for an empty schema)."""
         with self.transaction("reading the schema version") as conn:
-            row = conn.execute(
-                "SELECT to_regclass('schema_version') IS NOT NULL"
-            ).fetchone()
+            row = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
             if not row or not row[0]:
                 return 0
             found = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
@@ -168,14 +197,21 @@ class PostgresDatabase:
             try:
                 with conn.transaction():
                     conn.execute(
-                        "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"abwb-migrate:{self.schema}",)
+                        "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                        (f"abwb-migrate:{self.schema}",),
                     )
-                    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+                    conn.execute(
+                        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                            sql.Identifier(self.schema)
+                        )
+                    )
                     conn.execute(
                         "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
                         "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
                     )
-                    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+                    row = conn.execute(
+                        "SELECT coalesce(max(version), 0) FROM schema_version"
+                    ).fetchone()
                     found = int(row[0]) if row else 0
                     check_schema_version(found, where=self.where)
                     for migration in migrations("postgres"):
@@ -291,12 +327,22 @@ class PostgresConfigStore:
                 "INSERT INTO config_objects (kind, key, status, phase, version, has_run, doc, "
                 "created_at, updated_at) VALUES (%s, %s, %s, %s, 1, %s, %s::jsonb, %s, %s) "
                 "ON CONFLICT (kind, key) DO NOTHING",
-                (kind, obj.key, getattr(obj, "status", None), getattr(obj, "phase", None),
-                 docs.has_run(kind, obj), doc, now, now),
+                (
+                    kind,
+                    obj.key,
+                    getattr(obj, "status", None),
+                    getattr(obj, "phase", None),
+                    docs.has_run(kind, obj),
+                    doc,
+                    now,
+                    now,
+                ),
             ).rowcount
             if not inserted:
                 raise docs.already_exists(kind, obj.key)
-            _audit(conn, self.db.notify_channel, actor, "create", kind, obj.key, reason, None, doc, now)
+            _audit(
+                conn, self.db.notify_channel, actor, "create", kind, obj.key, reason, None, doc, now
+            )
         return stored
 
     def update(
@@ -318,10 +364,29 @@ class PostgresConfigStore:
             conn.execute(
                 "UPDATE config_objects SET status = %s, phase = %s, version = %s, has_run = %s, "
                 "doc = %s::jsonb, updated_at = %s WHERE kind = %s AND key = %s",
-                (getattr(obj, "status", None), getattr(obj, "phase", None), expected_version + 1,
-                 docs.has_run(kind, obj, before=ran), doc, now, kind, obj.key),
+                (
+                    getattr(obj, "status", None),
+                    getattr(obj, "phase", None),
+                    expected_version + 1,
+                    docs.has_run(kind, obj, before=ran),
+                    doc,
+                    now,
+                    kind,
+                    obj.key,
+                ),
             )
-            _audit(conn, self.db.notify_channel, actor, "update", kind, obj.key, reason, before, doc, now)
+            _audit(
+                conn,
+                self.db.notify_channel,
+                actor,
+                "update",
+                kind,
+                obj.key,
+                reason,
+                before,
+                doc,
+                now,
+            )
         return stored
 
     def delete(
@@ -348,14 +413,36 @@ class PostgresConfigStore:
                     "doc = %s::jsonb, updated_at = %s WHERE kind = %s AND key = %s",
                     (expected_version + 1, doc, now, kind, key),
                 )
-                _audit(conn, self.db.notify_channel, actor, "archive", kind, key, reason, before, doc, now)
+                _audit(
+                    conn,
+                    self.db.notify_channel,
+                    actor,
+                    "archive",
+                    kind,
+                    key,
+                    reason,
+                    before,
+                    doc,
+                    now,
+                )
             else:
                 conn.execute("DELETE FROM config_objects WHERE kind = %s AND key = %s", (kind, key))
-                _audit(conn, self.db.notify_channel, actor, "delete", kind, key, reason, before, None, now)
+                _audit(
+                    conn,
+                    self.db.notify_channel,
+                    actor,
+                    "delete",
+                    kind,
+                    key,
+                    reason,
+                    before,
+                    None,
+                    now,
+                )
 
     def audit(
         self, *, kind: Kind | None = None, key: str | None = None, limit: int = 100
-    ) -> list[AuditEntry]:
+    ) -> builtins.list[AuditEntry]:
         """Recorded changes, newest first, optionally of one kind / key."""
         if kind is not None:
             docs.check_kind(kind)
@@ -376,10 +463,15 @@ class PostgresConfigStore:
             rows = conn.execute(query.encode(), [*params, limit]).fetchall()
         return [
             AuditEntry(
-                actor=r[0], action=r[1], kind=r[2], key=r[3], reason=r[4],
+                actor=r[0],
+                action=r[1],
+                kind=r[2],
+                key=r[3],
+                reason=r[4],
                 before=None if r[5] is None else msgspec.json.decode(r[5]),
                 after=None if r[6] is None else msgspec.json.decode(r[6]),
-                config_version=r[7], at=r[8].astimezone(UTC),
+                config_version=r[7],
+                at=r[8].astimezone(UTC),
             )
             for r in rows
         ]
@@ -396,9 +488,7 @@ def _config_version(conn: psycopg.Connection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
-def _current(
-    conn: psycopg.Connection[Any], kind: str, key: str, expected: int
-) -> tuple[str, bool]:
+def _current(conn: psycopg.Connection[Any], kind: str, key: str, expected: int) -> tuple[str, bool]:
     row = conn.execute(
         "SELECT version, has_run, doc::text FROM config_objects "
         "WHERE kind = %s AND key = %s FOR UPDATE",
@@ -412,8 +502,16 @@ def _current(
 
 
 def _audit(
-    conn: psycopg.Connection[Any], channel: str, actor: str, action: str, kind: str, key: str, reason: str,
-    before: str | None, after: str | None, now: datetime,
+    conn: psycopg.Connection[Any],
+    channel: str,
+    actor: str,
+    action: str,
+    kind: str,
+    key: str,
+    reason: str,
+    before: str | None,
+    after: str | None,
+    now: datetime,
 ) -> None:
     row = conn.execute(
         "UPDATE config_meta SET config_version = config_version + 1 WHERE id = 1 "

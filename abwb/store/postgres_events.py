@@ -54,8 +54,16 @@ class PostgresEventStore:
     def append_exposures(self, rows: Sequence[Exposure]) -> AppendResult:
         """Store exposures, ignoring known ``exposure_id`` s; returns after commit."""
         values = [
-            (r.exposure_id, r.experiment, r.variant, r.phase, r.unit_type, r.unit_id,
-             r.config_version, r.exposed_at)
+            (
+                r.exposure_id,
+                r.experiment,
+                r.variant,
+                r.phase,
+                r.unit_type,
+                r.unit_id,
+                r.config_version,
+                r.exposed_at,
+            )
             for r in docs.check_rows(rows, Exposure)
         ]
         return self._append("exposures", "exposure_id", _EXPOSURE_COLUMNS, values)
@@ -115,7 +123,8 @@ class PostgresEventStore:
             if self.method == "insert":
                 cur.executemany(
                     sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING").format(
-                        sql.Identifier(table), cols,
+                        sql.Identifier(table),
+                        cols,
                         sql.SQL(", ").join(sql.Placeholder() * len(columns)),
                         sql.Identifier(id_column),
                     ),
@@ -136,10 +145,12 @@ class PostgresEventStore:
                         copy.write_row(row)
                 cur.execute(
                     sql.SQL(
-                        "INSERT INTO {table} ({cols}) SELECT DISTINCT ON ({id}) {cols} FROM {stage} "
-                        "ORDER BY {id} ON CONFLICT ({id}) DO NOTHING"
+                        "INSERT INTO {table} ({cols}) SELECT DISTINCT ON ({id}) {cols} "
+                        "FROM {stage} ORDER BY {id} ON CONFLICT ({id}) DO NOTHING"
                     ).format(
-                        table=sql.Identifier(table), cols=cols, id=sql.Identifier(id_column),
+                        table=sql.Identifier(table),
+                        cols=cols,
+                        id=sql.Identifier(id_column),
                         stage=stage,
                     )
                 )
@@ -147,7 +158,11 @@ class PostgresEventStore:
         return AppendResult(accepted=inserted, duplicates=len(values) - inserted)
 
     def _read(
-        self, table: str, schema: pl.Schema, time_column: str, id_column: str,
+        self,
+        table: str,
+        schema: pl.Schema,
+        time_column: str,
+        id_column: str,
         where: list[sql.Composable],
     ) -> pl.DataFrame:
         selected = [
@@ -157,7 +172,9 @@ class PostgresEventStore:
             for name in schema
         ]
         strings = [sql.Identifier(n) for n, t in schema.items() if t == pl.String]
-        query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(selected), sql.Identifier(table))
+        query = sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(selected), sql.Identifier(table)
+        )
         if where:
             query = sql.SQL("{} WHERE {}").format(query, sql.SQL(" AND ").join(where))
         # FORCE_QUOTE tells an empty string ("") from NULL (unquoted empty) in the CSV.
@@ -165,10 +182,13 @@ class PostgresEventStore:
             query, sql.SQL(", ").join(strings)
         )
         buffer = io.BytesIO()
-        with self.db.transaction(f"reading {table}") as conn, conn.cursor() as cur:
-            with cur.copy(copy_sql) as copy:
-                for block in copy:
-                    buffer.write(block)
+        with (
+            self.db.transaction(f"reading {table}") as conn,
+            conn.cursor() as cur,
+            cur.copy(copy_sql) as copy,
+        ):
+            for block in copy:
+                buffer.write(block)
         raw = {name: (pl.Int64 if name == time_column else dtype) for name, dtype in schema.items()}
         if buffer.tell() == 0:
             frame = pl.DataFrame(schema=raw)

@@ -10,6 +10,7 @@ bump of the global ``config_version``; failures raise
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -127,7 +128,7 @@ class ConfigStore(Protocol):
 
     def audit(
         self, *, kind: Kind | None = None, key: str | None = None, limit: int = 100
-    ) -> list[AuditEntry]:
+    ) -> builtins.list[AuditEntry]:
         """Recorded changes, newest first."""
         ...
 

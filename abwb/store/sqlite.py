@@ -9,6 +9,7 @@ thread), applying the SQLite migrations, translating ``sqlite3`` errors into
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -60,7 +61,9 @@ class SqliteDatabase:
 
     Args:
         path: The database file (its directory is created).
-        migrate: Apply pending migrations on open (idempotent).
+        migrate: Apply pending migrations on open (idempotent); :attr:`applied` lists them.
+        require_latest: Without ``migrate``, refuse a schema older than this build
+            (``abwb migrate --check`` turns it off to report the version).
         busy_timeout_s: How long a writer waits for another's lock before failing.
         synchronous: ``FULL`` (default: an acknowledged write survives power loss) or
             ``NORMAL`` (survives process crashes only; faster).
@@ -75,6 +78,7 @@ class SqliteDatabase:
         path: str | Path,
         *,
         migrate: bool = True,
+        require_latest: bool = True,
         busy_timeout_s: float = 10.0,
         synchronous: str = "FULL",
     ) -> None:
@@ -92,12 +96,13 @@ class SqliteDatabase:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create the directory of {self.path}: {exc}") from exc
+        self.applied: list[int] = []
         if migrate:
-            self.migrate()
+            self.applied = self.migrate()
         else:
             found = self.schema_version()
             check_schema_version(found, where=str(self.path))
-            if found < len(migrations("sqlite")):
+            if require_latest and found < len(migrations("sqlite")):
                 raise StorageError(
                     f"database {self.path} has schema version {found}; this abwb needs "
                     f"{len(migrations('sqlite'))}: run `abwb migrate`"
@@ -112,7 +117,10 @@ class SqliteDatabase:
             raise StorageError(f"database {self.path} is closed")
         try:
             conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_ms / 1000
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self._busy_ms / 1000,
             )
             conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
             conn.execute("PRAGMA journal_mode = WAL")
@@ -235,7 +243,8 @@ class SqliteConfigStore:
         >>> import tempfile, pathlib
         >>> from abwb.config import Segment
         >>> store = SqliteConfigStore(pathlib.Path(tempfile.mkdtemp()) / "abwb.db")
-        >>> store.create("segment", Segment(key="beta", condition={"attr": "plan", "op": "eq", "value": "pro"}), actor="ana").version
+        >>> beta = Segment(key="beta", condition={"attr": "plan", "op": "eq", "value": "pro"})
+        >>> store.create("segment", beta, actor="ana").version
         1
         >>> store.config_version()
         1
@@ -256,7 +265,9 @@ class SqliteConfigStore:
         sections: dict[str, list[Any]] = {s: [] for s in KIND_SECTIONS.values()}
         with self.db.transaction("loading the config bundle", write=False) as conn:
             version = _config_version(conn)
-            rows = conn.execute("SELECT kind, doc FROM config_objects ORDER BY kind, key").fetchall()
+            rows = conn.execute(
+                "SELECT kind, doc FROM config_objects ORDER BY kind, key"
+            ).fetchall()
         for kind, doc in rows:
             if kind in KIND_SECTIONS:
                 sections[KIND_SECTIONS[kind]].append(docs.decode_doc(kind, doc))
@@ -318,8 +329,16 @@ class SqliteConfigStore:
             conn.execute(
                 "INSERT INTO config_objects (kind, key, status, phase, version, has_run, doc, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
-                (kind, obj.key, getattr(obj, "status", None), getattr(obj, "phase", None),
-                 docs.has_run(kind, obj), doc.decode(), now, now),
+                (
+                    kind,
+                    obj.key,
+                    getattr(obj, "status", None),
+                    getattr(obj, "phase", None),
+                    docs.has_run(kind, obj),
+                    doc.decode(),
+                    now,
+                    now,
+                ),
             )
             self._audit(conn, actor, "create", kind, obj.key, reason, None, doc, now)
         return stored
@@ -343,8 +362,16 @@ class SqliteConfigStore:
             conn.execute(
                 "UPDATE config_objects SET status = ?, phase = ?, version = ?, has_run = ?, "
                 "doc = ?, updated_at = ? WHERE kind = ? AND key = ?",
-                (getattr(obj, "status", None), getattr(obj, "phase", None), expected_version + 1,
-                 docs.has_run(kind, obj, before=ran), doc.decode(), now, kind, obj.key),
+                (
+                    getattr(obj, "status", None),
+                    getattr(obj, "phase", None),
+                    expected_version + 1,
+                    docs.has_run(kind, obj, before=ran),
+                    doc.decode(),
+                    now,
+                    kind,
+                    obj.key,
+                ),
             )
             self._audit(conn, actor, "update", kind, obj.key, reason, before, doc, now)
         return stored
@@ -380,7 +407,7 @@ class SqliteConfigStore:
 
     def audit(
         self, *, kind: Kind | None = None, key: str | None = None, limit: int = 100
-    ) -> list[AuditEntry]:
+    ) -> builtins.list[AuditEntry]:
         """Recorded changes, newest first, optionally of one kind / key."""
         if kind is not None:
             docs.check_kind(kind)
@@ -401,10 +428,15 @@ class SqliteConfigStore:
             rows = conn.execute(sql, [*params, limit]).fetchall()
         return [
             AuditEntry(
-                actor=r[0], action=r[1], kind=r[2], key=r[3], reason=r[4],
+                actor=r[0],
+                action=r[1],
+                kind=r[2],
+                key=r[3],
+                reason=r[4],
                 before=None if r[5] is None else msgspec.json.decode(r[5]),
                 after=None if r[6] is None else msgspec.json.decode(r[6]),
-                config_version=r[7], at=docs.from_micros(r[8]),
+                config_version=r[7],
+                at=docs.from_micros(r[8]),
             )
             for r in rows
         ]
@@ -431,8 +463,15 @@ class SqliteConfigStore:
 
     @staticmethod
     def _audit(
-        conn: sqlite3.Connection, actor: str, action: str, kind: str, key: str, reason: str,
-        before: bytes | None, after: bytes | None, now: int,
+        conn: sqlite3.Connection,
+        actor: str,
+        action: str,
+        kind: str,
+        key: str,
+        reason: str,
+        before: bytes | None,
+        after: bytes | None,
+        now: int,
     ) -> None:
         version = conn.execute(
             "UPDATE config_meta SET config_version = config_version + 1 WHERE id = 1 "
@@ -441,9 +480,17 @@ class SqliteConfigStore:
         conn.execute(
             "INSERT INTO audit_log (actor, action, kind, key, reason, before, after, "
             "config_version, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (actor, action, kind, key, reason,
-             None if before is None else before.decode(),
-             None if after is None else after.decode(), version, now),
+            (
+                actor,
+                action,
+                kind,
+                key,
+                reason,
+                None if before is None else before.decode(),
+                None if after is None else after.decode(),
+                version,
+                now,
+            ),
         )
 
 

@@ -56,8 +56,16 @@ class SqliteEventStore:
     def append_exposures(self, rows: Sequence[Exposure]) -> AppendResult:
         """Store exposures, ignoring known ``exposure_id`` s; returns after commit."""
         params = [
-            (r.exposure_id, r.experiment, r.variant, r.phase, r.unit_type, r.unit_id,
-             r.config_version, docs.to_micros(r.exposed_at))
+            (
+                r.exposure_id,
+                r.experiment,
+                r.variant,
+                r.phase,
+                r.unit_type,
+                r.unit_id,
+                r.config_version,
+                docs.to_micros(r.exposed_at),
+            )
             for r in docs.check_rows(rows, Exposure)
         ]
         return self._append(
@@ -70,8 +78,15 @@ class SqliteEventStore:
     def append_events(self, rows: Sequence[Event]) -> AppendResult:
         """Store events, ignoring known ``event_id`` s; returns after commit."""
         params = [
-            (r.event_id, r.unit_type, r.unit_id, r.name, r.value,
-             docs.to_micros(r.occurred_at), r.properties)
+            (
+                r.event_id,
+                r.unit_type,
+                r.unit_id,
+                r.name,
+                r.value,
+                docs.to_micros(r.occurred_at),
+                r.properties,
+            )
             for r in docs.check_rows(rows, Event)
         ]
         return self._append(
@@ -132,8 +147,13 @@ class SqliteEventStore:
         return AppendResult(accepted=inserted, duplicates=len(params) - inserted)
 
     def _read(
-        self, sql: str, where: list[str], params: list[Any], schema: pl.Schema,
-        time_column: str, id_column: str,
+        self,
+        sql: str,
+        where: list[str],
+        params: list[Any],
+        schema: pl.Schema,
+        time_column: str,
+        id_column: str,
     ) -> pl.DataFrame:
         if where:
             sql += " WHERE " + " AND ".join(where)

@@ -129,7 +129,9 @@ def scalar_family(value: Any) -> Family | None:
     """Family of a literal scalar (``None`` if it is not a valid literal scalar)."""
     if isinstance(value, bool):
         return "bool"
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return "number"  # Python ints are exact at any size
+    if isinstance(value, float):
         return "number" if math.isfinite(value) else None
     if isinstance(value, str):
         return "string"
@@ -213,6 +215,7 @@ def compile_regex(pattern: str, *, ignore_case: bool = False) -> re2._Regexp:
     options.max_mem = REGEX_MAX_MEM
     options.log_errors = False
     options.case_sensitive = not ignore_case
+    options.never_capture = True  # only "does it match" is asked
     try:
         compiled = re2.compile(pattern, options)
     except re2.error as exc:
@@ -229,13 +232,13 @@ def compile_regex(pattern: str, *, ignore_case: bool = False) -> re2._Regexp:
 
 
 def _nested_quantifier(pattern: str) -> str:  # noqa: C901 - a small hand-written scanner
-    """The first ``(a+)+``-style construct, else ``""``.
+    r"""The first ``(a+)+``-style construct, else ``""``.
 
     Flags a repeated group (``+``, ``*``, ``{n,}``, ``{n,m}`` with m > 1) one of whose
     alternatives both starts and ends with a quantified atom (``(a+)+$``,
-    ``(\\w+\\s?)*``, ``(a|b+)*``): the shape behind catastrophic backtracking, since
-    consecutive repetitions can split the same text many ways. ``(\\.[a-z]+)*`` and
-    ``(\\w+\\.)+`` pass: a literal at one end makes each repetition unambiguous.
+    ``(\w+\s?)*``, ``(a|b+)*``): the shape behind catastrophic backtracking, since
+    consecutive repetitions can split the same text many ways. ``(\.[a-z]+)*`` and
+    ``(\w+\.)+`` pass: a literal at one end makes each repetition unambiguous.
     """
     # frame: [start, atoms in current alternative, an alternative began quantified,
     #         current alternative began quantified, an alternative ended quantified]
@@ -500,7 +503,12 @@ class _Checker:
             if scalar_family(value) != "number":
                 self.add(path, f"operator {op!r} needs a finite number, got "
                          f"{_type_name(value)} {value!r:.60}")
-        elif not isinstance(value, str):
+        else:
+            self.text_literal(kind, op, value, path, ignore_case=ignore_case)
+
+    def text_literal(self, kind: ValueKind, op: str, value: Any, path: str, *,
+                     ignore_case: bool) -> None:
+        if not isinstance(value, str):
             self.add(path, f"operator {op!r} needs a string, got {_type_name(value)} "
                      f"{value!r:.60}")
         elif len(value) > MAX_STRING_CHARS:
@@ -531,10 +539,9 @@ class _Checker:
             self.add(path, f"is not an ISO-8601 date or datetime (e.g. '2026-01-31' or "
                      f"'2026-01-31T09:00:00Z'): {value!r:.60}")
             return
-        if "T" in value.upper() or " " in value:
-            if parsed.tzinfo is None:
-                self.add(path, f"a datetime must carry a timezone (e.g. "
-                         f"'2026-01-31T09:00:00Z'), got {value!r}")
+        if ("T" in value.upper() or " " in value) and parsed.tzinfo is None:
+            self.add(path, f"a datetime must carry a timezone (e.g. "
+                     f"'2026-01-31T09:00:00Z'), got {value!r}")
 
 
 def _segment_trouble(key: str, segments: Mapping[str, Segment], chain: tuple[str, ...]) -> str:

@@ -274,8 +274,13 @@ def _render(term: Term) -> str:
 def _term_conflict(term: Term) -> str | None:
     """Why no attribute row satisfies every literal of ``term``, or ``None`` if one may."""
     by_attr: dict[str, list[_Lit]] = {}
+    seen: dict[tuple[str, str, str, bool], bool] = {}
     for lit in term:
         by_attr.setdefault(lit.attr, []).append(lit)
+        ident = (lit.attr, lit.op, repr(lit.value), lit.fold)
+        if seen.setdefault(ident, lit.negated) != lit.negated:
+            clause = lit.text.removeprefix("not (").removesuffix(")") if lit.negated else lit.text
+            return f"{clause} cannot both hold and not hold"
     for attr, lits in by_attr.items():
         if not any(_family_satisfiable(f, lits) for f in _FAMILIES):
             return f"no value of {attr} satisfies " + " and ".join(lit.text for lit in lits)
@@ -288,6 +293,8 @@ def _family_satisfiable(family: Family, lits: list[_Lit]) -> bool:
         return all(lit.holds(None) for lit in lits)
     if family == "bool":
         return any(all(lit.holds(c) for lit in lits) for c in (True, False))
+    if any(lit.negated and lit.op == "exists" for lit in lits):
+        return False  # "not exists" only holds for a missing value
     positive = [lit for lit in lits if not lit.negated]
     if any(family not in lit.families for lit in positive):
         return False  # a positive clause of another type fails closed on this family

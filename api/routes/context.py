@@ -11,13 +11,12 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from litestar import Request
 
 from abwb.errors import InvalidInput
-
 from api.errors import PreconditionRequired
 
 if TYPE_CHECKING:
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["actor_of", "etag", "expected_version", "in_thread", "services_of"]
 
-T = TypeVar("T")
 _ETAG = re.compile(r'^\s*(?:W/)?"v(\d{1,18})"\s*$')
 
 
@@ -39,7 +37,7 @@ def actor_of(request: Request[Any, Any, Any]) -> str:
     return str(request.scope.get("abwb_actor", "anonymous"))
 
 
-async def in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+async def in_thread[T](fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run a synchronous (store) call in a worker thread."""
     return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 

@@ -15,8 +15,10 @@ import pytest
 
 from abwb.cache import AssignmentCache, MemoryAssignmentCache
 from abwb.store import ConfigStore, EventStore, SqliteConfigStore, SqliteDatabase, SqliteEventStore
+from abwb.store.memory import MemoryConfigStore, MemoryEventStore
 
 BACKENDS = [
+    pytest.param("memory", id="memory"),
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.integration),
 ]
@@ -34,6 +36,8 @@ def pg_schema(pg_url: str) -> Iterator[str]:
 
 
 def _database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    if backend == "memory":
+        return None
     if backend == "sqlite":
         return SqliteDatabase(tmp_path / "abwb.db")
     from abwb.store import PostgresDatabase
@@ -47,13 +51,16 @@ def _database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> A
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     db = _database(request.param, tmp_path, request)
     yield db
-    db.close()
+    if db is not None:
+        db.close()
 
 
 @pytest.fixture
 def config_store(database: Any) -> Iterator[ConfigStore]:
-    if isinstance(database, SqliteDatabase):
-        store: ConfigStore = SqliteConfigStore(database)
+    if database is None:
+        store: ConfigStore = MemoryConfigStore()
+    elif isinstance(database, SqliteDatabase):
+        store = SqliteConfigStore(database)
     else:
         from abwb.store import PostgresConfigStore
 
@@ -64,8 +71,10 @@ def config_store(database: Any) -> Iterator[ConfigStore]:
 
 @pytest.fixture
 def event_store(database: Any) -> Iterator[EventStore]:
-    if isinstance(database, SqliteDatabase):
-        store: EventStore = SqliteEventStore(database)
+    if database is None:
+        store: EventStore = MemoryEventStore()
+    elif isinstance(database, SqliteDatabase):
+        store = SqliteEventStore(database)
     else:
         from abwb.store import PostgresEventStore
 

@@ -86,7 +86,8 @@ def test_failing_notebook_cell_is_named_and_notebook_kept(workspace: Settings,
     with pytest.raises(NotebookFailed) as info:
         run_readout(KEY, settings=workspace, today=AS_OF, as_of=AS_OF, notebook=broken)
     err = info.value
-    assert err.cell_index == 5  # papermill inserts the injected-parameters cell
+    kept = nbformat.read(str(err.notebook), as_version=4)
+    assert kept.cells[err.cell_index].source.startswith("raise RuntimeError")
     assert "raise RuntimeError" in err.first_line
     assert "plot backend exploded" in err.error
     assert err.notebook.exists()

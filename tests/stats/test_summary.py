@@ -84,7 +84,7 @@ def test_mean_stats_validation_names_field(kwargs: dict[str, float], field: str)
 
 
 def test_ratio_stats_validation_names_field() -> None:
-    with pytest.raises(InvalidInput, match="RatioStats.den_total"):
+    with pytest.raises(InvalidInput, match=r"RatioStats\.den_total"):
         RatioStats(n=2, num_total=1.0, num_total_sq=1.0, den_total=math.nan,
                    den_total_sq=1.0, num_den_total=1.0)
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
-from abwb.assignment import Assigner, bucket
+from abwb.assignment import Assigner, Predicate, bucket
 from abwb.config import (
     ConfigBundle,
     Experiment,
@@ -18,16 +18,11 @@ from abwb.config import (
     Prerequisite,
     Rollout,
     RolloutStep,
+    Segment,
     SplitShare,
     Variant,
 )
 from abwb.flags import ErrorCode, FlagEvaluator, FlagReason
-
-_spec = importlib.util.spec_from_file_location("flag_conditions", Path(__file__).with_name("conftest.py"))
-assert _spec and _spec.loader
-_mod = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_mod)
-tiny_compiler = _mod.tiny_compiler
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 ONOFF = {"on": True, "off": False}
@@ -41,7 +36,7 @@ def bool_flag(key: str = "f", **kw: Any) -> Flag:
 
 
 def evaluator(*flags: Flag, **kw: Any) -> FlagEvaluator:
-    return FlagEvaluator(ConfigBundle(flags=list(flags), **kw), compile_condition=tiny_compiler)
+    return FlagEvaluator(ConfigBundle(flags=list(flags), **kw))  # the real targeting compiler
 
 
 def test_static_flag_serves_its_default_to_everyone() -> None:
@@ -50,7 +45,7 @@ def test_static_flag_serves_its_default_to_everyone() -> None:
 
 
 def test_no_rule_matching_serves_default() -> None:
-    flag = bool_flag(rules=[FlagRule(condition={"attr": "plan", "eq": "pro"}, variation="on")])
+    flag = bool_flag(rules=[FlagRule(condition={"attr": "plan", "op": "eq", "value": "pro"}, variation="on")])
     e = evaluator(flag).evaluate("f", "u1", {"plan": "free"}, NOW, default=True)
     assert (e.value, e.variation, e.reason) == (False, "off", FlagReason.DEFAULT)
 
@@ -65,8 +60,8 @@ def test_no_rule_matching_serves_default() -> None:
 def test_ordered_rules_first_match_wins(attrs: dict[str, str], variation: str, rule: int | None) -> None:
     flag = Flag(key="banner", type="string", variations={"de": "Hallo", "pro": "Hi pro", "base": "Hi"},
                 default_variation="base", off_variation="base",
-                rules=[FlagRule(condition={"attr": "country", "eq": "DE"}, variation="de"),
-                       FlagRule(condition={"attr": "plan", "in": ["pro", "team"]}, variation="pro")])
+                rules=[FlagRule(condition={"attr": "country", "op": "eq", "value": "DE"}, variation="de"),
+                       FlagRule(condition={"attr": "plan", "op": "in", "value": ["pro", "team"]}, variation="pro")])
     e = evaluator(flag).evaluate("banner", "u1", attrs, NOW, default="x")
     assert (e.variation, e.rule) == (variation, rule)
     assert e.reason == (FlagReason.TARGETING_MATCH if rule is not None else FlagReason.DEFAULT)
@@ -77,7 +72,7 @@ def test_kill_switch_serves_off_to_everyone_before_any_rule() -> None:
     flag = bool_flag(default_variation="on", killed=True,
                      rules=[FlagRule(variation="on")],
                      prerequisites=[Prerequisite("missing-is-fine-when-killed", "on")])
-    ev = FlagEvaluator(_unvalidated(flags=[flag]), compile_condition=tiny_compiler)
+    ev = FlagEvaluator(_unvalidated(flags=[flag]))
     for unit in ("u1", "u2", None):
         e = ev.evaluate("f", unit, {}, NOW, default=True)
         assert (e.value, e.variation, e.reason, e.error_code) == (False, "off", FlagReason.DISABLED, None)
@@ -115,7 +110,7 @@ def test_prerequisite_cycle_in_an_unvalidated_snapshot_is_an_error_not_a_hang() 
     a = bool_flag("a", prerequisites=[Prerequisite("b", "on")])
     b = bool_flag("b", prerequisites=[Prerequisite("a", "on")])
     c = bool_flag("c", default_variation="on", prerequisites=[Prerequisite("a", "on")])
-    ev = FlagEvaluator(_unvalidated(flags=[a, b, c]), compile_condition=tiny_compiler)
+    ev = FlagEvaluator(_unvalidated(flags=[a, b, c]))
     e = ev.evaluate("a", "u1", {}, NOW, default=True)
     assert (e.value, e.reason, e.error_code) == (True, FlagReason.ERROR, ErrorCode.GENERAL)
     assert "prerequisite cycle: a → b → a" in e.detail
@@ -158,7 +153,7 @@ def experiment_bundle(*, payloads: tuple[Any, Any] = ("v-control", "v-treat"), t
 def test_experiment_delegation_serves_the_variant_payload_and_the_decision() -> None:
     bundle = experiment_bundle()
     assigner = Assigner(bundle)
-    ev = FlagEvaluator(bundle, assigner, compile_condition=tiny_compiler)
+    ev = FlagEvaluator(bundle, assigner)
     for i in range(50):
         unit = f"u{i}"
         e = ev.evaluate("copy", unit, {}, NOW, default="")
@@ -169,7 +164,7 @@ def test_experiment_delegation_serves_the_variant_payload_and_the_decision() -> 
 
 def test_unit_outside_experiment_traffic_falls_through_to_default() -> None:
     bundle = experiment_bundle(traffic=0.2)
-    ev = FlagEvaluator(bundle, compile_condition=tiny_compiler)
+    ev = FlagEvaluator(bundle)
     reasons = {ev.evaluate("copy", f"u{i}", {}, NOW, default="").reason for i in range(200)}
     assert reasons == {FlagReason.SPLIT, FlagReason.DEFAULT}
 
@@ -177,7 +172,7 @@ def test_unit_outside_experiment_traffic_falls_through_to_default() -> None:
 def test_experiment_payload_of_the_wrong_type_is_type_mismatch() -> None:
     bundle = _unvalidated(experiments=experiment_bundle(payloads=(1, 2)).experiments,
                           flags=experiment_bundle().flags)
-    e = FlagEvaluator(bundle, compile_condition=tiny_compiler).evaluate("copy", "u1", {}, NOW, default="x")
+    e = FlagEvaluator(bundle).evaluate("copy", "u1", {}, NOW, default="x")
     assert (e.value, e.error_code) == ("x", ErrorCode.TYPE_MISMATCH)
 
 
@@ -206,13 +201,20 @@ def test_type_mismatch_serves_the_callers_default(default: Any, expected_type: A
     assert e.value == (default if code else True)
 
 
+def exploding_compiler(condition: Any) -> Predicate:
+    def explode(attrs: Mapping[str, Any]) -> tuple[bool, str]:
+        raise RuntimeError("predicate exploded")
+    return explode
+
+
 def test_errors_carry_the_default_and_a_detail() -> None:
-    ev = evaluator(bool_flag(rules=[FlagRule(condition={"bad": 1}, variation="on")]),
-                   bool_flag("g", rules=[FlagRule(condition={"boom": 1}, variation="on")]))
+    ev = FlagEvaluator(_unvalidated(flags=[bool_flag(rules=[FlagRule(condition={"attr": "x", "op": "bogus", "value": 1}, variation="on")])]))
+    boom = FlagEvaluator(ConfigBundle(flags=[bool_flag("g", rules=[FlagRule(condition={"attr": "x", "op": "eq", "value": 1}, variation="on")])]),
+                         compile_condition=exploding_compiler)
     cases = [
         (ev.evaluate("nope", "u1", {}, NOW, default=True), ErrorCode.FLAG_NOT_FOUND, "no flag 'nope'"),
         (ev.evaluate("f", "u1", {}, NOW, default=True), ErrorCode.PARSE_ERROR, "rule 0 condition does not compile"),
-        (ev.evaluate("g", "u1", {}, NOW, default=True), ErrorCode.GENERAL, "rule 0 condition failed: RuntimeError: predicate exploded"),
+        (boom.evaluate("g", "u1", {}, NOW, default=True), ErrorCode.GENERAL, "rule 0 condition failed: RuntimeError: predicate exploded"),
         (ev.evaluate("f", "u1", ["not", "a", "mapping"], NOW, default=True), ErrorCode.INVALID_CONTEXT, "attributes must be a mapping"),  # type: ignore[arg-type]
         (ev.evaluate("f", "u1", {}, datetime(2026, 1, 1), default=True), ErrorCode.INVALID_CONTEXT, "timezone-aware"),
         (ev.evaluate(42, "u1", {}, NOW, default=True), ErrorCode.FLAG_NOT_FOUND, "must be a string"),  # type: ignore[arg-type]
@@ -222,13 +224,13 @@ def test_errors_carry_the_default_and_a_detail() -> None:
         assert detail in e.detail
 
 
-def test_conditions_without_a_compiler_are_parse_errors() -> None:
-    flag = bool_flag(rules=[FlagRule(condition={"attr": "x", "eq": 1}, variation="on")])
-    ev = FlagEvaluator(ConfigBundle(flags=[flag]), compile_condition=None)
-    e = ev.evaluate("f", "u1", {}, NOW, default=False)
-    # The real targeting engine (when installed) may compile or refuse this toy condition,
-    # but either way evaluation answers without raising.
-    assert e.error_code in (None, ErrorCode.PARSE_ERROR)
+def test_segment_references_use_the_bundles_segments() -> None:
+    flag = bool_flag(rules=[FlagRule(condition={"segment": "beta"}, variation="on")])
+    seg = Segment(key="beta", condition={"attr": "plan", "op": "eq", "value": "pro"})
+    ev = FlagEvaluator(ConfigBundle.from_data({"flags": [msgspec.to_builtins(flag)],
+                                               "segments": [msgspec.to_builtins(seg)]}))
+    assert ev.evaluate("f", "u1", {"plan": "pro"}, NOW).value is True
+    assert ev.evaluate("f", "u1", {"plan": "free"}, NOW).value is False
 
 
 def rollout(fraction_steps: list[tuple[float, float | None]], **kw: Any) -> Rollout:
@@ -272,7 +274,7 @@ def test_rollout_status_decides_the_share(status: str, expected_share: float) ->
 
 def test_rules_take_precedence_over_rollouts_and_kill_over_everything() -> None:
     r = rollout([(1.0, None)])
-    flag = bool_flag(rules=[FlagRule(condition={"attr": "country", "eq": "DE"}, variation="off")])
+    flag = bool_flag(rules=[FlagRule(condition={"attr": "country", "op": "eq", "value": "DE"}, variation="off")])
     ev = evaluator(flag, rollouts=[r])
     assert ev.evaluate("f", "u1", {"country": "DE"}, NOW).reason is FlagReason.TARGETING_MATCH
     assert ev.evaluate("f", "u1", {"country": "FR"}, NOW).value is True
@@ -290,6 +292,6 @@ def test_evaluate_all_answers_every_flag_and_context_errors_apply_to_all() -> No
 
 
 def test_evaluation_reports_the_config_version() -> None:
-    ev = FlagEvaluator(ConfigBundle(flags=[bool_flag()], version=7), compile_condition=tiny_compiler)
+    ev = FlagEvaluator(ConfigBundle(flags=[bool_flag()], version=7))
     assert ev.evaluate("f", "u", {}, NOW).config_version == 7
     assert ev.evaluate("zzz", "u", {}, NOW).config_version == 7

@@ -19,9 +19,9 @@ from abwb.monitoring.checks import (
     sequential_comparison,
 )
 from abwb.monitoring.config import MonitorConfig
+from abwb.stats.config import AnalysisConfig
 from abwb.stats.frequentist import ratio_ztest
 from abwb.stats.sequential import confidence_sequence
-from abwb.stats.config import AnalysisConfig
 from abwb.stats.summary import MeanStats, RatioStats
 
 EXP = SubjectRef("experiment", "exp")
@@ -153,3 +153,12 @@ def test_monitor_config_names_every_bad_field() -> None:
     paths = [p.path for p in info.value.problems]
     assert paths == ["MonitorConfig.alpha_guardrail", "MonitorConfig.planned_n",
                      "MonitorConfig.pause_on_srm", "MonitorConfig.lateness_s"]
+
+
+def test_guardrail_decisions_are_final_running_minimum_p() -> None:
+    weak = {"conv": {"c": MeanStats.from_counts(2000, 10_000), "t": MeanStats.from_counts(1960, 10_000)}}
+    (f,) = check_guardrails(EXP, [_conv()], weak, control="c", treatments=["t"], config=CFG)
+    assert not f.firing
+    (g,) = check_guardrails(EXP, [_conv()], weak, control="c", treatments=["t"], config=CFG,
+                            previous_p={"guardrail:exp:conv:t": 1e-4})
+    assert g.firing and g.evidence.p_value == 1e-4

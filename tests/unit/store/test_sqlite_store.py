@@ -42,7 +42,9 @@ def test_a_schema_from_the_future_is_refused_naming_both_versions(tmp_path: Path
     conn.commit()
     conn.close()
     for migrate in (True, False):
-        with pytest.raises(StorageError, match=rf"schema version 99, newer .*\({LATEST_SCHEMA_VERSION}\)"):
+        with pytest.raises(
+            StorageError, match=rf"schema version 99, newer .*\({LATEST_SCHEMA_VERSION}\)"
+        ):
             SqliteDatabase(tmp_path / "a.db", migrate=migrate)
 
 
@@ -82,7 +84,7 @@ def test_open_stores_rejects_unknown_urls() -> None:
 def test_unreadable_file_is_a_storage_error(tmp_path: Path) -> None:
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(StorageError, match="junk.db"):
+    with pytest.raises(StorageError, match=r"junk\.db"):
         SqliteDatabase(path)
 
 
@@ -91,7 +93,10 @@ def test_concurrent_threads_with_optimistic_concurrency(tmp_path: Path) -> None:
     store = SqliteConfigStore(tmp_path / "a.db")
     exp = Experiment(
         key="race",
-        variants=[Variant(key="control", weight=0.5, is_control=True), Variant(key="b", weight=0.5)],
+        variants=[
+            Variant(key="control", weight=0.5, is_control=True),
+            Variant(key="b", weight=0.5),
+        ],
     )
     store.create("experiment", exp, actor="ana")
     outcomes: list[str] = []

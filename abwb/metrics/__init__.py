@@ -1,0 +1,58 @@
+"""Metric pipelines: exposures + events → per-variant sufficient statistics and data quality."""
+
+from abwb.metrics.audit import audit_assignments
+from abwb.metrics.duckdb_engine import DuckDBEngine
+from abwb.metrics.engine import CrossoverPolicy, EngineOutput, PipelineEngine, PipelineRequest
+from abwb.metrics.inputs import (
+    FrameSource,
+    PreparedSource,
+    prepare_events,
+    prepare_exposures,
+    read_store_frames,
+)
+from abwb.metrics.pipeline import (
+    EngineName,
+    compute_statistics,
+    daily_cumulative_statistics,
+    statistics_from_store,
+)
+from abwb.metrics.plan import MetricPlan, ValuePlan, plan_metrics
+from abwb.metrics.polars_engine import PolarsEngine
+from abwb.metrics.results import (
+    STATS_SCHEMA,
+    AssignmentAudit,
+    AuditStatus,
+    DataQualityResult,
+    MetricResults,
+    VariantStats,
+    stats_from_frame,
+)
+
+__all__ = [
+    "STATS_SCHEMA",
+    "AssignmentAudit",
+    "AuditStatus",
+    "CrossoverPolicy",
+    "DataQualityResult",
+    "DuckDBEngine",
+    "EngineName",
+    "EngineOutput",
+    "FrameSource",
+    "MetricPlan",
+    "MetricResults",
+    "PipelineEngine",
+    "PipelineRequest",
+    "PolarsEngine",
+    "PreparedSource",
+    "ValuePlan",
+    "VariantStats",
+    "audit_assignments",
+    "compute_statistics",
+    "daily_cumulative_statistics",
+    "plan_metrics",
+    "prepare_events",
+    "prepare_exposures",
+    "read_store_frames",
+    "statistics_from_store",
+    "stats_from_frame",
+]

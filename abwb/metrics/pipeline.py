@@ -1,0 +1,358 @@
+"""Metric pipeline use cases: statistics of an experiment, daily cumulative statistics.
+
+What belongs here: the orchestration a readout calls — validate the request, pick
+the engine, resolve the phase, run one pass, assemble statistics, data quality and
+the assignment audit. SQL lives in :mod:`abwb.metrics.duckdb_engine`, polars
+expressions in :mod:`abwb.metrics.polars_engine`, metric semantics in
+:mod:`abwb.metrics.plan`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+import polars as pl
+
+from abwb.config.experiment import Experiment
+from abwb.config.metric import MetricDefinition
+from abwb.errors import InvalidInput
+from abwb.metrics.audit import audit_assignments
+from abwb.metrics.duckdb_engine import DuckDBEngine
+from abwb.metrics.engine import (
+    CrossoverPolicy,
+    EngineOutput,
+    PipelineEngine,
+    PipelineRequest,
+    public_units,
+)
+from abwb.metrics.inputs import FrameSource, prepare_events, prepare_exposures, read_store_frames
+from abwb.metrics.plan import plan_metrics
+from abwb.metrics.polars_engine import PolarsEngine
+from abwb.metrics.results import (
+    STATS_SCHEMA,
+    AssignmentAudit,
+    DataQualityResult,
+    MetricResults,
+    stats_from_frame,
+)
+from abwb.stats.srm import srm_test
+
+__all__ = [
+    "EngineName",
+    "compute_statistics",
+    "daily_cumulative_statistics",
+    "statistics_from_store",
+]
+
+EngineName = Literal["duckdb", "polars"]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(at: datetime) -> int:
+    delta = at - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _check_options(engine: str, crossovers: str, as_of: datetime | None) -> None:
+    if engine not in ("duckdb", "polars"):
+        raise InvalidInput(f"expected 'duckdb' or 'polars', got {engine!r}", path="engine")
+    if crossovers not in ("exclude", "first"):
+        raise InvalidInput(f"expected 'exclude' or 'first', got {crossovers!r}",
+                           path="crossovers")
+    if as_of is not None and (as_of.tzinfo is None or as_of.utcoffset() is None):
+        raise InvalidInput(f"must be timezone-aware, got naive {as_of.isoformat()}",
+                           path="as_of")
+
+
+def _experiment(experiment: str | Experiment) -> tuple[str, Experiment | None]:
+    if isinstance(experiment, Experiment):
+        return experiment.key, experiment
+    if isinstance(experiment, str) and experiment:
+        return experiment, None
+    raise InvalidInput(f"expected an experiment key or Experiment, got {experiment!r}",
+                       path="experiment")
+
+
+class _Session:
+    """Validated request + open engine, shared by the single and the daily use case."""
+
+    def __init__(
+        self,
+        exposures: FrameSource,
+        events: FrameSource,
+        metrics: Sequence[MetricDefinition | str],
+        *,
+        experiment: str | Experiment,
+        catalog: Sequence[MetricDefinition],
+        engine: str,
+        crossovers: str,
+        as_of: datetime | None,
+        phase: int | None,
+    ) -> None:
+        _check_options(engine, crossovers, as_of)
+        self.key, self.config = _experiment(experiment)
+        self.plans = plan_metrics(metrics, catalog=catalog)
+        self.crossovers: CrossoverPolicy = crossovers  # type: ignore[assignment]
+        exp_src = prepare_exposures(exposures)
+        ev_src = prepare_events(events, self.plans)
+        self.engine: PipelineEngine = (
+            DuckDBEngine(exp_src, ev_src) if engine == "duckdb" else PolarsEngine(exp_src, ev_src)
+        )
+        try:
+            self.phase = self._phase(phase)
+        except BaseException:
+            self.engine.close()
+            raise
+
+    def _phase(self, phase: int | None) -> int:
+        if phase is not None:
+            if isinstance(phase, bool) or not isinstance(phase, int) or phase < 1:
+                raise InvalidInput(f"expected an int >= 1, got {phase!r}", path="phase")
+            return phase
+        if self.config is not None:
+            return self.config.phase
+        return self.engine.latest_phase(self.key) or 1
+
+    def run(self, as_of_us: int | None, *, keep_units: bool, keep_pairs: bool) -> EngineOutput:
+        return self.engine.run(PipelineRequest(
+            experiment=self.key, phase=self.phase, plans=self.plans, as_of_us=as_of_us,
+            crossovers=self.crossovers, keep_units=keep_units, keep_pairs=keep_pairs))
+
+    def variants(self, out: EngineOutput) -> tuple[str, ...]:
+        logged = set(out.units_per_variant) | set(out.exposures_per_variant)
+        if self.config is None:
+            return tuple(sorted(logged))
+        configured = sorted(self.config.variants, key=lambda v: not v.is_control)
+        names = [v.key for v in configured]
+        return (*names, *sorted(logged - set(names)))
+
+    def notes(self) -> tuple[str, ...]:
+        return tuple(
+            f"{p.key}: cuped_window_s is ignored for ratio metrics (RatioStats has no covariate)"
+            for p in self.plans if p.cuped_ignored
+        )
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def _quality(
+    session: _Session, out: EngineOutput, audit: AssignmentAudit
+) -> DataQualityResult:
+    cfg = session.config
+    missing: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
+    srm = None
+    if cfg is not None:
+        names = [v.key for v in cfg.variants]
+        logged = set(out.exposures_per_variant) | set(out.units_per_variant)
+        missing = tuple(n for n in names if out.units_per_variant.get(n, 0) == 0)
+        unknown = tuple(sorted(logged - set(names)))
+        weights = {v.key: v.weight for v in cfg.variants if v.weight > 0}
+        counts = {k: int(out.units_per_variant.get(k, 0)) for k in weights}
+        if not unknown and len(weights) >= 2 and sum(counts.values()) > 0:
+            srm = srm_test(counts, weights)
+    return DataQualityResult(
+        experiment=session.key, phase=session.phase,
+        exposures_per_variant=dict(out.exposures_per_variant),
+        units_per_variant=dict(out.units_per_variant),
+        crossover_units=out.crossover_units,
+        crossovers_excluded=session.crossovers == "exclude",
+        events_before_exposure=out.events_before_exposure,
+        missing_variants=missing, unknown_variants=unknown, srm=srm, audit=audit,
+    )
+
+
+def compute_statistics(
+    exposures: FrameSource,
+    events: FrameSource,
+    metrics: Sequence[MetricDefinition | str],
+    *,
+    experiment: str | Experiment,
+    catalog: Sequence[MetricDefinition] = (),
+    phase: int | None = None,
+    as_of: datetime | None = None,
+    engine: EngineName = "duckdb",
+    crossovers: CrossoverPolicy = "exclude",
+    keep_units: bool = False,
+    layer_salts: Mapping[str, str] | None = None,
+) -> MetricResults:
+    """Per-variant sufficient statistics of metrics, with data quality and an audit.
+
+    Exposures → first exposure per unit (units seen in several variants are counted
+    and, by default, excluded) → the metrics' events inside each window → one row
+    per unit → ``MeanStats`` (with CUPED covariate sums) or ``RatioStats`` per variant.
+
+    Args:
+        exposures: Exposures (frame, Arrow table or Parquet path/glob) in the contract
+            schema; other experiments' rows are ignored.
+        events: Events in the contract schema (any tz-aware timestamps).
+        metrics: ``MetricDefinition`` s, or keys looked up in ``catalog``.
+        experiment: Experiment key, or its config (enables missing-variant detection,
+            the SRM test and the assignment audit).
+        catalog: Known metric definitions (e.g. ``bundle.metrics``).
+        phase: Phase to analyse; default: the config's phase, else the latest logged.
+        as_of: Exclusive data cut-off (timezone-aware); default: all data.
+        engine: ``duckdb`` (default) or ``polars``; both give the same statistics.
+        crossovers: ``exclude`` (default) or ``first`` (keep the first variant).
+        keep_units: Also return the unit-level frame (``MetricResults.units``).
+        layer_salts: Layer key → salt, for the audit of layers with a custom salt.
+
+    Returns:
+        The statistics, data quality and (with a config) the assignment audit.
+
+    Raises:
+        InvalidInput: missing columns, wrong dtypes, naive timestamps, unknown metric,
+            bad option — each naming the column, metric or option.
+
+    Examples:
+        >>> from datetime import UTC, datetime
+        >>> import polars as pl
+        >>> from abwb.config import MetricDefinition
+        >>> from abwb.events import EVENT_SCHEMA, EXPOSURE_SCHEMA
+        >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> exposures = pl.DataFrame({"exposure_id": ["a", "b"], "experiment": ["e", "e"],
+        ...     "variant": ["control", "treatment"], "phase": [1, 1],
+        ...     "unit_type": ["user", "user"], "unit_id": ["u1", "u2"],
+        ...     "config_version": [1, 1], "exposed_at": [t0, t0]}, schema=EXPOSURE_SCHEMA)
+        >>> events = pl.DataFrame({"event_id": ["x"], "unit_type": ["user"],
+        ...     "unit_id": ["u2"], "name": ["buy"], "value": [5.0], "occurred_at": [t0],
+        ...     "properties": [None]}, schema=EVENT_SCHEMA)
+        >>> m = MetricDefinition(key="buyers", kind="binomial", event="buy")
+        >>> r = compute_statistics(exposures, events, [m], experiment="e")
+        >>> r["buyers"]["treatment"].mean, r["buyers"]["control"].mean
+        (1.0, 0.0)
+    """
+    session = _Session(exposures, events, metrics, experiment=experiment, catalog=catalog,
+                       engine=engine, crossovers=crossovers, as_of=as_of, phase=phase)
+    try:
+        as_of_us = None if as_of is None else _micros(as_of)
+        out = session.run(as_of_us, keep_units=keep_units,
+                          keep_pairs=session.config is not None)
+    finally:
+        session.close()
+    audit = AssignmentAudit("skipped", note="no experiment config given")
+    if session.config is not None and out.pairs is not None:
+        audit = audit_assignments(out.pairs, session.config, phase=session.phase,
+                                  layer_salts=layer_salts)
+    variants = session.variants(out)
+    return MetricResults(
+        experiment=session.key, phase=session.phase, as_of=as_of, engine=engine,
+        variants=variants,
+        statistics=stats_from_frame(out.stats, session.plans, variants),
+        quality=_quality(session, out, audit),
+        units=None if out.units is None else public_units(out.units, session.plans),
+        notes=session.notes(),
+    )
+
+
+def daily_cumulative_statistics(
+    exposures: FrameSource,
+    events: FrameSource,
+    metrics: Sequence[MetricDefinition | str],
+    *,
+    experiment: str | Experiment,
+    catalog: Sequence[MetricDefinition] = (),
+    phase: int | None = None,
+    as_of: datetime | None = None,
+    engine: EngineName = "duckdb",
+    crossovers: CrossoverPolicy = "exclude",
+) -> pl.DataFrame:
+    """Cumulative statistics at the end of every UTC day, for lift-over-time plots.
+
+    Day ``d``'s row is exactly what :func:`compute_statistics` returns with
+    ``as_of`` = midnight UTC after ``d`` (units exposed and events seen by then), so
+    the last day equals the final readout.
+
+    Args:
+        exposures: Exposures source (see :func:`compute_statistics`).
+        events: Events source.
+        metrics: Definitions or keys in ``catalog``.
+        experiment: Experiment key or config.
+        catalog: Known metric definitions.
+        phase: Phase to analyse.
+        as_of: Last cut-off; default: the end of the last day with data.
+        engine: ``duckdb`` or ``polars``.
+        crossovers: ``exclude`` or ``first``.
+
+    Returns:
+        A frame ``day`` (Date) × ``metric`` × ``variant`` with ``kind``, every
+        sufficient-statistic column of :data:`~abwb.metrics.results.STATS_SCHEMA`
+        (``total`` is Σnumerator for ratios) and ``value`` (mean or ratio).
+
+    Raises:
+        InvalidInput: as :func:`compute_statistics`.
+    """
+    session = _Session(exposures, events, metrics, experiment=experiment, catalog=catalog,
+                       engine=engine, crossovers=crossovers, as_of=as_of, phase=phase)
+    frames: list[pl.DataFrame] = []
+    try:
+        span = session.engine.data_span_us(session.key)
+        if span is not None:
+            for day, cut_us in _days(span, as_of):
+                out = session.run(cut_us, keep_units=False, keep_pairs=False)
+                stats = stats_from_frame(out.stats, session.plans, session.variants(out))
+                frames.append(MetricResults(
+                    experiment=session.key, phase=session.phase, as_of=None, engine=engine,
+                    variants=(), statistics=stats,
+                    quality=_quality(session, out, AssignmentAudit("skipped")),
+                ).to_frame().with_columns(pl.lit(day).alias("day")))
+    finally:
+        session.close()
+    schema: dict[str, Any] = {"day": pl.Date, **STATS_SCHEMA, "kind": pl.String}
+    if not frames:
+        return pl.DataFrame(schema=schema).with_columns(pl.lit(None, pl.Float64).alias("value"))
+    result = pl.concat(frames).select(list(schema))
+    value = pl.when(pl.col("kind") == "ratio").then(
+        pl.col("total") / pl.when(pl.col("den_total") != 0).then(pl.col("den_total"))
+    ).otherwise(pl.col("total") / pl.when(pl.col("n") > 0).then(pl.col("n")))
+    return result.with_columns(value.alias("value"))
+
+
+def _days(span: tuple[int, int], as_of: datetime | None) -> list[tuple[date, int]]:
+    first = (_EPOCH + timedelta(microseconds=span[0])).date()
+    last_at = _EPOCH + timedelta(microseconds=span[1])
+    if as_of is not None:
+        last_at = min(last_at, as_of.astimezone(UTC) - timedelta(microseconds=1))
+    days = []
+    day = first
+    while day <= last_at.date():
+        end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+        cut = _micros(end if as_of is None else min(end, as_of))
+        days.append((day, cut))
+        day += timedelta(days=1)
+    return days
+
+
+def statistics_from_store(
+    store: Any,
+    metrics: Sequence[MetricDefinition | str],
+    *,
+    experiment: str | Experiment,
+    catalog: Sequence[MetricDefinition] = (),
+    as_of: datetime | None = None,
+    **options: Any,
+) -> MetricResults:
+    """:func:`compute_statistics` over an ``EventStore`` (SQLite, PostgreSQL, memory).
+
+    Reads only the experiment's exposures and the metrics' events (up to ``as_of``).
+
+    Args:
+        store: Any :class:`abwb.store.protocol.EventStore`.
+        metrics: Definitions or keys in ``catalog``.
+        experiment: Experiment key or config.
+        catalog: Known metric definitions.
+        as_of: Exclusive data cut-off.
+        **options: Further keyword arguments of :func:`compute_statistics`.
+
+    Returns:
+        As :func:`compute_statistics`.
+    """
+    key, _ = _experiment(experiment)
+    _check_options(options.get("engine", "duckdb"), options.get("crossovers", "exclude"), as_of)
+    plans = plan_metrics(metrics, catalog=catalog)
+    exposures, events = read_store_frames(store, experiment=key, plans=plans, until=as_of)
+    return compute_statistics(exposures, events, metrics, experiment=experiment,
+                              catalog=catalog, as_of=as_of, **options)

@@ -1,0 +1,241 @@
+"""Flag routes: evaluation, the kill switch, rollout actions, and OpenFeature's OFREP.
+
+What belongs here: ``POST /v1/flags/evaluate``, ``POST /v1/flags/{key}/kill`` and
+``/revive``, ``POST /v1/rollouts/{key}/actions``, and the OpenFeature Remote
+Evaluation Protocol (``POST /ofrep/v1/evaluate/flags/{key}`` and the bulk
+``POST /ofrep/v1/evaluate/flags``) so any OpenFeature SDK can use abwb as its provider.
+Flag CRUD is the generic :mod:`api.routes.config_objects`. Evaluation runs on the
+in-process snapshot's :class:`~abwb.flags.FlagEvaluator`, which never raises.
+"""
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, post
+from litestar.params import FromPath, HeaderParameter, JSONBody
+
+from abwb.config.flag import Flag
+from abwb.config.rollout import Rollout
+from abwb.flags.evaluation import ErrorCode, FlagEvaluation
+from api.routes.config_objects import with_etag
+from api.routes.context import actor_of, expected_version, in_thread, services_of
+from api.schemas import (
+    FlagEvaluateRequest,
+    FlagEvaluateResponse,
+    FlagValue,
+    OfrepBulkItem,
+    OfrepBulkResponse,
+    OfrepError,
+    OfrepRequest,
+    OfrepSuccess,
+    RolloutActionRequest,
+    SwitchRequest,
+)
+
+__all__ = [
+    "evaluate_flags",
+    "kill_flag",
+    "ofrep_bulk",
+    "ofrep_one",
+    "revive_flag",
+    "rollout_action",
+]
+
+Key = FromPath[str]
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(name="If-Match", description='ETag from a GET, e.g. "v3" (412 when stale).'),
+]
+
+
+def flag_value(ev: FlagEvaluation) -> FlagValue:
+    """The wire form of one evaluation."""
+    return FlagValue(
+        key=ev.flag,
+        value=ev.value,
+        variation=ev.variation,
+        reason=str(ev.reason),
+        error_code=None if ev.error_code is None else str(ev.error_code),
+        detail=ev.detail,
+    )
+
+
+@post(
+    "/v1/flags/evaluate",
+    opt={"scope": "assign"},
+    status_code=200,
+    tags=["flags"],
+    summary="Evaluate flags for one unit",
+    description="Every flag (or the named ones) for one unit: value, variation, reason. "
+    "Never fails on a bad flag: unknown flags come back with error_code FLAG_NOT_FOUND.",
+)
+async def evaluate_flags(
+    request: Request[Any, Any, Any], data: JSONBody[FlagEvaluateRequest]
+) -> FlagEvaluateResponse:
+    """Evaluate flags."""
+    services = services_of(request)
+    snapshot = services.snapshot.current
+    now = services.clock()
+    evaluator = snapshot.flags
+    if data.flags is None:
+        evaluations = evaluator.evaluate_all(
+            data.unit_id, data.attributes, now, unit_type=data.unit_type
+        )
+    else:
+        evaluations = {
+            key: evaluator.evaluate(
+                key, data.unit_id, data.attributes, now, unit_type=data.unit_type
+            )
+            for key in data.flags
+        }
+    if data.log_exposure and data.unit_id is not None:
+        services.exposures.offer(
+            [ev.decision for ev in evaluations.values() if ev.decision is not None],
+            unit_id=data.unit_id,
+            unit_type=data.unit_type,
+            config_version=snapshot.version,
+            now=now,
+        )
+    return FlagEvaluateResponse(
+        config_version=snapshot.version,
+        flags={k: flag_value(ev) for k, ev in evaluations.items()},
+    )
+
+
+async def _switch(request: Request[Any, Any, Any], key: str, killed: bool, reason: str) -> Any:
+    flag = await in_thread(
+        services_of(request).changes.set_killed, key, killed, actor=actor_of(request), reason=reason
+    )
+    return with_etag(flag)
+
+
+@post(
+    "/v1/flags/{key:str}/kill",
+    opt={"scope": "admin"},
+    status_code=200,
+    tags=["flags"],
+    summary="Kill switch: serve the off variation to everyone",
+    description="Effective in this process immediately, in others at their next config "
+    "refresh. Idempotent. The reason is audited.",
+)
+async def kill_flag(
+    request: Request[Any, Any, Any], key: Key, data: JSONBody[SwitchRequest]
+) -> Response[Flag]:
+    """Pull the kill switch."""
+    return await _switch(request, key, True, data.reason)  # type: ignore[no-any-return]
+
+
+@post(
+    "/v1/flags/{key:str}/revive",
+    opt={"scope": "admin"},
+    status_code=200,
+    tags=["flags"],
+    summary="Release the kill switch",
+    description="Rules, rollouts and default apply again.",
+)
+async def revive_flag(
+    request: Request[Any, Any, Any], key: Key, data: JSONBody[SwitchRequest]
+) -> Response[Flag]:
+    """Release the kill switch."""
+    return await _switch(request, key, False, data.reason)  # type: ignore[no-any-return]
+
+
+@post(
+    "/v1/rollouts/{key:str}/actions",
+    opt={"scope": "admin"},
+    status_code=200,
+    tags=["rollouts"],
+    summary="Start, pause, resume, advance, complete or roll back",
+    description="Illegal moves are 409. `units_seen` lets `advance` pass a sample-held "
+    "step. The reason is audited.",
+)
+async def rollout_action(
+    request: Request[Any, Any, Any],
+    key: Key,
+    data: JSONBody[RolloutActionRequest],
+    if_match: IfMatch = None,
+) -> Response[Rollout]:
+    """Take a rollout action."""
+    services = services_of(request)
+    rollout = await in_thread(
+        services.changes.rollout_action,
+        key,
+        data.action,
+        now=services.clock(),
+        expected_version=expected_version(if_match, required=False),
+        actor=actor_of(request),
+        reason=data.reason,
+        units_seen=data.units_seen,
+    )
+    return with_etag(rollout)  # type: ignore[no-any-return]
+
+
+def _ofrep(ev: FlagEvaluation) -> OfrepSuccess | OfrepError:
+    if ev.error_code is not None:
+        return OfrepError(key=ev.flag, error_code=str(ev.error_code), error_details=ev.detail)
+    reason = "DISABLED" if str(ev.reason) == "PREREQUISITE_FAILED" else str(ev.reason)
+    metadata: dict[str, Any] = {"config_version": ev.config_version}
+    if ev.rule is not None:
+        metadata["rule"] = ev.rule
+    if ev.rollout is not None:
+        metadata["rollout"] = ev.rollout
+    return OfrepSuccess(
+        key=ev.flag, value=ev.value, reason=reason, variant=ev.variation, metadata=metadata
+    )
+
+
+def _context(data: OfrepRequest) -> tuple[Any, dict[str, Any]]:
+    attributes = dict(data.context)
+    return attributes.pop("targetingKey", None), attributes
+
+
+@post(
+    "/ofrep/v1/evaluate/flags/{key:str}",
+    opt={"scope": "assign"},
+    status_code=200,
+    tags=["openfeature"],
+    summary="OFREP: evaluate one flag",
+    description="OpenFeature Remote Evaluation Protocol. The context's `targetingKey` is "
+    "the unit id; the rest are attributes. 404 FLAG_NOT_FOUND, 400 for other errors.",
+)
+async def ofrep_one(
+    request: Request[Any, Any, Any], key: Key, data: JSONBody[OfrepRequest]
+) -> Response[OfrepSuccess]:
+    """Evaluate one flag (OFREP)."""
+    services = services_of(request)
+    unit_id, attributes = _context(data)
+    ev = services.snapshot.current.flags.evaluate(key, unit_id, attributes, services.clock())
+    body = _ofrep(ev)
+    if isinstance(body, OfrepError):
+        status = 404 if ev.error_code == ErrorCode.FLAG_NOT_FOUND else 400
+        return Response(body, status_code=status)  # type: ignore[arg-type]
+    return Response(body)
+
+
+@post(
+    "/ofrep/v1/evaluate/flags",
+    opt={"scope": "assign"},
+    status_code=200,
+    tags=["openfeature"],
+    summary="OFREP: evaluate every flag",
+    description="Bulk evaluation; each flag is a success or an error entry.",
+)
+async def ofrep_bulk(
+    request: Request[Any, Any, Any], data: JSONBody[OfrepRequest]
+) -> OfrepBulkResponse:
+    """Evaluate every flag (OFREP)."""
+    services = services_of(request)
+    unit_id, attributes = _context(data)
+    evaluations = services.snapshot.current.flags.evaluate_all(
+        unit_id, attributes, services.clock()
+    )
+    return OfrepBulkResponse(flags=[_bulk_item(_ofrep(ev)) for ev in evaluations.values()])
+
+
+def _bulk_item(one: OfrepSuccess | OfrepError) -> OfrepBulkItem:
+    if isinstance(one, OfrepError):
+        return OfrepBulkItem(
+            key=one.key, error_code=one.error_code, error_details=one.error_details
+        )
+    return OfrepBulkItem(
+        key=one.key, value=one.value, reason=one.reason, variant=one.variant, metadata=one.metadata
+    )

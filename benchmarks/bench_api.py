@@ -1,0 +1,264 @@
+"""API load: requests/s and p50/p95/p99 latency of POST /v1/assign vs a bare Litestar endpoint.
+
+Starts `abwb serve --config FILE` (uvicorn, one worker, loopback, auth off) in a
+subprocess for a 1-experiment and a 20-experiment workspace, and a bare Litestar
+JSON endpoint on the same machine, then drives each with `wrk` (one thread, a few
+keep-alive connections, varying unit ids so exposure logging and de-dup run for real).
+Falls back to a threaded httpx client when wrk is not installed (much weaker driver:
+its figures measure the client as much as the server). Prints figures; asserts nothing.
+
+Run: .venv/bin/python benchmarks/bench_api.py [--seconds 10] [--connections 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+#: `abwb serve ...` run by this interpreter (the venv's `abwb` script, without PATH games).
+SERVE = "import sys; from abwb.cli import main; sys.exit(main(sys.argv[1:]))"
+
+BARE_APP = """
+from litestar import Litestar, post
+
+@post("/v1/assign", status_code=200)
+async def assign(data: dict) -> dict:
+    return {"unit_id": data.get("unit_id"), "ok": True}
+
+app = Litestar([assign])
+"""
+
+LUA = """
+counter = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  counter = counter + 1
+  local body = string.format(
+    '{"unit_id":"user-%d","attributes":{"country":"US","plan":"pro","app":{"version":"4.3.0"}}}',
+    counter % 50000)
+  return wrk.format(nil, nil, nil, body)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d %d %d %d\\n", summary.requests,
+    summary.duration, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), summary.errors.status + summary.errors.connect
+      + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency.mean))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def workspace(n: int) -> dict:
+    experiments = []
+    for i in range(n):
+        exp = {
+            "key": f"exp-{i:02d}",
+            "status": "running",
+            "traffic_fraction": 0.8,
+            "variants": [
+                {"key": "control", "weight": 0.5, "is_control": True, "payload": {"v": 0}},
+                {"key": "treatment", "weight": 0.5, "payload": {"v": 1}},
+            ],
+        }
+        if i % 2:
+            exp["targeting"] = {
+                "all": [
+                    {"attr": "country", "op": "in", "value": ["US", "CA", "DE"]},
+                    {"attr": "app.version", "op": "semver_gte", "value": "4.2.0"},
+                ]
+            }
+        experiments.append(exp)
+    return {"version": 1, "experiments": experiments}
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def start(cmd: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    wait_ready(port, proc)
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def drive_wrk(url: str, seconds: int, connections: int, lua: Path) -> dict:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "2s", "-s", str(lua), url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+    n, duration_us, p50, p95, p99, errors, _mean = (int(float(v)) for v in line.split()[1:])
+    return {
+        "rps": n / (duration_us / 1e6),
+        "p50_ms": p50 / 1e3,
+        "p95_ms": p95 / 1e3,
+        "p99_ms": p99 / 1e3,
+        "requests": n,
+        "errors": errors,
+    }
+
+
+def drive_httpx(url: str, seconds: int, connections: int) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    errors = [0]
+    stop_at = time.monotonic() + seconds
+    lock = threading.Lock()
+
+    def worker(w: int) -> None:
+        local: list[float] = []
+        with httpx.Client() as client:
+            i = 0
+            while time.monotonic() < stop_at:
+                i += 1
+                body = {"unit_id": f"user-{w}-{i}", "attributes": {"country": "US"}}
+                t0 = time.perf_counter()
+                r = client.post(url, json=body)
+                local.append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    errors[0] += 1
+        with lock:
+            latencies.extend(local)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(connections)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - t0
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": q[49] * 1e3,
+        "p95_ms": q[94] * 1e3,
+        "p99_ms": q[98] * 1e3,
+        "requests": len(latencies),
+        "errors": errors[0],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    use_wrk = shutil.which("wrk") is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        env = {
+            **os.environ,
+            "ABWB_API_AUTH": "off",
+            "ABWB_HOME": str(tmpdir / "home"),
+            "PYTHONPATH": str(ROOT),
+        }
+        lua = tmpdir / "assign.lua"
+        lua.write_text(LUA)
+        (tmpdir / "bare_app.py").write_text(BARE_APP)
+        targets: list[tuple[str, list[str]]] = [
+            (
+                "bare Litestar JSON endpoint",
+                [
+                    PYTHON,
+                    "-m",
+                    "uvicorn",
+                    "--app-dir",
+                    str(tmpdir),
+                    "bare_app:app",
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ],
+            ),
+        ]
+        for n in (1, 20):
+            cfg = tmpdir / f"workspace_{n}.json"
+            cfg.write_text(json.dumps(workspace(n)))
+            targets.append(
+                (
+                    f"POST /v1/assign, {n} running experiment(s)",
+                    [PYTHON, "-c", SERVE, "serve", "--config", str(cfg)],
+                )
+            )
+        print(
+            f"driver: {'wrk (1 thread)' if use_wrk else 'httpx threads (wrk not installed)'}, "
+            f"{args.connections} keep-alive connections, {args.seconds} s per target, "
+            f"uvicorn 1 worker, loopback, {os.cpu_count()} CPU(s) shared\n"
+        )
+        print(
+            f"{'target':<44} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        )
+        results = {}
+        for name, cmd in targets:
+            port = free_port()
+            full = cmd + (
+                ["--port", str(port)]
+                if SERVE in cmd
+                else ["--host", "127.0.0.1", "--port", str(port)]
+            )
+            proc = start(full, port, env)
+            try:
+                url = f"http://127.0.0.1:{port}/v1/assign"
+                if use_wrk:
+                    drive_wrk(url, 2, args.connections, lua)  # warm-up
+                    res = drive_wrk(url, args.seconds, args.connections, lua)
+                else:
+                    drive_httpx(url, 2, args.connections)
+                    res = drive_httpx(url, args.seconds, args.connections)
+            finally:
+                stop(proc)
+            results[name] = res
+            print(
+                f"{name:<44} {res['rps']:>8.0f} {res['p50_ms']:>8.2f} {res['p95_ms']:>8.2f} "
+                f"{res['p99_ms']:>8.2f} {res['errors']:>7}"
+            )
+        bare = results[targets[0][0]]["rps"]
+        for name, res in list(results.items())[1:]:
+            print(f"{name}: {res['rps'] / bare:.0%} of the bare endpoint's throughput")
+
+
+if __name__ == "__main__":
+    main()

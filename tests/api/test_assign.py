@@ -1,0 +1,154 @@
+"""POST /v1/assign and /v1/assign/bulk: decisions, reasons, payloads, flags, exposures."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar.testing import TestClient
+
+from abwb.assignment.engine import Assigner
+from abwb.config import ConfigBundle
+from abwb.store.memory import MemoryEventStore
+from abwb.targeting import make_compiler
+
+from .conftest import NOW, assert_problem
+
+
+def wait_for(predicate: Any, timeout_s: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def test_assign_returns_every_experiment_with_reason_and_payload(
+    client: TestClient[Any], bundle: ConfigBundle
+) -> None:
+    r = client.post("/v1/assign", json={"unit_id": "user-1", "attributes": {"country": "DE"}})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["unit_id"] == "user-1" and body["unit_type"] == "user"
+    assert body["config_version"] == bundle.version or body["config_version"] > 0
+    by_exp = {d["experiment"]: d for d in body["assignments"]}
+    assert set(by_exp) == {e.key for e in bundle.experiments}
+    assert by_exp["exp-us"]["reason"] == "targeting_miss"
+    assert by_exp["exp-us"]["variant"] is None
+    assert by_exp["exp-draft"]["reason"] == "not_running"
+    a = by_exp["exp-a"]
+    assert a["reason"] == "assigned"
+    assert a["payload"] == {"v": a["variant"]}
+    # identical to the pure engine
+    engine = Assigner(bundle, compile_condition=make_compiler(bundle.segments))
+    assert a["variant"] == engine.decide("exp-a", "user-1", now=NOW).variant
+
+
+def test_assign_is_deterministic_and_targets(client: TestClient[Any]) -> None:
+    bodies = [
+        client.post("/v1/assign", json={"unit_id": "u-7", "attributes": {"country": "US"}}).json()
+        for _ in range(3)
+    ]
+    assert bodies[0]["assignments"] == bodies[1]["assignments"] == bodies[2]["assignments"]
+    us = next(d for d in bodies[0]["assignments"] if d["experiment"] == "exp-us")
+    assert us["reason"] == "assigned"
+
+
+def test_assign_limits_to_named_experiments(client: TestClient[Any]) -> None:
+    r = client.post("/v1/assign", json={"unit_id": "u", "experiments": ["exp-a"]})
+    assert [d["experiment"] for d in r.json()["assignments"]] == ["exp-a"]
+
+
+def test_assign_unknown_experiment_is_422(client: TestClient[Any]) -> None:
+    assert_problem(
+        client.post("/v1/assign", json={"unit_id": "u", "experiments": ["nope"]}),
+        422,
+        path="experiments",
+    )
+
+
+def test_assign_evaluates_flags(client: TestClient[Any]) -> None:
+    body = client.post("/v1/assign", json={"unit_id": "u-1"}).json()
+    flag = body["flags"]["new-checkout"]
+    assert flag["value"] in (True, False)
+    assert flag["variation"] in ("on", "off")
+    no_flags = client.post("/v1/assign", json={"unit_id": "u-1", "flags": False}).json()
+    assert no_flags["flags"] == {}
+
+
+def test_unit_type_mismatch_is_explained(client: TestClient[Any]) -> None:
+    body = client.post("/v1/assign", json={"unit_id": "d-1", "unit_type": "device"}).json()
+    assert {d["reason"] for d in body["assignments"]} == {"unit_type_mismatch"}
+
+
+def test_exposures_logged_once_per_unit_and_experiment(
+    client: TestClient[Any], event_store: MemoryEventStore
+) -> None:
+    for _ in range(5):
+        client.post("/v1/assign", json={"unit_id": "u-9", "attributes": {"country": "US"}})
+    client.post("/v1/assign", json={"unit_id": "u-10", "log_exposure": False})
+    wait_for(lambda: len(event_store.read_exposures()) == 3)
+    time.sleep(0.05)
+    frame = event_store.read_exposures()
+    assert sorted(frame["experiment"].to_list()) == ["exp-a", "exp-checkout", "exp-us"]
+    assert set(frame["unit_id"]) == {"u-9"}
+    assert frame["exposure_id"].to_list()[0].endswith("/user/u-9")
+    health = client.get("/v1/health").json()["exposures"]
+    assert health["written"] == 3
+    assert health["duplicates"] >= 12
+
+
+def test_bulk_assign_matches_single(client: TestClient[Any]) -> None:
+    units = [{"unit_id": f"u-{i}", "attributes": {"country": "US"}} for i in range(50)]
+    r = client.post("/v1/assign/bulk", json={"units": units, "log_exposure": False})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["unit_id"] for x in results] == [u["unit_id"] for u in units]
+    single = client.post("/v1/assign", json={**units[7], "log_exposure": False}).json()
+    assert results[7]["assignments"] == single["assignments"]
+
+
+def test_bulk_assign_bounds(client: TestClient[Any]) -> None:
+    too_many = [{"unit_id": f"u-{i}"} for i in range(1001)]
+    assert_problem(client.post("/v1/assign/bulk", json={"units": too_many}), 422, path="units")
+    assert_problem(client.post("/v1/assign/bulk", json={"units": []}), 422, path="units")
+
+
+def test_sticky_assignment_survives_reweighting(client: TestClient[Any]) -> None:
+    created = client.post(
+        "/v1/experiments",
+        json={
+            "key": "sticky-exp",
+            "sticky": True,
+            "variants": [
+                {"key": "control", "weight": 0.5, "is_control": True},
+                {"key": "treatment", "weight": 0.5},
+            ],
+        },
+    )
+    assert created.status_code == 201, created.text
+    started = client.post("/v1/experiments/sticky-exp/status", json={"action": "start"})
+    assert started.status_code == 200, started.text
+    first = {
+        u: client.post("/v1/assign", json={"unit_id": u, "experiments": ["sticky-exp"]}).json()[
+            "assignments"
+        ][0]["variant"]
+        for u in (f"s-{i}" for i in range(40))
+    }
+    etag = client.get("/v1/experiments/sticky-exp").headers["etag"]
+    patched = client.patch(
+        "/v1/experiments/sticky-exp",
+        json={
+            "variants": [
+                {"key": "control", "weight": 0.1, "is_control": True},
+                {"key": "treatment", "weight": 0.9},
+            ]
+        },
+        headers={"If-Match": etag},
+    )
+    assert patched.status_code == 200, patched.text
+    for unit, variant in first.items():
+        d = client.post("/v1/assign", json={"unit_id": unit, "experiments": ["sticky-exp"]}).json()[
+            "assignments"
+        ][0]
+        assert d["variant"] == variant
+        assert d["reason"] == "sticky"

@@ -1,0 +1,170 @@
+"""The app on real adapters: SQLite (embedded default), PostgreSQL + Redis (integration)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from litestar.testing import TestClient
+
+from abwb.settings import DatabaseSettings, Settings
+from abwb.store.opening import open_stores
+from api import create_app
+from api.exposures import ExposureLoggerConfig
+from api.options import ApiOptions
+
+from .conftest import NOW, workspace
+
+OPTIONS = ApiOptions(snapshot_poll_s=0.05, exposures=ExposureLoggerConfig(flush_interval_s=0.01))
+
+
+def seed(client: TestClient[Any]) -> None:
+    """Create the test workspace through the API (drafts, then start the running ones)."""
+    data = workspace()
+    for plural in ("layers", "metrics", "flags"):
+        for obj in data[plural]:
+            assert client.post(f"/v1/{plural}", json=obj).status_code == 201
+    for exp in data["experiments"]:
+        running = exp.pop("status", "draft") == "running"
+        assert client.post("/v1/experiments", json=exp).status_code == 201
+        if running:
+            r = client.post(f"/v1/experiments/{exp['key']}/status", json={"action": "start"})
+            assert r.status_code == 200, r.text
+
+
+def exercise(client: TestClient[Any], events: Any) -> None:
+    """The main user journeys against whatever stores the app was given."""
+    seed(client)
+    r = client.post("/v1/assign", json={"unit_id": "u-1", "attributes": {"country": "US"}})
+    assert r.status_code == 200, r.text
+    reasons = {d["experiment"]: d["reason"] for d in r.json()["assignments"]}
+    assert reasons["exp-a"] == "assigned" and reasons["exp-us"] == "assigned"
+    for _ in range(3):
+        client.post("/v1/assign", json={"unit_id": "u-1", "attributes": {"country": "US"}})
+    deadline = time.monotonic() + 5
+    while len(events.read_exposures()) < 3:
+        assert time.monotonic() < deadline, client.get("/v1/health").json()
+        time.sleep(0.02)
+    assert len(events.read_exposures()) == 3
+    ingested = client.post(
+        "/v1/events",
+        json={
+            "events": [
+                {
+                    "event_id": "e1",
+                    "unit_id": "u-1",
+                    "name": "purchase",
+                    "occurred_at": "2026-06-01T12:00:00Z",
+                    "value": 12.0,
+                }
+            ]
+        },
+    )
+    assert ingested.status_code == 202 and ingested.json()["events_accepted"] == 1
+    assert (
+        client.post(
+            "/v1/events",
+            json={
+                "events": [
+                    {
+                        "event_id": "e1",
+                        "unit_id": "u-1",
+                        "name": "purchase",
+                        "occurred_at": "2026-06-01T12:00:00Z",
+                        "value": 12.0,
+                    }
+                ]
+            },
+        ).json()["events_duplicates"]
+        == 1
+    )
+    etag = client.get("/v1/experiments/exp-a").headers["etag"]
+    assert (
+        client.patch(
+            "/v1/experiments/exp-a", json={"owner": "z"}, headers={"If-Match": etag}
+        ).status_code
+        == 200
+    )
+    assert (
+        client.patch(
+            "/v1/experiments/exp-a", json={"owner": "y"}, headers={"If-Match": etag}
+        ).status_code
+        == 412
+    )
+    assert (
+        client.post("/v1/experiments/exp-draft/status", json={"action": "start"}).status_code == 409
+    )
+    health = client.get("/v1/health").json()
+    assert health["status"] == "ok", health
+    assert health["store"]["ok"] and health["cache"]["ok"]
+
+
+def test_app_on_embedded_sqlite(tmp_path: Path) -> None:
+    settings = Settings(database=DatabaseSettings(home=tmp_path))
+    with TestClient(create_app(settings, options=OPTIONS, clock=lambda: NOW)) as client:
+        services = client.app.state.services
+        exercise(client, services.event_store)
+        version = client.get("/v1/health").json()["config_version"]
+    # restart on the same file: config and events persisted
+    with TestClient(create_app(settings, options=OPTIONS, clock=lambda: NOW)) as client:
+        assert client.get("/v1/health").json()["config_version"] == version
+        assert client.get("/v1/experiments/exp-a").json()["owner"] == "z"
+        assert len(client.app.state.services.event_store.read_events()) == 1
+
+
+@pytest.fixture
+def pg_schema(pg_url: str) -> Iterator[str]:
+    import psycopg
+
+    schema = f"api_{uuid.uuid4().hex[:12]}"
+    yield schema
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.mark.integration
+def test_app_on_postgres_and_redis(pg_url: str, pg_schema: str, redis_url: str) -> None:
+    from abwb.cache.redis import RedisAssignmentCache
+
+    settings = Settings(database=DatabaseSettings(url=pg_url))
+    config_store, event_store = open_stores(settings, schema=pg_schema)
+    prefix = f"abwb-test-{uuid.uuid4().hex[:8]}:"
+    cache = RedisAssignmentCache(redis_url, prefix=prefix)
+    app = create_app(
+        settings,
+        config_store=config_store,
+        event_store=event_store,
+        cache=cache,
+        options=OPTIONS,
+        clock=lambda: NOW,
+    )
+    try:
+        with TestClient(app) as client:
+            try:
+                exercise(client, event_store)
+                # a write made by another process is picked up by polling the config version
+                other = config_store.get("experiment", "exp-free")
+                config_store.update(
+                    "experiment",
+                    msgspec.structs.replace(other, owner="elsewhere"),
+                    expected_version=other.version,
+                    actor="other-process",
+                )
+                version = config_store.config_version()
+                deadline = time.monotonic() + 5
+                while client.get("/v1/health").json()["config_version"] != version:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+            finally:
+                # the Redis client lives on the app's event loop: clean up there
+                assert client.blocking_portal is not None
+                assert client.blocking_portal.call(cache.purge) >= 0
+                client.blocking_portal.call(cache.close)
+    finally:
+        config_store.close()
+        event_store.close()

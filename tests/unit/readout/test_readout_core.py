@@ -1,0 +1,128 @@
+"""The readout's pure core: parameters, comparisons, decision rules, JSON, tables, plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, date, datetime
+
+import polars as pl
+import pytest
+
+from abwb.config import Experiment, ExperimentMetrics, MetricDefinition, Variant
+from abwb.errors import InvalidInput
+from abwb.readout import (
+    MetricData,
+    QualityCheck,
+    ReadoutParameters,
+    ReadoutQuality,
+    assemble_readout,
+    facts_table,
+    plot_forest,
+    plot_lift_over_time,
+    plot_posteriors,
+    readout_to_dict,
+    results_table,
+)
+from abwb.stats.frequentist import proportions_ztest
+from abwb.stats.summary import MeanStats
+
+EXP = Experiment(
+    key="exp", status="running",
+    variants=[Variant(key="control", weight=0.5, is_control=True), Variant(key="b", weight=0.5)],
+    metrics=ExperimentMetrics(primary=["conv"], guardrails=["latency"]),
+)
+CONV = MetricDefinition(key="conv", kind="binomial", event="buy")
+LATENCY = MetricDefinition(key="latency", kind="mean", event="load", value_column="value",
+                           direction="decrease", guardrail_max_harm_rel=0.01)
+UNITS = pl.DataFrame({"unit_id": ["a", "b"], "variant": ["control", "b"],
+                      "first_exposed_at": [datetime(2026, 5, 1, tzinfo=UTC)] * 2})
+
+
+def _quality(passed: bool = True) -> ReadoutQuality:
+    check = QualityCheck("sample ratio", passed, "as configured" if passed else "mismatch")
+    return ReadoutQuality(checks=(check,), exposures_daily=pl.DataFrame(), srm_p_value=0.5)
+
+
+def _readout(conv_b: int, latency_b: float, *, engine: str = "frequentist", passed: bool = True):
+    metrics = [
+        MetricData(CONV, "primary", {"control": MeanStats.from_counts(1000, 10_000),
+                                     "b": MeanStats.from_counts(conv_b, 10_000)},
+                   daily=[(date(2026, 5, 1), {"control": MeanStats.from_counts(100, 1000),
+                                              "b": MeanStats.from_counts(conv_b // 10, 1000)})]),
+        MetricData(LATENCY, "guardrail",
+                   {"control": MeanStats(n=10_000, total=3e6, total_sq=10_000 * (300**2 + 400)),
+                    "b": MeanStats(n=10_000, total=10_000 * latency_b,
+                                   total_sq=10_000 * (latency_b**2 + 400))}),
+    ]
+    return assemble_readout(EXP, metrics, _quality(passed), units=UNITS, as_of=date(2026, 5, 7),
+                            engine=engine)  # type: ignore[arg-type]
+
+
+def test_parameters_name_every_bad_field() -> None:
+    with pytest.raises(InvalidInput) as info:
+        ReadoutParameters.from_values(experiment_key="", as_of="yesterday", alpha=1.5,
+                                      engine="magic")
+    paths = {p.path for p in info.value.problems}
+    assert paths == {"as_of"}  # parsing problems first, before construction
+    with pytest.raises(InvalidInput) as info:
+        ReadoutParameters.from_values(experiment_key="", alpha=1.5, engine="magic")
+    assert {p.path for p in info.value.problems} == {"experiment_key", "alpha", "engine"}
+
+
+def test_results_match_stats_engine_and_ship_decision() -> None:
+    readout = _readout(1150, 300.0)
+    row = readout.results.filter(pl.col("metric") == "conv").row(0, named=True)
+    direct = proportions_ztest(MeanStats.from_counts(1000, 10_000),
+                               MeanStats.from_counts(1150, 10_000))
+    assert row["effect_rel"] == pytest.approx(direct.effect_rel)
+    assert row["p_value"] == pytest.approx(direct.p_value)
+    assert row["outcome"] == "better"
+    assert readout.decision.action == "ship" and readout.decision.variant == "b"
+    assert readout.headline.startswith("Ship b: conv +15.0 % [")
+    assert readout.headline.endswith("; no guardrail harmed")
+
+
+def test_harmed_guardrail_blocks_shipping() -> None:
+    readout = _readout(1150, 310.0)  # latency +3.3 %, tolerated 1 %
+    assert readout.decision.action == "do_not_ship"
+    assert "latency" in readout.decision.rule
+
+
+def test_failed_quality_check_means_investigate() -> None:
+    readout = _readout(1150, 300.0, passed=False)
+    assert readout.decision.action == "investigate"
+    assert "mismatch" in readout.headline
+
+
+def test_inconclusive_primary_keeps_running() -> None:
+    readout = _readout(1010, 300.0)
+    assert readout.decision.action == "keep_running"
+
+
+@pytest.mark.parametrize("engine", ["sequential", "bayesian"])
+def test_other_engines_fill_their_columns(engine: str) -> None:
+    readout = _readout(1150, 300.0, engine=engine)
+    row = readout.results.row(0, named=True)
+    if engine == "bayesian":
+        assert row["chance_to_win"] > 0.99 and math.isnan(row["p_value"])
+    else:
+        assert row["method"] == "asymptotic_cs" and row["p_value"] < 0.05
+    assert readout.over_time.height == 1
+
+
+def test_results_json_is_strict_json_with_nulls_for_nan() -> None:
+    doc = readout_to_dict(_readout(1150, 300.0))
+    text = json.dumps(doc, allow_nan=False)
+    assert json.loads(text)["decision"]["action"] == "ship"
+    assert doc["results"][0]["chance_to_win"] is None
+
+
+def test_tables_and_plots_render_for_people() -> None:
+    readout = _readout(1150, 300.0, engine="bayesian")
+    html = results_table(readout)._repr_html_()
+    assert "chance to win" in html and "+15.0 %" in html and "object at" not in html
+    assert "Exposed units" in facts_table(readout)._repr_html_()
+    for plot in (plot_forest, plot_lift_over_time, plot_posteriors):
+        fig = plot(readout)
+        assert fig.axes and fig.axes[0].get_title(loc="left")

@@ -27,6 +27,7 @@ from abwb.cache.memory import MemoryAssignmentCache
 from abwb.cache.protocol import AssignmentCache
 from abwb.errors import CacheError
 from abwb.settings import Settings
+from abwb.snapshot.fanout import ConfigWatcher, PublishingConfigStore, RedisConfigPublisher
 from abwb.store.protocol import ConfigStore, EventStore
 from api.auth import ApiKeyStore, Authenticator, MemoryApiKeyStore, RateLimiter, require_scope
 from api.changes import ConfigChanges
@@ -83,12 +84,27 @@ class Services:
             self._sticky = memo
         return memo[1]
 
-    async def poll_config(self) -> None:
-        """Poll the store's config version forever (writes made by other processes)."""
-        interval = self.options.snapshot_poll_s
-        while True:
-            await asyncio.sleep(interval)
-            await anyio.to_thread.run_sync(self.snapshot.refresh)
+    def config_watcher(self) -> ConfigWatcher | None:
+        """The watcher refreshing the snapshot on changes made by other processes.
+
+        Polls ``config_version()`` every ``options.snapshot_poll_s`` and wakes at once
+        on a Redis pub/sub message (when Redis is configured) or a PostgreSQL NOTIFY
+        (when the config store is PostgreSQL). ``None`` when there is nothing to watch.
+        """
+        inner = getattr(self.config_store, "store", self.config_store)  # unwrap publishing
+        postgres = getattr(inner, "db", None)
+        if not hasattr(postgres, "notify_channel"):
+            postgres = None
+        redis_url = self.settings.cache.redis_url
+        poll_s = self.options.snapshot_poll_s
+        if poll_s <= 0 and redis_url is None and postgres is None:
+            return None
+        return ConfigWatcher.for_callback(
+            self.snapshot.refresh,
+            poll_s=poll_s if poll_s > 0 else 3600.0,
+            redis_url=redis_url,
+            postgres=postgres,
+        )
 
 
 def _open_cache(settings: Settings) -> AssignmentCache:
@@ -145,6 +161,11 @@ def create_app(
     if cache is None:
         cache = _open_cache(settings)
         owned.append(cache)
+    if settings.cache.redis_url:
+        # announce every write on Redis so other replicas refresh at once
+        publisher = RedisConfigPublisher(settings.cache.redis_url)
+        owned.append(publisher)
+        config_store = PublishingConfigStore(config_store, publisher)
     if api_keys is None:
         memory_keys = MemoryApiKeyStore()
         for key in options.keys:
@@ -172,18 +193,14 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await services.exposures.start()
-        poller = (
-            asyncio.create_task(services.poll_config(), name="abwb-config-poll")
-            if options.snapshot_poll_s > 0
-            else None
-        )
+        watcher = services.config_watcher()
+        if watcher is not None:
+            watcher.start()
         try:
             yield
         finally:
-            if poller is not None:
-                poller.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await poller
+            if watcher is not None:
+                await anyio.to_thread.run_sync(watcher.stop)
             await services.exposures.stop()
             for resource in owned:
                 closing = resource.close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,13 +23,16 @@ import anyio
 
 from abwb.assignment.decision import Decision
 from abwb.cache.protocol import AssignmentCache
-from abwb.errors import AbwbError, CacheError
+from abwb.errors import AbwbError, CacheError, InvalidInput
 from abwb.events.models import Exposure, exposure_id
 from abwb.store.protocol import EventStore
 
 __all__ = ["ExposureLogger", "ExposureLoggerConfig"]
 
 log = logging.getLogger(__name__)
+#: A queued exposure: (exposure_id, experiment, variant, phase, unit_type, unit_id,
+#: config_version, exposed_at).
+_Pending = tuple[str, str, str, int, str, str, int, datetime]
 #: Longest single wait of the flusher, so it notices a shutdown promptly.
 _TICK_S = 0.05
 
@@ -80,10 +83,10 @@ class ExposureLogger:
         self._store = store
         self._cache = cache
         self._sleep = sleep
-        self._queue: asyncio.Queue[Exposure] | None = None
+        self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
-        self._recent: dict[str, None] = {}
+        self._recent: OrderedDict[str, None] = OrderedDict()
         self.counts: Counter[str] = Counter()
         self.last_error: str | None = None
 
@@ -103,6 +106,7 @@ class ExposureLogger:
             "dropped_queue_full",
             "dropped_store_error",
             "dropped_shutdown",
+            "dropped_invalid",
             "dedup_degraded",
         )
         return {
@@ -173,17 +177,10 @@ class ExposureLogger:
                 continue
             recent[key] = None
             if len(recent) > self.config.recent_size:
-                del recent[next(iter(recent))]
-            row = Exposure(
-                exposure_id=key,
-                experiment=d.experiment,
-                variant=d.variant,
-                phase=d.phase,
-                unit_type=unit_type,
-                unit_id=unit_id,
-                config_version=config_version,
-                exposed_at=now,
-            )
+                recent.popitem(last=False)
+            # A plain tuple: the validated Exposure is built by the flusher, off the
+            # response path.
+            row = (key, d.experiment, d.variant, d.phase, unit_type, unit_id, config_version, now)
             try:
                 queue.put_nowait(row)
             except asyncio.QueueFull:
@@ -200,9 +197,9 @@ class ExposureLogger:
             queued += 1
         return queued
 
-    def _take(self, limit: int) -> list[Exposure]:
+    def _take(self, limit: int) -> list[_Pending]:
         assert self._queue is not None
-        batch: list[Exposure] = []
+        batch: list[_Pending] = []
         while len(batch) < limit:
             try:
                 batch.append(self._queue.get_nowait())
@@ -210,7 +207,7 @@ class ExposureLogger:
                 break
         return batch
 
-    async def _next(self, timeout_s: float) -> Exposure | None:
+    async def _next(self, timeout_s: float) -> _Pending | None:
         assert self._queue is not None
         try:
             return await asyncio.wait_for(self._queue.get(), timeout_s)
@@ -245,34 +242,39 @@ class ExposureLogger:
                     batch.append(item)
             await self._flush(batch)
 
-    async def _fresh(self, batch: Sequence[Exposure]) -> list[Exposure]:
+    async def _fresh(self, batch: Sequence[_Pending]) -> list[_Pending]:
         """Drop exposures already logged (within the batch, or earlier per the cache)."""
         seen: set[str] = set()
-        fresh: list[Exposure] = []
-        for row in batch:
-            if row.exposure_id in seen:
+        fresh: list[_Pending] = []
+        for pending in batch:
+            key = pending[0]
+            if key in seen:
                 self.counts["duplicates"] += 1
                 continue
-            seen.add(row.exposure_id)
+            seen.add(key)
             try:
-                first = await self._cache.first_exposure(
-                    f"exposure:{row.exposure_id}", self.config.dedup_ttl_s
-                )
+                first = await self._cache.first_exposure(f"exposure:{key}", self.config.dedup_ttl_s)
             except CacheError as exc:
                 # The store de-duplicates on exposure_id too: write rather than lose it.
                 self.counts["dedup_degraded"] += 1
                 log.warning("exposure de-dup skipped (cache failed): %s", exc)
                 first = True
             if first:
-                fresh.append(row)
+                fresh.append(pending)
             else:
                 self.counts["duplicates"] += 1
         return fresh
 
-    async def _flush(self, batch: Sequence[Exposure]) -> None:
+    async def _flush(self, batch: Sequence[_Pending]) -> None:
         if not batch:
             return
-        rows = await self._fresh(batch)
+        pending = await self._fresh(batch)
+        if not pending:
+            return
+        # Validating rows costs microseconds each: do it in the worker thread, not on the
+        # event loop that serves requests.
+        rows = await anyio.to_thread.run_sync(_exposures, pending)
+        self.counts["dropped_invalid"] += len(pending) - len(rows)
         if not rows:
             return
         pause = self.config.retry_backoff_s
@@ -296,3 +298,27 @@ class ExposureLogger:
             self.counts["duplicates"] += result.duplicates
             self.last_error = None
             return
+
+
+def _exposures(batch: Sequence[_Pending]) -> list[Exposure]:
+    """The validated rows of queued exposures (invalid ones logged and left out)."""
+    return [row for row in map(_exposure, batch) if row is not None]
+
+
+def _exposure(pending: _Pending) -> Exposure | None:
+    """The validated row of a queued exposure (``None``, logged, if it is invalid)."""
+    key, experiment, variant, phase, unit_type, unit_id, version, at = pending
+    try:
+        return Exposure(
+            exposure_id=key,
+            experiment=experiment,
+            variant=variant,
+            phase=phase,
+            unit_type=unit_type,
+            unit_id=unit_id,
+            config_version=version,
+            exposed_at=at,
+        )
+    except InvalidInput as exc:
+        log.error("exposure %r cannot be stored and is skipped: %s", key, exc)
+        return None

@@ -2,15 +2,18 @@
 
 What belongs here: :class:`SnapshotHolder`, which keeps one immutable
 :class:`ConfigSnapshot` (the bundle, its compiled :class:`~abwb.assignment.Assigner`
-and flag evaluator) and swaps it atomically when the store's ``config_version``
-moves — after every write made through this process, and by polling for writes made
-elsewhere. Assignment never touches the store: when the store is down, the last good
-snapshot keeps serving and the failure is recorded for ``/v1/health``.
+and flag evaluator) and swaps it atomically, only forward, when the store's
+``config_version`` moves — after every write made through this process, and when
+:class:`abwb.snapshot.ConfigWatcher` (polling, Redis pub/sub, PostgreSQL NOTIFY)
+signals a write made elsewhere. Assignment never touches the store: when the store
+is down, the last good snapshot keeps serving and the failure is recorded for
+``/v1/health``.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,6 +95,7 @@ class SnapshotHolder:
     def __init__(self, store: ConfigStore, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
         self._clock = clock
+        self._lock = threading.Lock()
         self.last_error: str | None = None
         self.refreshes = 0
         self.current = compile_snapshot(store.load_bundle(), clock=clock)
@@ -101,17 +105,21 @@ class SnapshotHolder:
         """Seconds since the current snapshot was loaded."""
         return self._clock() - self.current.loaded_at
 
-    def refresh(self, *, force: bool = False) -> bool:
-        """Reload when the store's config version moved (always when ``force``).
+    def refresh(self) -> bool:
+        """Reload when the store's config version is newer than the snapshot's.
 
-        Failures keep the current snapshot and are recorded in ``last_error``.
+        Safe to call from several threads (the write path and the config watcher): a
+        snapshot only ever replaces an older one, so a slow refresh cannot undo a newer
+        change such as a kill switch. Failures keep the current snapshot and are
+        recorded in ``last_error``.
 
         Returns:
             Whether a new snapshot was installed.
         """
         try:
-            if not force and self._store.config_version() == self.current.version:
-                self.current = _touch(self.current, self._clock())
+            if self._store.config_version() <= self.current.version:
+                with self._lock:
+                    self.current = _touch(self.current, self._clock())
                 self.last_error = None
                 return False
             snapshot = compile_snapshot(self._store.load_bundle(), clock=self._clock)
@@ -119,9 +127,12 @@ class SnapshotHolder:
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("config refresh failed, serving version %d: %s", self.current.version, exc)
             return False
-        self.current = snapshot
+        with self._lock:
+            if snapshot.version <= self.current.version:
+                return False
+            self.current = snapshot
+            self.refreshes += 1
         self.last_error = None
-        self.refreshes += 1
         return True
 
 

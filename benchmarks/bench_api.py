@@ -181,9 +181,30 @@ def drive_httpx(url: str, seconds: int, connections: int) -> dict:
     }
 
 
+def run_passes(
+    url: str, args: argparse.Namespace, scripts: dict[str, Path], use_wrk: bool, returning: bool
+) -> list[tuple[str, dict]]:
+    """Throughput (N connections), returning units, and unloaded latency (1 connection)."""
+    if not use_wrk:
+        drive_httpx(url, 2, args.connections)
+        return [("", drive_httpx(url, args.seconds, args.connections))]
+    drive_wrk(url, 2, args.connections, scripts["new"])  # warm-up
+    out = [("", drive_wrk(url, args.seconds, args.connections, scripts["new"]))]
+    if returning:
+        out.append(
+            (
+                ", returning units",
+                drive_wrk(url, args.seconds, args.connections, scripts["returning"]),
+            )
+        )
+    out.append((", 1 connection", drive_wrk(url, args.latency_seconds, 1, scripts["new"])))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--latency-seconds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=8)
     args = parser.parse_args()
     use_wrk = shutil.which("wrk") is not None
@@ -195,69 +216,69 @@ def main() -> None:
             "ABWB_HOME": str(tmpdir / "home"),
             "PYTHONPATH": str(ROOT),
         }
-        lua = tmpdir / "assign.lua"
-        lua.write_text(LUA)
+        scripts = {"new": tmpdir / "new.lua", "returning": tmpdir / "returning.lua"}
+        scripts["new"].write_text(LUA)
+        # 2,000 units seen again and again: exposures are de-duplicated in process
+        scripts["returning"].write_text(LUA.replace("counter % 50000", "counter % 2000"))
         (tmpdir / "bare_app.py").write_text(BARE_APP)
-        targets: list[tuple[str, list[str]]] = [
-            (
-                "bare Litestar JSON endpoint",
-                [
-                    PYTHON,
-                    "-m",
-                    "uvicorn",
-                    "--app-dir",
-                    str(tmpdir),
-                    "bare_app:app",
-                    "--log-level",
-                    "warning",
-                    "--no-access-log",
-                ],
-            ),
+        bare_cmd = [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(tmpdir),
+            "bare_app:app",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--host",
+            "127.0.0.1",
         ]
+        targets: list[tuple[str, list[str]]] = [("bare Litestar JSON endpoint", bare_cmd)]
         for n in (1, 20):
             cfg = tmpdir / f"workspace_{n}.json"
             cfg.write_text(json.dumps(workspace(n)))
             targets.append(
                 (
-                    f"POST /v1/assign, {n} running experiment(s)",
+                    f"POST /v1/assign, {n} experiment(s)",
                     [PYTHON, "-c", SERVE, "serve", "--config", str(cfg)],
                 )
             )
         print(
             f"driver: {'wrk (1 thread)' if use_wrk else 'httpx threads (wrk not installed)'}, "
-            f"{args.connections} keep-alive connections, {args.seconds} s per target, "
-            f"uvicorn 1 worker, loopback, {os.cpu_count()} CPU(s) shared\n"
+            f"{args.connections} keep-alive connections for {args.seconds} s (new unit ids), "
+            f"then 1 connection for {args.latency_seconds} s; uvicorn 1 worker, loopback, "
+            f"{os.cpu_count()} CPU(s) shared\n"
         )
         print(
-            f"{'target':<44} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}"
+            f"{'target':<50} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}"
         )
-        results = {}
+        results: dict[str, dict] = {}
         for name, cmd in targets:
             port = free_port()
-            full = cmd + (
-                ["--port", str(port)]
-                if SERVE in cmd
-                else ["--host", "127.0.0.1", "--port", str(port)]
-            )
-            proc = start(full, port, env)
+            proc = start([*cmd, "--port", str(port)], port, env)
             try:
                 url = f"http://127.0.0.1:{port}/v1/assign"
-                if use_wrk:
-                    drive_wrk(url, 2, args.connections, lua)  # warm-up
-                    res = drive_wrk(url, args.seconds, args.connections, lua)
-                else:
-                    drive_httpx(url, 2, args.connections)
-                    res = drive_httpx(url, args.seconds, args.connections)
+                passes = run_passes(
+                    url,
+                    args,
+                    scripts,
+                    use_wrk,
+                    returning=cmd is not bare_cmd and "workspace_20" in cmd[-1],
+                )
             finally:
                 stop(proc)
-            results[name] = res
-            print(
-                f"{name:<44} {res['rps']:>8.0f} {res['p50_ms']:>8.2f} {res['p95_ms']:>8.2f} "
-                f"{res['p99_ms']:>8.2f} {res['errors']:>7}"
-            )
+            for suffix, res in passes:
+                results[name + suffix] = res
+                print(
+                    f"{name + suffix:<50} {res['rps']:>8.0f} {res['p50_ms']:>8.2f} "
+                    f"{res['p95_ms']:>8.2f} {res['p99_ms']:>8.2f} {res['errors']:>7}"
+                )
         bare = results[targets[0][0]]["rps"]
-        for name, res in list(results.items())[1:]:
-            print(f"{name}: {res['rps'] / bare:.0%} of the bare endpoint's throughput")
+        print()
+        for name, res in results.items():
+            if name.startswith("POST") and not name.endswith("1 connection"):
+                print(f"{name}: {res['rps'] / bare:.0%} of the bare endpoint's throughput")
 
 
 if __name__ == "__main__":

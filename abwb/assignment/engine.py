@@ -47,8 +47,9 @@ def _match_all(_: Mapping[str, Any]) -> tuple[bool, str]:
 
 
 def sticky_key(experiment: Experiment) -> str:
-    """Key of an experiment's sticky assignment: the phase is part of it, so a new
-    phase re-randomises even sticky units.
+    """Key of an experiment's sticky assignment.
+
+    The phase is part of it, so a new phase re-randomises even sticky units.
     """
     return f"{experiment.key}/p{experiment.phase}"
 

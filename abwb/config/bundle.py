@@ -1,5 +1,7 @@
-"""The config bundle: every experiment, segment, layer, holdout, flag, rollout and metric
-together, decoded with all problems collected and cross-references checked.
+"""The config bundle: all configuration objects together, cross-references checked.
+
+Every experiment, segment, layer, holdout, flag, rollout and metric is decoded with
+all problems collected.
 
 A bundle is what a config-as-code file holds, what a store snapshot loads, and what
 the assignment engine compiles. Each object validates itself on construction; the
@@ -9,7 +11,7 @@ bundle adds the checks that need more than one object (references, uniqueness).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
@@ -23,8 +25,6 @@ from abwb.config.validation import ProblemList, check_unique, raise_if
 from abwb.errors import InvalidInput, Problem
 
 __all__ = ["SECTIONS", "ConfigBundle", "decode_object", "validate_bundle"]
-
-T = TypeVar("T", bound=msgspec.Struct)
 
 #: Hook the targeting package installs to check conditions (grammar, segment refs).
 ConditionChecker = Callable[[Any, str, Mapping[str, Segment]], list[Problem]]
@@ -111,7 +111,9 @@ def register_condition_checker(checker: ConditionChecker) -> None:
         _condition_checker.append(checker)
 
 
-def decode_object(data: Any, kind: type[T], problems: ProblemList, *, path: str = "") -> T | None:
+def decode_object[T: msgspec.Struct](
+    data: Any, kind: type[T], problems: ProblemList, *, path: str = ""
+) -> T | None:
     """Decode one config object, appending its problems (with ``path`` prefixed).
 
     Returns ``None`` when the object is invalid; the problems say why.
@@ -135,39 +137,64 @@ def validate_bundle(bundle: ConfigBundle) -> list[Problem]:
     problems = ProblemList()
     for name in SECTIONS:
         check_unique(problems, name, (o.key for o in getattr(bundle, name)), name[:-1])
-    layers = {x.key for x in bundle.layers}
-    holdouts = {x.key for x in bundle.holdouts}
-    flags = {x.key: x for x in bundle.flags}
-    metrics = {x.key for x in bundle.metrics}
     segments = {x.key: x for x in bundle.segments}
-    experiments = {x.key for x in bundle.experiments}
+    _check_experiments(problems, bundle, segments)
+    for i, seg in enumerate(bundle.segments):
+        _check_condition(problems, seg.condition, f"segments[{i}].condition", segments)
+    _check_flags(problems, bundle, segments)
+    _check_flag_graph(problems, bundle)
+    _check_rollouts(problems, bundle)
+    return problems
+
+
+def _check_condition(
+    problems: ProblemList, condition: Any, path: str, segments: Mapping[str, Segment]
+) -> None:
+    for checker in _condition_checker:
+        problems.extend(checker(condition, path, segments))
+
+
+def _check_experiments(
+    problems: ProblemList, bundle: ConfigBundle, segments: Mapping[str, Segment]
+) -> None:
+    known = {
+        "layer": {x.key for x in bundle.layers},
+        "holdout": {x.key for x in bundle.holdouts},
+        "flag": {x.key for x in bundle.flags},
+        "metric": {x.key for x in bundle.metrics},
+    }
     for i, exp in enumerate(bundle.experiments):
         base = f"experiments[{i}]"
-        if exp.layer is not None and exp.layer.layer not in layers:
-            problems.add(f"{base}.layer.layer", f"unknown layer {exp.layer.layer!r}")
-        if exp.holdout is not None and exp.holdout not in holdouts:
-            problems.add(f"{base}.holdout", f"unknown holdout {exp.holdout!r}")
-        if exp.flag_key is not None and exp.flag_key not in flags:
-            problems.add(f"{base}.flag_key", f"unknown flag {exp.flag_key!r}")
+        refs = [
+            ("layer", "layer.layer", exp.layer.layer if exp.layer else None),
+            ("holdout", "holdout", exp.holdout),
+            ("flag", "flag_key", exp.flag_key),
+        ]
         for group in ("primary", "secondary", "guardrails"):
-            for j, key in enumerate(getattr(exp.metrics, group)):
-                if key not in metrics:
-                    problems.add(f"{base}.metrics.{group}[{j}]", f"unknown metric {key!r}")
-        for checker in _condition_checker:
-            problems.extend(checker(exp.targeting, f"{base}.targeting", segments))
-    for i, seg in enumerate(bundle.segments):
-        for checker in _condition_checker:
-            problems.extend(checker(seg.condition, f"segments[{i}].condition", segments))
+            refs += [
+                ("metric", f"metrics.{group}[{j}]", key)
+                for j, key in enumerate(getattr(exp.metrics, group))
+            ]
+        for what, field, key in refs:
+            if key is not None and key not in known[what]:
+                problems.add(f"{base}.{field}", f"unknown {what} {key!r}")
+        _check_condition(problems, exp.targeting, f"{base}.targeting", segments)
+
+
+def _check_flags(
+    problems: ProblemList, bundle: ConfigBundle, segments: Mapping[str, Segment]
+) -> None:
+    flags = {x.key: x for x in bundle.flags}
+    experiments = {x.key for x in bundle.experiments}
     for i, flag in enumerate(bundle.flags):
         for j, rule in enumerate(flag.rules):
             if rule.experiment is not None and rule.experiment not in experiments:
                 problems.add(
                     f"flags[{i}].rules[{j}].experiment", f"unknown experiment {rule.experiment!r}"
                 )
-            for checker in _condition_checker:
-                problems.extend(
-                    checker(rule.condition, f"flags[{i}].rules[{j}].condition", segments)
-                )
+            _check_condition(
+                problems, rule.condition, f"flags[{i}].rules[{j}].condition", segments
+            )
         for j, pre in enumerate(flag.prerequisites):
             if pre.key not in flags:
                 problems.add(f"flags[{i}].prerequisites[{j}].key", f"unknown flag {pre.key!r}")
@@ -176,7 +203,11 @@ def validate_bundle(bundle: ConfigBundle) -> list[Problem]:
                     f"flags[{i}].prerequisites[{j}].variation",
                     f"flag {pre.key!r} has no variation {pre.variation!r}",
                 )
-    _check_flag_graph(problems, bundle)
+
+
+def _check_rollouts(problems: ProblemList, bundle: ConfigBundle) -> None:
+    flags = {x.key: x for x in bundle.flags}
+    metrics = {x.key for x in bundle.metrics}
     for i, rollout in enumerate(bundle.rollouts):
         flag = flags.get(rollout.flag_key)
         if flag is None:
@@ -189,7 +220,6 @@ def validate_bundle(bundle: ConfigBundle) -> list[Problem]:
         for j, key in enumerate(rollout.guardrails):
             if key not in metrics:
                 problems.add(f"rollouts[{i}].guardrails[{j}]", f"unknown metric {key!r}")
-    return problems
 
 
 def _check_flag_graph(problems: ProblemList, bundle: ConfigBundle) -> None:

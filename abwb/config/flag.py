@@ -49,8 +49,10 @@ class SplitShare(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class FlagRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """An ordered rule: when ``condition`` matches, serve a fixed variation, a split,
-    or delegate to an experiment (whose variant payload becomes the value).
+    """An ordered rule: when ``condition`` matches, serve its outcome.
+
+    The outcome is a fixed variation, a percentage split, or a delegation to an
+    experiment (whose variant payload becomes the value).
     """
 
     condition: Any = None

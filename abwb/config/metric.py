@@ -80,12 +80,7 @@ class MetricDefinition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
         end = self.window_end_s
         if end is not None and (not math.isfinite(end) or end <= self.window_start_s):
             problems.add("window_end_s", f"must be > window_start_s, got {end}")
-        if self.capping is not None:
-            cap = self.capping
-            if cap.percentile is not None and not 0 < cap.percentile < 1:
-                problems.add("capping.percentile", f"must be in (0, 1), got {cap.percentile}")
-            if cap.absolute is not None and not cap.absolute > 0:
-                problems.add("capping.absolute", f"must be > 0, got {cap.absolute}")
+        self._check_capping(problems)
         harm = self.guardrail_max_harm_rel
         if harm is not None and not 0 <= harm < 10:
             problems.add("guardrail_max_harm_rel", f"must be in [0, 10), got {harm}")
@@ -93,3 +88,12 @@ class MetricDefinition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
         if cuped is not None and not cuped > 0:
             problems.add("cuped_window_s", f"must be > 0, got {cuped}")
         return problems
+
+    def _check_capping(self, problems: ProblemList) -> None:
+        cap = self.capping
+        if cap is None:
+            return
+        if cap.percentile is not None and not 0 < cap.percentile < 1:
+            problems.add("capping.percentile", f"must be in (0, 1), got {cap.percentile}")
+        if cap.absolute is not None and not cap.absolute > 0:
+            problems.add("capping.absolute", f"must be > 0, got {cap.absolute}")

@@ -28,14 +28,15 @@ from abwb.cache.protocol import AssignmentCache
 from abwb.errors import CacheError
 from abwb.settings import Settings
 from abwb.snapshot.fanout import ConfigWatcher, PublishingConfigStore, RedisConfigPublisher
+from abwb.snapshot.holder import ConfigSnapshot, ConfigSnapshotHolder
 from abwb.store.protocol import ConfigStore, EventStore
 from api.auth import ApiKeyStore, Authenticator, MemoryApiKeyStore, RateLimiter, require_scope
 from api.changes import ConfigChanges
 from api.errors import exception_handlers
 from api.exposures import ExposureLogger
+from api.keys import api_key_store_for
 from api.options import ApiOptions
 from api.routes import ROUTE_HANDLERS
-from api.snapshot import ConfigSnapshot, SnapshotHolder
 
 __all__ = ["Services", "create_app"]
 
@@ -68,7 +69,7 @@ class Services:
     config_store: ConfigStore
     event_store: EventStore
     cache: AssignmentCache
-    snapshot: SnapshotHolder
+    snapshot: ConfigSnapshotHolder
     changes: ConfigChanges
     exposures: ExposureLogger
     auth: Authenticator
@@ -100,7 +101,7 @@ class Services:
         if poll_s <= 0 and redis_url is None and postgres is None:
             return None
         return ConfigWatcher.for_callback(
-            self.snapshot.refresh,
+            self.snapshot.try_refresh,
             poll_s=poll_s if poll_s > 0 else 3600.0,
             redis_url=redis_url,
             postgres=postgres,
@@ -151,6 +152,7 @@ def create_app(
     settings = settings or Settings.from_env()
     options = options or ApiOptions.from_env()
     owned: list[Any] = []
+    opened_config = None
     if config_store is None or event_store is None:
         from abwb.store.opening import open_stores
 
@@ -167,11 +169,20 @@ def create_app(
         owned.append(publisher)
         config_store = PublishingConfigStore(config_store, publisher)
     if api_keys is None:
-        memory_keys = MemoryApiKeyStore()
+        found_keys = api_key_store_for(config_store)
         for key in options.keys:
-            memory_keys.add(key.name, key.secret, key.scopes)
-        api_keys = memory_keys
-    snapshot = SnapshotHolder(config_store)
+            if isinstance(found_keys, MemoryApiKeyStore):
+                found_keys.add(key.name, key.secret, key.scopes)
+            else:
+                found_keys.ensure(key.name, key.secret, key.scopes)
+        api_keys = found_keys
+    # The last-known-good snapshot file lets a process start while its database is down;
+    # only for stores this app opened itself (injected stores are the caller's business).
+    snapshot_file = (
+        settings.database.home / "snapshot.json" if config_store is opened_config else None
+    )
+    snapshot = ConfigSnapshotHolder(snapshot_file=snapshot_file)
+    snapshot.start(config_store)
     services = Services(
         settings=settings,
         options=options,
@@ -189,6 +200,7 @@ def create_app(
         clock=clock or _utc_now,
         owned=owned,
     )
+    services.auth.reload()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

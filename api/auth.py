@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
 import secrets
 import threading
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+import anyio
 from litestar.connection import ASGIConnection
 from litestar.exceptions import (
     NotAuthorizedException,
@@ -30,7 +32,7 @@ from litestar.exceptions import (
 )
 from litestar.handlers.base import BaseRouteHandler
 
-from abwb.errors import InvalidInput
+from abwb.errors import AbwbError, InvalidInput
 
 __all__ = [
     "SCOPES",
@@ -45,6 +47,8 @@ __all__ = [
     "hash_secret",
     "require_scope",
 ]
+
+log = logging.getLogger(__name__)
 
 Scope = Literal["read", "assign", "admin"]
 AuthMode = Literal["auto", "on", "off"]
@@ -94,6 +98,14 @@ class ApiKeyStore(Protocol):
         """Every active (not revoked) key."""
         ...
 
+    def configured(self) -> bool:
+        """Whether any key was ever stored (revoked ones included).
+
+        In ``auto`` mode this is what switches authentication on, so revoking the last
+        key locks the API instead of opening it.
+        """
+        ...
+
 
 class MemoryApiKeyStore:
     """API keys in process memory (tests, demos, keys given at start-up).
@@ -107,6 +119,7 @@ class MemoryApiKeyStore:
     def __init__(self) -> None:
         self._keys: dict[str, ApiKey] = {}
         self._lock = threading.Lock()
+        self._ever = False
 
     def add(self, name: str, secret: str, scopes: Iterable[str]) -> ApiKey:
         """Add a key (its secret is hashed immediately).
@@ -128,12 +141,17 @@ class MemoryApiKeyStore:
         key = ApiKey(name=name, key_hash=hash_secret(secret), scopes=wanted)
         with self._lock:
             self._keys[key.key_hash] = key
+            self._ever = True
         return key
 
     def revoke(self, name: str) -> None:
-        """Remove every key called ``name``."""
+        """Revoke every key called ``name``."""
         with self._lock:
             self._keys = {h: k for h, k in self._keys.items() if k.name != name}
+
+    def configured(self) -> bool:
+        """Whether any key was ever added."""
+        return self._ever
 
     def active(self) -> list[ApiKey]:
         """Every active key."""
@@ -212,23 +230,40 @@ class Authenticator:
     clock: Callable[[], float] = time.monotonic
     _keys: list[ApiKey] = field(default_factory=list)
     _loaded_at: float = -math.inf
+    _configured: bool = False
 
     def _current_keys(self) -> list[ApiKey]:
-        now = self.clock()
-        if now - self._loaded_at >= self.refresh_s:
-            self._keys = self.store.active()
-            self._loaded_at = now
         return self._keys
 
+    @property
+    def stale(self) -> bool:
+        """Whether the key list is due for a reload from the store."""
+        return self.clock() - self._loaded_at >= self.refresh_s
+
     def reload(self) -> None:
-        """Re-read the keys now (after adding or revoking one)."""
-        self._loaded_at = -math.inf
+        """Re-read the keys from the store (blocking: call it off the event loop).
+
+        A store failure keeps the keys already loaded (logged); it never turns
+        assignment requests into errors.
+        """
+        now = self.clock()
+        try:
+            keys = self.store.active()
+            configured = bool(keys) or self.store.configured()
+        except AbwbError as exc:
+            log.warning("API keys not reloaded, keeping %d known: %s", len(self._keys), exc)
+            self._loaded_at = now
+            return
+        self._keys = keys
+        # once configured, always configured: a failed or empty read never opens the API
+        self._configured = self._configured or configured
+        self._loaded_at = now
 
     @property
     def enabled(self) -> bool:
         """Whether requests must present a key."""
         if self.mode == "auto":
-            return bool(self._current_keys())
+            return self._configured
         return self.mode == "on"
 
     def identify(self, presented: str) -> ApiKey | None:
@@ -308,4 +343,6 @@ async def require_scope(
     if scope is None:
         return
     auth: Authenticator = connection.app.state.services.auth
+    if auth.stale:
+        await anyio.to_thread.run_sync(auth.reload)
     connection.scope["abwb_actor"] = auth.check(connection, scope)  # type: ignore[typeddict-unknown-key]

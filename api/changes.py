@@ -23,8 +23,8 @@ from abwb.config.lifecycle import transition
 from abwb.config.rollout import Rollout
 from abwb.config.validation import ProblemList, raise_if
 from abwb.errors import Conflict, InvalidInput, Problem, VersionConflict
+from abwb.snapshot.holder import ConfigSnapshotHolder
 from abwb.store.protocol import KIND_MODELS, KIND_SECTIONS, ConfigStore, Kind
-from api.snapshot import SnapshotHolder
 
 __all__ = ["ROLLOUT_ACTIONS", "ConfigChanges", "merge_patch", "problems_of"]
 
@@ -105,7 +105,7 @@ class ConfigChanges:
         snapshot: The holder refreshed after each write.
     """
 
-    def __init__(self, store: ConfigStore, snapshot: SnapshotHolder) -> None:
+    def __init__(self, store: ConfigStore, snapshot: ConfigSnapshotHolder) -> None:
         self.store = store
         self.snapshot = snapshot
 
@@ -125,7 +125,7 @@ class ConfigChanges:
         raise InvalidInput([_relative(p, kind, after, key) for p in new])
 
     def _done(self, result: Any) -> Any:
-        self.snapshot.refresh()
+        self.snapshot.try_refresh()
         return result
 
     def create(self, kind: Kind, obj: Any, *, actor: str, reason: str = "") -> Any:
@@ -170,7 +170,10 @@ class ConfigChanges:
                 "re-read it and retry"
             )
         problems = ProblemList()
-        for name in ("key", "version") + (("status",) if kind == "experiment" else ()):
+        protected: tuple[str, ...] = ("key", "version")
+        if kind == "experiment":
+            protected += ("status",)
+        for name in protected:
             if name in patch:
                 hint = " (use POST /v1/experiments/{key}/status)" if name == "status" else ""
                 problems.add(name, f"cannot be changed by PATCH{hint}")
@@ -298,7 +301,7 @@ class ConfigChanges:
         if not (kind == "experiment" and current.status != "draft"):
             self.check_against_config(kind, key, None)
         self.store.delete(kind, key, expected_version=version, actor=actor, reason=reason)
-        self.snapshot.refresh()
+        self.snapshot.try_refresh()
         try:
             return self.store.get(kind, key)
         except LookupError:
@@ -330,7 +333,7 @@ def _rollout_transition(
 def _check_can_start(experiment: Experiment, bundle: ConfigBundle) -> None:
     """The targeting team's overlap check, when it is installed."""
     try:
-        from abwb.assignment.conflicts import check_can_start  # type: ignore[import-not-found]
+        from abwb.assignment.conflicts import check_can_start
     except ImportError:
         return
     others = _replaced(bundle, "experiment", experiment.key, experiment)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -99,7 +100,9 @@ _HTTP_TYPES: dict[int, tuple[str, str]] = {
 }
 
 
-def _problem(status: int, slug: str, title: str, detail: str, errors: list[ErrorItem]) -> Any:
+def _problem(
+    status: int, slug: str, title: str, detail: str, errors: list[ErrorItem]
+) -> ProblemDetails:
     return ProblemDetails(
         type=_TYPE + slug, title=title, status=status, detail=detail, errors=errors
     )
@@ -242,7 +245,9 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 
 
 #: Install with ``Litestar(exception_handlers=exception_handlers)``.
-exception_handlers: dict[type[Exception], Any] = {
+exception_handlers: dict[
+    int | type[Exception], Callable[[Request[Any, Any, Any], Any], Response[Any]]
+] = {
     AbwbError: _handle,
     HTTPException: _handle,
     Exception: _handle,

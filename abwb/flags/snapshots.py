@@ -66,6 +66,9 @@ class SnapshotEvaluators:
     def __call__(self) -> FlagEvaluator:
         """The evaluator of the current snapshot (compiled on first use)."""
         snapshot = self._current()
+        compiled = getattr(snapshot, "flags", None)
+        if isinstance(compiled, FlagEvaluator) and self._compile_condition is None:
+            return compiled  # abwb.snapshot compiles one evaluator per snapshot already
         evaluator = self._evaluator
         if snapshot is self._snapshot and evaluator is not None:
             return evaluator

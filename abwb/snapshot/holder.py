@@ -1,7 +1,8 @@
 """The in-process config snapshot that the assignment hot path reads.
 
 What belongs here: :class:`ConfigSnapshot` (an immutable bundle + its compiled
-:class:`~abwb.assignment.engine.Assigner`) and :class:`ConfigSnapshotHolder`, which
+:class:`~abwb.assignment.engine.Assigner` and :class:`~abwb.flags.FlagEvaluator`) and
+:class:`ConfigSnapshotHolder`, which
 swaps snapshots atomically and only forward: a snapshot never replaces a newer one,
 so a late or replayed notification (say, Redis coming back after an outage) cannot
 undo a kill switch. Reading :attr:`ConfigSnapshotHolder.current` is one attribute
@@ -23,6 +24,7 @@ from typing import Protocol
 from abwb.assignment.engine import Assigner
 from abwb.config.bundle import ConfigBundle
 from abwb.errors import AbwbError, StorageError
+from abwb.flags.evaluator import FlagEvaluator
 from abwb.snapshot.snapshot_file import read_snapshot_file, write_snapshot_file
 
 __all__ = ["ConfigSnapshot", "ConfigSnapshotHolder", "VersionedConfigSource", "compile_bundle"]
@@ -60,12 +62,15 @@ class ConfigSnapshot:
     Args:
         bundle: The config.
         assigner: The compiled assigner of ``bundle``.
+        flags: The flag evaluator of ``bundle`` (sharing ``assigner``, so flags that
+            delegate to experiments answer exactly like assignment).
         source: Where it came from (``store``, ``file``, ``bundle``).
         loaded_at: Monotonic time it was installed.
     """
 
     bundle: ConfigBundle
     assigner: Assigner
+    flags: FlagEvaluator
     source: str
     loaded_at: float
 
@@ -103,6 +108,10 @@ class ConfigSnapshotHolder:
         self._compile = compile
         self.snapshot_file = None if snapshot_file is None else Path(snapshot_file)
         self._current: ConfigSnapshot | None = None
+        self._source: VersionedConfigSource | None = None
+        self._confirmed_at = 0.0
+        #: The last refresh failure (``None`` once a refresh succeeds), for health checks.
+        self.last_error: str | None = None
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         #: Counts of ``installed``, ``stale_ignored``, ``refresh_failed``, ``file_write_failed``.
@@ -126,6 +135,19 @@ class ConfigSnapshotHolder:
         snapshot = self._current
         return -1 if snapshot is None else snapshot.version
 
+    @property
+    def age_s(self) -> float:
+        """Seconds since the snapshot was installed or last confirmed current."""
+        snapshot = self._current
+        if snapshot is None:
+            return float("inf")
+        return time.monotonic() - max(snapshot.loaded_at, self._confirmed_at)
+
+    @property
+    def refreshes(self) -> int:
+        """How many snapshots have been installed."""
+        return self.counters["installed"]
+
     def offer(self, bundle: ConfigBundle, *, source: str = "bundle") -> bool:
         """Install ``bundle`` if it is newer than the current snapshot.
 
@@ -137,7 +159,10 @@ class ConfigSnapshotHolder:
         if bundle.version <= self.version:
             self.counters["stale_ignored"] += 1
             return False
-        snapshot = ConfigSnapshot(bundle, self._compile(bundle), source, time.monotonic())
+        assigner = self._compile(bundle)
+        snapshot = ConfigSnapshot(
+            bundle, assigner, FlagEvaluator(bundle, assigner), source, time.monotonic()
+        )
         with self._changed:
             if self._current is not None and bundle.version <= self._current.version:
                 self.counters["stale_ignored"] += 1
@@ -154,8 +179,11 @@ class ConfigSnapshotHolder:
                 log.warning("last-known-good snapshot not saved: %s", exc)
         return True
 
-    def refresh(self, store: VersionedConfigSource) -> bool:
+    def refresh(self, store: VersionedConfigSource | None = None) -> bool:
         """Load from ``store`` if its config version is newer than the snapshot.
+
+        Args:
+            store: Where to load from; default the store given to :meth:`start`.
 
         Returns:
             Whether a newer snapshot was installed.
@@ -163,9 +191,38 @@ class ConfigSnapshotHolder:
         Raises:
             StorageError: the store failed (the current snapshot keeps serving).
         """
-        if store.config_version() <= self.version:
+        source = store or self._source
+        if source is None:
+            raise StorageError("no config store to refresh from (call start() first)")
+        try:
+            if source.config_version() <= self.version:
+                self._confirmed_at = time.monotonic()
+                self.last_error = None
+                return False
+            installed = self.offer(source.load_bundle(), source="store")
+        except AbwbError as exc:
+            self.counters["refresh_failed"] += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            raise
+        self._confirmed_at = time.monotonic()
+        self.last_error = None
+        return installed
+
+    def try_refresh(self) -> bool:
+        """:meth:`refresh` from the bound store, keeping the current snapshot on failure.
+
+        For callers that must not fail because the store is down (a write that already
+        committed, a background watcher): the failure is logged and kept in
+        :attr:`last_error`.
+
+        Returns:
+            Whether a newer snapshot was installed.
+        """
+        try:
+            return self.refresh()
+        except AbwbError as exc:
+            log.warning("config refresh failed, serving version %d: %s", self.version, exc)
             return False
-        return self.offer(store.load_bundle(), source="store")
 
     def start(self, store: VersionedConfigSource) -> ConfigSnapshot:
         """Load the first snapshot: from the store, else from the snapshot file.
@@ -174,6 +231,7 @@ class ConfigSnapshotHolder:
             StorageError: the store is down and no valid snapshot file exists (both
                 causes named).
         """
+        self._source = store
         try:
             self.refresh(store)  # an empty store (version 0) is newer than nothing (-1)
         except AbwbError as exc:

@@ -11,6 +11,7 @@ from litestar import Request, post
 from litestar.params import JSONBody
 
 from abwb.assignment.decision import Decision
+from abwb.snapshot.holder import ConfigSnapshot
 from api.routes.context import services_of
 from api.schemas import (
     AssignRequest,
@@ -19,7 +20,6 @@ from api.schemas import (
     BulkAssignResponse,
     FlagValue,
 )
-from api.snapshot import ConfigSnapshot
 
 if TYPE_CHECKING:
     from api.app import Services

@@ -168,3 +168,66 @@ def test_app_on_postgres_and_redis(pg_url: str, pg_schema: str, redis_url: str) 
     finally:
         config_store.close()
         event_store.close()
+
+
+def test_api_keys_live_in_the_database(tmp_path: Path) -> None:
+    from api.keys import SqlApiKeyStore
+    from api.options import BootstrapKey
+
+    settings = Settings(database=DatabaseSettings(home=tmp_path))
+    bootstrap = ApiOptions(
+        snapshot_poll_s=0, keys=(BootstrapKey("ops", "ops-secret-1", ("admin",)),)
+    )
+    with TestClient(create_app(settings, options=bootstrap)) as client:
+        assert client.get("/v1/experiments").status_code == 401
+        ok = client.get("/v1/experiments", headers={"Authorization": "Bearer ops-secret-1"})
+        assert ok.status_code == 200
+    # a later process without bootstrap keys: the stored key still guards the API
+    with TestClient(create_app(settings, options=ApiOptions(snapshot_poll_s=0))) as client:
+        assert client.get("/v1/experiments").status_code == 401
+        assert (
+            client.get("/v1/experiments", headers={"X-API-Key": "ops-secret-1"}).status_code == 200
+        )
+        keys = client.app.state.services.auth.store
+        assert isinstance(keys, SqlApiKeyStore)
+        assert [k.scopes for k in keys.active()] == [frozenset({"admin"})]
+        assert keys.revoke("ops") == 1
+        client.app.state.services.auth.reload()
+        # revoking the last key locks the API; it does not fall back to open
+        assert (
+            client.get("/v1/experiments", headers={"X-API-Key": "ops-secret-1"}).status_code == 401
+        )
+        assert client.get("/v1/experiments").status_code == 401
+
+
+@pytest.mark.integration
+def test_api_keys_on_postgres(pg_url: str, pg_schema: str) -> None:
+    from api.keys import SqlApiKeyStore
+
+    config_store, event_store = open_stores(
+        Settings(database=DatabaseSettings(url=pg_url)), schema=pg_schema
+    )
+    try:
+        keys = SqlApiKeyStore(config_store.db)  # type: ignore[attr-defined]
+        keys.add("svc", "svc-secret-1", ["assign"])
+        keys.ensure("svc", "svc-secret-1", ["assign"])  # idempotent
+        assert [(k.name, k.scopes) for k in keys.active()] == [("svc", frozenset({"assign"}))]
+        app = create_app(
+            Settings(),
+            config_store=config_store,
+            event_store=event_store,
+            options=ApiOptions(snapshot_poll_s=0),
+            clock=lambda: NOW,
+        )
+        with TestClient(app) as client:
+            assert client.post("/v1/assign", json={"unit_id": "u"}).status_code == 401
+            r = client.post(
+                "/v1/assign",
+                json={"unit_id": "u"},
+                headers={"Authorization": "Bearer svc-secret-1"},
+            )
+            assert r.status_code == 200, r.text
+        assert keys.revoke("svc") == 1 and keys.active() == []
+    finally:
+        config_store.close()
+        event_store.close()

@@ -22,7 +22,14 @@ from typing import Any
 from abwb.assignment.allocation import Allocation, allocation_of
 from abwb.assignment.conflicts import Rival, surface_rivals
 from abwb.assignment.decision import AssignmentResult, Decision, Reason
-from abwb.assignment.hashing import BUCKETS, bucket, check_unit_id, traffic_salt, variant_salt
+from abwb.assignment.hashing import (
+    BUCKETS,
+    bucket_of_key,
+    check_unit_id,
+    salt_prefix,
+    traffic_salt,
+    variant_salt,
+)
 from abwb.config.bundle import ConfigBundle
 from abwb.config.experiment import Experiment
 from abwb.errors import InvalidInput
@@ -71,6 +78,15 @@ class CompiledExperiment:
     holdout_limit: float
     killed: bool
     sticky_key: str
+    # Hot-path precomputations: salt prefixes (bytes) and the immutable decisions that
+    # do not depend on the unit, shared by every call (Decision is frozen).
+    traffic_prefix: bytes
+    variant_prefix: bytes
+    layer_prefix: bytes | None
+    holdout_prefix: bytes | None
+    gate: Decision | None
+    assigned: Mapping[str, Decision]
+    not_in_traffic: Decision
 
 
 class Assigner:
@@ -109,25 +125,17 @@ class Assigner:
         killed_flags = {f.key for f in bundle.flags if f.killed}
         self._compiled: dict[str, CompiledExperiment] = {}
         for exp in bundle.experiments:
-            salt = exp.effective_salt
             layer = layers.get(exp.layer.layer) if exp.layer else None
             holdout = holdouts.get(exp.holdout) if exp.holdout else None
-            self._compiled[exp.key] = CompiledExperiment(
-                experiment=exp,
-                traffic_salt=traffic_salt(salt, exp.phase),
-                variant_salt=variant_salt(salt, exp.phase),
-                traffic_limit=exp.traffic_fraction * BUCKETS,
-                allocation=allocation_of(exp),
-                payloads={v.key: v.payload for v in exp.variants},
-                predicate=_match_all if exp.targeting is None else compiler(exp.targeting),
+            self._compiled[exp.key] = _compile_experiment(
+                exp,
+                compiler=compiler,
                 layer_salt=(layer.effective_salt if layer else f"layer:{exp.layer.layer}")
                 if exp.layer
                 else None,
-                layer_ranges=tuple(exp.layer.ranges) if exp.layer else (),
                 holdout_salt=holdout.effective_salt if holdout else None,
                 holdout_limit=holdout.traffic_fraction * BUCKETS if holdout else 0.0,
                 killed=exp.flag_key in killed_flags,
-                sticky_key=sticky_key(exp),
             )
         self._rivals: dict[str, tuple[Rival, ...]] = surface_rivals(bundle.experiments)
         self._surface_taken: Counter[str] = Counter()
@@ -192,8 +200,10 @@ class Assigner:
         decisions: list[Decision] = []
         writes: dict[str, str] = {}
         memo: dict[str, Decision] = {}
+        unit = _Unit(unit_id, unit_id.encode(), unit_type, attrs, now, stored, {})
+        guarded = bool(self._rivals)  # most configs have no contested surfaces
         for ce in selected:
-            decision = self._guarded(ce, unit_id, unit_type, attrs, now, stored, memo)
+            decision = self._guarded(ce, unit, memo) if guarded else _decide(ce, unit)
             if decision.reason is Reason.SURFACE_TAKEN:
                 self._surface_taken[ce.experiment.key] += 1
             decisions.append(decision)
@@ -231,28 +241,17 @@ class Assigner:
             experiments=[experiment],
         ).decisions[0]
 
-    def _guarded(
-        self,
-        ce: CompiledExperiment,
-        unit_id: str,
-        unit_type: str,
-        attrs: Mapping[str, Any],
-        now: datetime,
-        sticky: Mapping[str, str],
-        memo: dict[str, Decision],
-    ) -> Decision:
+    def _guarded(self, ce: CompiledExperiment, unit: _Unit, memo: dict[str, Decision]) -> Decision:
         """:meth:`_decide`, then yield the unit to a higher-precedence rival holding it."""
         key = ce.experiment.key
         done = memo.get(key)
         if done is not None:
             return done
-        decision = self._decide(ce, unit_id, unit_type, attrs, now, sticky)
-        if decision.in_experiment:
+        decision = _decide(ce, unit)
+        if decision.reason.in_experiment:
             for rival in self._rivals.get(key, ()):
-                held = self._guarded(
-                    self._compiled[rival.key], unit_id, unit_type, attrs, now, sticky, memo
-                )
-                if held.in_experiment:
+                held = self._guarded(self._compiled[rival.key], unit, memo)
+                if held.reason.in_experiment:
                     decision = Decision(
                         experiment=key,
                         variant=None,
@@ -265,58 +264,119 @@ class Assigner:
         memo[key] = decision
         return decision
 
-    def _decide(  # noqa: C901 - the evaluation order reads best as one sequence
-        self,
-        ce: CompiledExperiment,
-        unit_id: str,
-        unit_type: str,
-        attrs: Mapping[str, Any],
-        now: datetime,
-        sticky: Mapping[str, str],
-    ) -> Decision:
-        exp = ce.experiment
 
-        def out(reason: Reason, detail: str = "") -> Decision:
-            return Decision(
-                experiment=exp.key, variant=None, reason=reason, phase=exp.phase, detail=detail
-            )
+@dataclass(slots=True)
+class _Unit:
+    """One request's unit, with its id encoded once and layer buckets memoised."""
 
-        def serve(variant: str, reason: Reason, detail: str = "") -> Decision:
-            return Decision(
-                experiment=exp.key,
-                variant=variant,
-                reason=reason,
-                phase=exp.phase,
-                payload=ce.payloads[variant],
-                detail=detail,
-            )
+    id: str
+    id_bytes: bytes
+    type: str
+    attrs: Mapping[str, Any]
+    now: datetime
+    sticky: Mapping[str, str]
+    layer_buckets: dict[bytes, int]
 
-        if exp.unit_type != unit_type:
-            return out(Reason.UNIT_TYPE_MISMATCH, f"experiment randomises {exp.unit_type!r} units")
-        if exp.status != "running":
-            reason = Reason.PAUSED if exp.status == "paused" else Reason.NOT_RUNNING
-            return out(reason, f"status is {exp.status!r}")
-        if ce.killed:
-            return out(Reason.KILLED, f"flag {exp.flag_key!r} is killed")
-        start, end = exp.schedule.start_at, exp.schedule.end_at
-        if (start is not None and now < start) or (end is not None and now >= end):
-            return out(Reason.OUTSIDE_SCHEDULE, "now is outside the experiment's schedule")
-        forced = exp.overrides.get(unit_id)
+
+def _compile_experiment(
+    exp: Experiment,
+    *,
+    compiler: ConditionCompiler,
+    layer_salt: str | None,
+    holdout_salt: str | None,
+    holdout_limit: float,
+    killed: bool,
+) -> CompiledExperiment:
+    salt = exp.effective_salt
+
+    def fixed(reason: Reason, detail: str = "", variant: str | None = None) -> Decision:
+        payload = None if variant is None else exp.variant(variant).payload  # type: ignore[union-attr]
+        return Decision(
+            experiment=exp.key,
+            variant=variant,
+            reason=reason,
+            phase=exp.phase,
+            payload=payload,
+            detail=detail,
+        )
+
+    gate: Decision | None = None
+    if exp.status != "running":
+        reason = Reason.PAUSED if exp.status == "paused" else Reason.NOT_RUNNING
+        gate = fixed(reason, f"status is {exp.status!r}")
+    elif killed:
+        gate = fixed(Reason.KILLED, f"flag {exp.flag_key!r} is killed")
+    t_salt, v_salt = traffic_salt(salt, exp.phase), variant_salt(salt, exp.phase)
+    return CompiledExperiment(
+        experiment=exp,
+        traffic_salt=t_salt,
+        variant_salt=v_salt,
+        traffic_limit=exp.traffic_fraction * BUCKETS,
+        allocation=allocation_of(exp),
+        payloads={v.key: v.payload for v in exp.variants},
+        predicate=_match_all if exp.targeting is None else compiler(exp.targeting),
+        layer_salt=layer_salt,
+        layer_ranges=tuple(exp.layer.ranges) if exp.layer else (),
+        holdout_salt=holdout_salt,
+        holdout_limit=holdout_limit,
+        killed=killed,
+        sticky_key=sticky_key(exp),
+        traffic_prefix=salt_prefix(t_salt),
+        variant_prefix=salt_prefix(v_salt),
+        layer_prefix=None if layer_salt is None else salt_prefix(layer_salt),
+        holdout_prefix=None if holdout_salt is None else salt_prefix(holdout_salt),
+        gate=gate,
+        assigned={v.key: fixed(Reason.ASSIGNED, variant=v.key) for v in exp.variants},
+        not_in_traffic=fixed(Reason.NOT_IN_TRAFFIC),
+    )
+
+
+def _serve(ce: CompiledExperiment, variant: str, reason: Reason) -> Decision:
+    exp = ce.experiment
+    return Decision(
+        experiment=exp.key,
+        variant=variant,
+        reason=reason,
+        phase=exp.phase,
+        payload=ce.payloads[variant],
+    )
+
+
+def _out(ce: CompiledExperiment, reason: Reason, detail: str = "") -> Decision:
+    exp = ce.experiment
+    return Decision(experiment=exp.key, variant=None, reason=reason, phase=exp.phase, detail=detail)
+
+
+def _decide(ce: CompiledExperiment, unit: _Unit) -> Decision:  # noqa: C901 - one sequence
+    """The evaluation order, for one experiment and one unit."""
+    exp = ce.experiment
+    if exp.unit_type != unit.type:
+        return _out(ce, Reason.UNIT_TYPE_MISMATCH, f"experiment randomises {exp.unit_type!r} units")
+    if ce.gate is not None:
+        return ce.gate
+    start, end = exp.schedule.start_at, exp.schedule.end_at
+    if (start is not None and unit.now < start) or (end is not None and unit.now >= end):
+        return _out(ce, Reason.OUTSIDE_SCHEDULE, "now is outside the experiment's schedule")
+    if exp.overrides:
+        forced = exp.overrides.get(unit.id)
         if forced is not None:
-            return serve(forced, Reason.OVERRIDE)
-        if ce.holdout_salt is not None and bucket(ce.holdout_salt, unit_id) < ce.holdout_limit:
-            return out(Reason.HOLDOUT, f"unit is in holdout {exp.holdout!r}")
-        matched, why = ce.predicate(attrs)
-        if not matched:
-            return out(Reason.TARGETING_MISS, why)
-        if ce.layer_salt is not None:
-            layer_bucket = bucket(ce.layer_salt, unit_id)
-            if not any(s <= layer_bucket < e for s, e in ce.layer_ranges):
-                return out(Reason.LAYER_EXCLUDED, f"layer bucket {layer_bucket} not in ranges")
-        if bucket(ce.traffic_salt, unit_id) >= ce.traffic_limit:
-            return out(Reason.NOT_IN_TRAFFIC)
-        if exp.sticky:
-            kept = sticky.get(ce.sticky_key)
-            if kept is not None and kept in ce.payloads:
-                return serve(kept, Reason.STICKY)
-        return serve(ce.allocation.variant_at(bucket(ce.variant_salt, unit_id)), Reason.ASSIGNED)
+            return _serve(ce, forced, Reason.OVERRIDE)
+    uid = unit.id_bytes
+    if ce.holdout_prefix is not None and bucket_of_key(ce.holdout_prefix, uid) < ce.holdout_limit:
+        return _out(ce, Reason.HOLDOUT, f"unit is in holdout {exp.holdout!r}")
+    matched, why = ce.predicate(unit.attrs)
+    if not matched:
+        return _out(ce, Reason.TARGETING_MISS, why)
+    if ce.layer_prefix is not None:
+        layer_bucket = unit.layer_buckets.get(ce.layer_prefix)
+        if layer_bucket is None:
+            layer_bucket = unit.layer_buckets[ce.layer_prefix] = bucket_of_key(ce.layer_prefix, uid)
+        if not any(s <= layer_bucket < e for s, e in ce.layer_ranges):
+            return _out(ce, Reason.LAYER_EXCLUDED, f"layer bucket {layer_bucket} not in ranges")
+    if bucket_of_key(ce.traffic_prefix, uid) >= ce.traffic_limit:
+        return ce.not_in_traffic
+    if exp.sticky:
+        kept = unit.sticky.get(ce.sticky_key)
+        if kept is not None and kept in ce.payloads:
+            return _serve(ce, kept, Reason.STICKY)
+    return ce.assigned[ce.allocation.variant_at(bucket_of_key(ce.variant_prefix, uid))]

@@ -33,7 +33,9 @@ __all__ = [
     "HASH_VERSION",
     "MAX_UNIT_ID_BYTES",
     "bucket",
+    "bucket_of_key",
     "check_unit_id",
+    "salt_prefix",
     "traffic_salt",
     "variant_salt",
 ]
@@ -55,7 +57,13 @@ def check_unit_id(unit_id: object) -> str:
         )
     if not unit_id.strip():
         raise InvalidInput("must be a non-empty string", path="unit_id")
-    if len(unit_id.encode("utf-8", "surrogatepass")) > MAX_UNIT_ID_BYTES:
+    try:
+        size = len(unit_id.encode())
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            "must be valid Unicode text (no lone surrogate code points)", path="unit_id"
+        ) from None
+    if size > MAX_UNIT_ID_BYTES:
         raise InvalidInput(f"must be at most {MAX_UNIT_ID_BYTES} bytes of UTF-8", path="unit_id")
     return unit_id
 
@@ -74,8 +82,22 @@ def bucket(salt: str, unit_id: str) -> int:
         >>> bucket("a", "b")
         1548
     """
-    digest = sha256(f"{salt}:{unit_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % BUCKETS
+    return bucket_of_key(salt_prefix(salt), unit_id.encode())
+
+
+def salt_prefix(salt: str) -> bytes:
+    """The UTF-8 bytes hashed before the unit id: ``salt + ":"`` (precompute once per salt)."""
+    return f"{salt}:".encode()
+
+
+def bucket_of_key(prefix: bytes, unit_id: bytes) -> int:
+    """Bucket of UTF-8 ``unit_id`` under a precomputed :func:`salt_prefix` (the hot path).
+
+    Examples:
+        >>> bucket_of_key(salt_prefix("a"), b"b") == bucket("a", "b")
+        True
+    """
+    return int.from_bytes(sha256(prefix + unit_id).digest()[:8], "big") % BUCKETS
 
 
 def traffic_salt(salt: str, phase: int) -> str:

@@ -1,23 +1,20 @@
 """The readout use case: from stores and parameters to a :class:`ReadoutResult`.
 
-What belongs here: :func:`build_readout` (read the experiment, its metric
-definitions and its exposures/events from the stores, reduce them to per-variant
-statistics, run the quality checks, the comparisons and the decision) and
-:func:`assemble_readout`, its pure second half that takes statistics already
-computed. The metric reduction is a port, :class:`MetricPipeline`, so the
-readout runs on whichever pipeline the workspace provides.
+What belongs here: :func:`build_readout` (read the experiment and its metric
+definitions, get per-variant statistics and data-quality findings from
+:mod:`abwb.metrics` via :func:`abwb.readout.pipeline.readout_statistics`, run the
+quality checks, the comparisons and the decision) and :func:`assemble_readout`, its
+pure second half that takes statistics already computed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Protocol
 
 import polars as pl
 
 from abwb.config.experiment import Experiment
-from abwb.config.metric import MetricDefinition
 from abwb.errors import InvalidInput, NotFound
 from abwb.readout.analysis import MetricData, compare_metrics, lift_over_time
 from abwb.readout.decision import decide
@@ -30,35 +27,12 @@ from abwb.readout.model import (
     ReadoutResult,
     VariantFacts,
 )
+from abwb.readout.pipeline import readout_statistics
 from abwb.readout.quality import assess_quality
 from abwb.stats.config import AnalysisConfig
 from abwb.store.protocol import ConfigStore, EventStore
 
-__all__ = ["MetricPipeline", "analysed_units", "assemble_readout", "build_readout", "window_end"]
-
-
-class MetricPipeline(Protocol):
-    """Reduces units and events to per-variant statistics for one metric."""
-
-    def __call__(
-        self,
-        units: pl.DataFrame,
-        events: pl.DataFrame,
-        definition: MetricDefinition,
-        *,
-        days: Sequence[date],
-        until: datetime,
-    ) -> MetricData:
-        """Statistics over the window and cumulative per day.
-
-        Args:
-            units: One row per unit: ``unit_id``, ``variant``, ``first_exposed_at``.
-            events: Events frame (``EVENT_SCHEMA``) before ``until``.
-            definition: The metric.
-            days: Days (UTC) to give cumulative statistics for.
-            until: End of the readout window (exclusive).
-        """
-        ...
+__all__ = ["assemble_readout", "build_readout", "window_end"]
 
 
 def window_end(as_of: date) -> datetime:
@@ -69,30 +43,6 @@ def window_end(as_of: date) -> datetime:
         '2026-06-02T00:00:00+00:00'
     """
     return datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=UTC)
-
-
-def analysed_units(exposures: pl.DataFrame, experiment: Experiment) -> pl.DataFrame:
-    """One row per unit of the current phase: its variant and first exposure.
-
-    Units exposed to more than one variant (crossovers) are dropped: their
-    outcome cannot be attributed to either arm.
-
-    Args:
-        exposures: Exposures frame (``EXPOSURE_SCHEMA``).
-        experiment: The experiment (phase, unit type).
-
-    Returns:
-        ``unit_id``, ``variant``, ``first_exposed_at``.
-    """
-    phase = exposures.filter(
-        (pl.col("phase") == experiment.phase) & (pl.col("unit_type") == experiment.unit_type)
-    )
-    per_unit = phase.group_by("unit_id").agg(
-        pl.col("variant").first(),
-        pl.col("variant").n_unique().alias("n_variants"),
-        pl.col("exposed_at").min().alias("first_exposed_at"),
-    )
-    return per_unit.filter(pl.col("n_variants") == 1).drop("n_variants").sort("unit_id")
 
 
 def _roles(experiment: Experiment, metrics: Sequence[str] | None) -> list[tuple[str, MetricRole]]:
@@ -188,7 +138,6 @@ def build_readout(
     alpha: float = 0.05,
     metrics: Sequence[str] | str | None = None,
     segments: Sequence[str] | str | None = None,
-    pipeline: MetricPipeline | None = None,
     today: date | None = None,
 ) -> ReadoutResult:
     """Read out one experiment from the stores.
@@ -201,7 +150,6 @@ def build_readout(
         alpha: Significance level.
         metrics: Metric keys to analyse; default the experiment's own.
         segments: Reserved for segment breakdowns; must be empty.
-        pipeline: Metric reduction; default :func:`abwb.readout.pipeline.default_pipeline`.
         today: The current date when ``as_of`` is not given (the caller's clock).
 
     Returns:
@@ -236,36 +184,12 @@ def build_readout(
         )
     as_of_day = params.as_of or today or datetime.now(UTC).date()
     until = window_end(as_of_day)
-    exposures = event_store.read_exposures(experiment=experiment.key, until=until)
-    units = analysed_units(exposures, experiment)
-    events = event_store.read_events(
-        names=sorted(_event_names(definitions[k] for k, _ in roles)), until=until
+    statistics = readout_statistics(
+        event_store, experiment, [(definitions[k], role) for k, role in roles], until=until,
+        layer_salts={layer.key: layer.effective_salt for layer in bundle.layers},
     )
-    first = units["first_exposed_at"].min() if units.height else None
-    days = _days(first.date() if first is not None else as_of_day, as_of_day)  # type: ignore[union-attr]
-    if pipeline is None:
-        from abwb.readout.pipeline import default_pipeline
-
-        pipeline = default_pipeline
-    metric_data = []
-    for key, role in roles:
-        data = pipeline(units, events, definitions[key], days=days, until=until)
-        metric_data.append(MetricData(data.definition, role, data.stats, data.daily))
-    quality = assess_quality(exposures, units, experiment, bundle, now=until - timedelta(seconds=1))
+    quality = assess_quality(statistics.quality, statistics.units, experiment)
     return assemble_readout(
-        experiment, metric_data, quality, units=units, as_of=as_of_day, engine=params.engine,
-        alpha=params.alpha, config_version=bundle.version,
+        experiment, statistics.metrics, quality, units=statistics.units, as_of=as_of_day,
+        engine=params.engine, alpha=params.alpha, config_version=bundle.version,
     )
-
-
-def _event_names(definitions: object) -> set[str]:
-    names: set[str] = set()
-    for d in definitions:  # type: ignore[attr-defined]
-        names.update(n for n in (d.event, d.numerator_event, d.denominator_event) if n)
-    return names
-
-
-def _days(first: date, last: date) -> list[date]:
-    if first > last:
-        return []
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]

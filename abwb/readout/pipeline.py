@@ -1,126 +1,117 @@
-"""The readout's default metric reduction (an adapter onto the metric pipelines).
+"""The readout's metric statistics, taken from :mod:`abwb.metrics` (the one metric pipeline).
 
-What belongs here: :func:`default_pipeline`, the :class:`~abwb.readout.build.MetricPipeline`
-a readout uses when none is given. It reduces each unit's events inside the
-metric window after its first exposure to one value, then per-variant
-:class:`~abwb.stats.summary.MeanStats` / :class:`~abwb.stats.summary.RatioStats`
-with ``from_values`` — overall and cumulative at the end of each day.
-
-Interim: ``abwb.metrics`` (the shared DuckDB pipelines with capping and CUPED) had
-not landed when the readout was written; this adapter covers the window and the
-five metric kinds without capping or CUPED and is meant to delegate to
-``abwb.metrics`` once it exists. Keep the contract (:class:`MetricPipeline`).
+What belongs here: :func:`readout_statistics` — read the experiment's exposures and
+the metrics' events from an ``EventStore`` once, run
+:func:`~abwb.metrics.compute_statistics` over the readout window (per-variant
+statistics with capping and CUPED covariates, data quality, the assignment audit,
+the analysed units) and :func:`~abwb.metrics.daily_cumulative_statistics` for lift
+over time, and hand the result to the readout as :class:`~abwb.readout.analysis.MetricData`.
+Metric semantics (windows, capping, CUPED, first exposure, crossovers) are defined
+in :mod:`abwb.metrics.plan`, never here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 
 import polars as pl
 
+from abwb.config.experiment import Experiment
 from abwb.config.metric import MetricDefinition
+from abwb.metrics import (
+    DataQualityResult,
+    MetricPlan,
+    compute_statistics,
+    daily_cumulative_statistics,
+    plan_metrics,
+    read_store_frames,
+    stats_from_frame,
+)
 from abwb.readout.analysis import MetricData, Stats
-from abwb.stats.summary import MeanStats, RatioStats
+from abwb.readout.model import MetricRole
+from abwb.store.protocol import EventStore
 
-__all__ = ["default_pipeline", "unit_values"]
+__all__ = ["UNITS_SCHEMA", "ReadoutStatistics", "readout_statistics"]
 
-
-def _windowed(units: pl.DataFrame, events: pl.DataFrame, name: str,
-              definition: MetricDefinition, until: datetime) -> pl.DataFrame:
-    start = pl.col("first_exposed_at") + pl.duration(seconds=definition.window_start_s)
-    cond = (pl.col("occurred_at") >= start) & (pl.col("occurred_at") < until)
-    if definition.window_end_s is not None:
-        end = pl.col("first_exposed_at") + pl.duration(seconds=definition.window_end_s)
-        cond = cond & (pl.col("occurred_at") < end)
-    return (
-        events.filter(pl.col("name") == name)
-        .join(units.select("unit_id", "first_exposed_at"), on="unit_id", how="inner")
-        .filter(cond)
-    )
+#: Columns of :attr:`ReadoutStatistics.units`: one row per analysed unit.
+UNITS_SCHEMA = pl.Schema({
+    "unit_id": pl.String,
+    "variant": pl.String,
+    "first_exposed_at": pl.Datetime("us", "UTC"),
+})
 
 
-def _per_unit(units: pl.DataFrame, events: pl.DataFrame, name: str, value: str | None,
-              definition: MetricDefinition, until: datetime, alias: str) -> pl.DataFrame:
-    hits = _windowed(units, events, name, definition, until)
-    agg = pl.col(value).fill_null(0.0).sum() if value else pl.len().cast(pl.Float64)
-    return hits.group_by("unit_id").agg(agg.alias(alias))
+@dataclass(frozen=True, slots=True)
+class ReadoutStatistics:
+    """What the metric pipeline gives a readout.
 
-
-def unit_values(units: pl.DataFrame, events: pl.DataFrame, definition: MetricDefinition,
-                *, until: datetime) -> pl.DataFrame:
-    """One metric value per exposed unit (before ``until``).
-
-    Args:
-        units: ``unit_id``, ``variant``, ``first_exposed_at`` (exposed before ``until``).
-        events: Events frame.
-        definition: The metric.
-        until: Exclusive end of the data.
-
-    Returns:
-        ``unit_id``, ``variant`` and ``y`` (``num``/``den`` for ratio metrics).
-        ``mean`` metrics keep only units with at least one event.
+    Attributes:
+        metrics: Per metric (in the order asked): definition, role, statistics over the
+            window and cumulative statistics at the end of each day.
+        quality: The pipeline's data-quality findings and assignment audit.
+        units: Analysed units (crossovers excluded), columns :data:`UNITS_SCHEMA`.
+        notes: The pipeline's caveats (e.g. CUPED ignored for a ratio metric).
     """
-    base = units.filter(pl.col("first_exposed_at") < until).select("unit_id", "variant")
-    if definition.kind == "ratio":
-        num = _per_unit(units, events, definition.numerator_event or "",
-                        definition.numerator_value_column, definition, until, "num")
-        den = _per_unit(units, events, definition.denominator_event or "",
-                        definition.denominator_value_column, definition, until, "den")
-        return (base.join(num, on="unit_id", how="left").join(den, on="unit_id", how="left")
-                .with_columns(pl.col("num").fill_null(0.0), pl.col("den").fill_null(0.0)))
-    name = definition.event or ""
-    if definition.kind in ("binomial", "count"):
-        per = _per_unit(units, events, name, None, definition, until, "y")
-        if definition.kind == "binomial":
-            per = per.with_columns(pl.lit(1.0).alias("y"))
-    else:
-        hits = _windowed(units, events, name, definition, until)
-        column = definition.value_column or "value"
-        agg = pl.col(column).mean() if definition.kind == "mean" else pl.col(column).sum()
-        per = hits.group_by("unit_id").agg(agg.fill_null(0.0).alias("y"))
-    how = "inner" if definition.kind == "mean" else "left"
-    return base.join(per, on="unit_id", how=how).with_columns(pl.col("y").fill_null(0.0))
+
+    metrics: tuple[MetricData, ...]
+    quality: DataQualityResult
+    units: pl.DataFrame
+    notes: tuple[str, ...] = ()
 
 
-def _stats(values: pl.DataFrame, definition: MetricDefinition,
-           variants: Sequence[str]) -> dict[str, Stats]:
-    out: dict[str, Stats] = {}
-    for variant in variants:
-        part = values.filter(pl.col("variant") == variant)
-        if definition.kind == "ratio":
-            out[variant] = RatioStats.from_values(part["num"].to_numpy(), part["den"].to_numpy())
-        else:
-            out[variant] = MeanStats.from_values(part["y"].to_numpy())
-    return out
-
-
-def default_pipeline(
-    units: pl.DataFrame,
-    events: pl.DataFrame,
-    definition: MetricDefinition,
+def readout_statistics(
+    event_store: EventStore,
+    experiment: Experiment,
+    metrics: Sequence[tuple[MetricDefinition, MetricRole]],
     *,
-    days: Sequence[date],
     until: datetime,
-) -> MetricData:
-    """Per-variant statistics over the window, and cumulative at the end of each day.
+    layer_salts: Mapping[str, str] | None = None,
+) -> ReadoutStatistics:
+    """Statistics, data quality and daily cumulative statistics of one readout.
 
     Args:
-        units: ``unit_id``, ``variant``, ``first_exposed_at``.
-        events: Events frame (``EVENT_SCHEMA``).
-        definition: The metric.
-        days: Days (UTC) for the cumulative series.
-        until: Exclusive end of the readout window.
+        event_store: Where exposures and events are read from.
+        experiment: The experiment config (phase, weights, audit).
+        metrics: Metric definitions with their role, primary first.
+        until: Exclusive end of the readout window (timezone-aware).
+        layer_salts: Layer key → salt, for the audit of layers with a custom salt.
 
     Returns:
-        The metric's data (role ``primary``; the caller sets the real role).
+        The statistics; the last day of the daily series equals the window's.
+
+    Raises:
+        InvalidInput: As :func:`abwb.metrics.compute_statistics`.
+        StorageError: The store failed.
     """
-    variants = sorted(units["variant"].unique().to_list())
-    overall = _stats(unit_values(units, events, definition, until=until), definition, variants)
-    daily = []
-    for day in days:
-        end = min(until, datetime.combine(day + timedelta(days=1), datetime.min.time(),
-                                          tzinfo=until.tzinfo))
-        values = unit_values(units, events, definition, until=end)
-        daily.append((day, _stats(values, definition, variants)))
-    return MetricData(definition=definition, role="primary", stats=overall, daily=daily)
+    definitions = [d for d, _ in metrics]
+    plans = plan_metrics(definitions)
+    exposures, events = read_store_frames(event_store, experiment=experiment.key, plans=plans,
+                                          until=until)
+    window = compute_statistics(exposures, events, definitions, experiment=experiment,
+                                as_of=until, keep_units=True, layer_salts=layer_salts)
+    daily = _by_day(
+        daily_cumulative_statistics(exposures, events, definitions, experiment=experiment,
+                                    as_of=until),
+        plans, window.variants,
+    )
+    data = tuple(
+        MetricData(d, role, window[d.key], tuple((day, stats[d.key]) for day, stats in daily))
+        for d, role in metrics
+    )
+    units = (
+        pl.DataFrame(schema=UNITS_SCHEMA) if window.units is None
+        else window.units.select(list(UNITS_SCHEMA))
+    )
+    return ReadoutStatistics(metrics=data, quality=window.quality, units=units,
+                             notes=window.notes)
+
+
+def _by_day(
+    daily: pl.DataFrame, plans: list[MetricPlan], variants: tuple[str, ...]
+) -> list[tuple[date, Mapping[str, Mapping[str, Stats]]]]:
+    return [
+        (day, stats_from_frame(part, plans, variants))
+        for (day,), part in sorted(daily.partition_by("day", as_dict=True).items())
+    ]

@@ -1,147 +1,178 @@
-"""Data-quality checks of a readout: sample ratio, crossovers, assignment audit, exposures.
+"""Data-quality checks of a readout, read from the metric pipeline's findings.
 
-What belongs here: the checks a readout runs on the exposures frame before anyone
-reads a lift — each returns a :class:`~abwb.readout.model.QualityCheck` with a
-sentence a product manager can read — and the daily exposure counts. The SRM test
-itself is :func:`abwb.stats.srm.srm_test`; assignments are recomputed with
-:func:`abwb.assignment.bulk.assign_frame`, the engine the API serves with.
+What belongs here: turning :class:`~abwb.metrics.DataQualityResult` (sample-ratio
+test, crossovers, assignment audit, events before exposure, missing and unknown
+variants — all computed once by :mod:`abwb.metrics`) into the readout's
+:class:`~abwb.readout.model.QualityCheck` verdicts, each with a sentence a product
+manager can read and the readout's tolerance for it, plus the daily exposure counts
+the exposure plot shows. Nothing here recomputes a quality fact.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
 
 import polars as pl
 
-from abwb.assignment.bulk import assign_frame
-from abwb.assignment.decision import Reason
-from abwb.assignment.engine import Assigner
-from abwb.config.bundle import ConfigBundle
 from abwb.config.experiment import Experiment
+from abwb.metrics import DataQualityResult
 from abwb.readout.model import QualityCheck, ReadoutQuality
-from abwb.stats.srm import srm_test
 
 __all__ = [
     "CROSSOVER_MAX_SHARE",
     "MISMATCH_MAX_SHARE",
     "assess_quality",
+    "audit_check",
     "crossover_check",
     "daily_exposures",
+    "events_before_exposure_check",
     "srm_check",
+    "variants_check",
 ]
 
 #: Largest tolerated share of units seen in more than one variant.
 CROSSOVER_MAX_SHARE = 0.01
-#: Largest tolerated share of recorded variants that the engine would not serve today.
+#: Largest tolerated share of audited units whose logged variant the config would not assign.
 MISMATCH_MAX_SHARE = 0.01
 
+_SRM_CAUSES = {
+    "assignment": "likely cause: assignment (the audit found units in the wrong variant)",
+    "logging": "likely cause: lost or extra exposures (the assignment audit is clean)",
+    "unknown": "cause unknown (the assignment audit could not run)",
+}
 
-def srm_check(units: pl.DataFrame, experiment: Experiment) -> tuple[QualityCheck, float]:
-    """Sample-ratio mismatch: do units per variant match the configured weights?
+
+def srm_check(quality: DataQualityResult) -> QualityCheck:
+    """Sample-ratio mismatch: do analysed units per variant match the configured weights?
 
     Args:
-        units: One row per unit with its ``variant``.
-        experiment: The experiment (weights).
+        quality: The pipeline's findings (its chi-square test, ``abwb.stats.srm``).
 
     Returns:
-        The check and the p-value (NaN without units). Alerts at p < 0.001.
+        The check (value: the p-value); fails when the test alerts (p < 0.001).
     """
-    weights = {v.key: v.weight for v in experiment.variants if v.weight > 0}
-    counts = {k: 0 for k in weights}
-    for variant, n in units.group_by("variant").len().iter_rows():
-        if variant in counts:
-            counts[variant] = int(n)
-    result = srm_test(counts, weights)
-    if math.isnan(result.p_value):
-        return QualityCheck("sample ratio", True, "no exposures yet", math.nan), math.nan
-    total, weight_total = max(sum(counts.values()), 1), sum(weights.values())
+    srm = quality.srm
+    if srm is None or math.isnan(srm.p_value):
+        reason = (
+            "not tested: exposures name variants the config does not define"
+            if quality.unknown_variants else "no exposures yet"
+        )
+        return QualityCheck("sample ratio", True, reason, math.nan)
+    total, expected_total = max(sum(srm.n), 1), sum(srm.expected) or 1.0
     observed = ", ".join(
-        f"{k} {n / total:.1%} (expected {weights[k] / weight_total:.1%})"
-        for k, n in counts.items()
+        f"{k} {n / total:.1%} (expected {e / expected_total:.1%})"
+        for k, n, e in zip(srm.variants, srm.n, srm.expected, strict=True)
     )
-    verdict = "mismatch — assignment or logging is broken" if result.alert else "as configured"
-    detail = f"{verdict}: {observed}; chi-square p = {result.p_value:.3g}"
-    return QualityCheck("sample ratio", not result.alert, detail, result.p_value), result.p_value
+    if srm.alert:
+        verdict = f"mismatch, {_SRM_CAUSES.get(quality.srm_cause, 'cause unknown')}"
+    else:
+        verdict = "as configured"
+    detail = f"{verdict}: {observed}; chi-square p = {srm.p_value:.3g}"
+    return QualityCheck("sample ratio", not srm.alert, detail, srm.p_value)
 
 
-def crossover_check(exposures: pl.DataFrame) -> QualityCheck:
-    """Units exposed to more than one variant (they are excluded from the analysis).
+def crossover_check(quality: DataQualityResult) -> QualityCheck:
+    """Units exposed to more than one variant (left out of the analysis).
 
     Args:
-        exposures: The exposures frame.
+        quality: The pipeline's findings.
 
     Returns:
-        The check; fails above :data:`CROSSOVER_MAX_SHARE`.
+        The check (value: the share of units); fails above :data:`CROSSOVER_MAX_SHARE`.
     """
-    per_unit = exposures.group_by("unit_type", "unit_id").agg(pl.col("variant").n_unique())
-    total = per_unit.height
-    crossed = per_unit.filter(pl.col("variant") > 1).height
+    crossed = quality.crossover_units
+    analysed = sum(quality.units_per_variant.values())
+    total = analysed + crossed if quality.crossovers_excluded else analysed
     share = crossed / total if total else 0.0
-    passed = share <= CROSSOVER_MAX_SHARE
     detail = (
         f"{crossed:,} of {total:,} units ({share:.2%}) saw more than one variant"
-        + ("; they are excluded" if crossed else "")
+        + ("; they are excluded" if crossed and quality.crossovers_excluded else "")
     )
-    return QualityCheck("crossovers", passed, detail, share)
+    return QualityCheck("crossovers", share <= CROSSOVER_MAX_SHARE, detail, share)
 
 
-def audit_check(
-    units: pl.DataFrame, experiment: Experiment, bundle: ConfigBundle, *, now: datetime
-) -> QualityCheck:
-    """Recompute each unit's variant with the assignment engine and count disagreements.
-
-    Only units the engine assigns (or overrides) today can be checked: targeting
-    attributes are not stored with exposures, and a stopped experiment assigns nobody.
+def audit_check(quality: DataQualityResult) -> QualityCheck:
+    """The assignment audit: logged variants recomputed from the config's hash.
 
     Args:
-        units: One row per unit with ``unit_id`` and recorded ``variant``.
-        experiment: The experiment.
-        bundle: The workspace config (layers, holdouts).
-        now: The time the engine evaluates at.
+        quality: The pipeline's findings (:func:`abwb.metrics.audit_assignments`).
 
     Returns:
-        The check; fails above :data:`MISMATCH_MAX_SHARE` of checked units.
+        The check (value: the share of audited units that mismatch); fails above
+        :data:`MISMATCH_MAX_SHARE`. An audit that could not run (sticky experiment,
+        another phase) passes with the reason.
     """
-    if units.is_empty():
-        return QualityCheck("assignment audit", True, "no exposures to audit")
-    audit_exp = experiment if experiment.status == "running" else _as_running(experiment)
-    others = [e for e in bundle.experiments if e.key != experiment.key]
-    audit_bundle = ConfigBundle(experiments=[*others, audit_exp], layers=bundle.layers,
-                                holdouts=bundle.holdouts, segments=bundle.segments,
-                                flags=bundle.flags, metrics=bundle.metrics,
-                                version=bundle.version)
-    frame = units.select("unit_id", pl.col("variant").alias("recorded"))
-    recomputed = assign_frame(Assigner(audit_bundle), frame, experiment.key, now=now,
-                              unit_type=experiment.unit_type)
-    checkable = recomputed.filter(
-        pl.col("reason").is_in([Reason.ASSIGNED.value, Reason.OVERRIDE.value])
-    )
-    if checkable.is_empty():
-        return QualityCheck("assignment audit", True,
-                            "no unit could be re-assigned offline (targeting or schedule)")
-    mismatched = checkable.filter(pl.col("variant") != pl.col("recorded")).height
-    share = mismatched / checkable.height
-    passed = share <= MISMATCH_MAX_SHARE
-    note = " (sticky assignments may legitimately differ)" if experiment.sticky else ""
+    audit = quality.audit
+    if audit.status in ("not_auditable", "skipped"):
+        return QualityCheck("assignment audit", True, f"not run: {audit.note}", math.nan)
+    if audit.audited_units == 0:
+        return QualityCheck("assignment audit", True, "no exposures to audit", math.nan)
+    share = audit.mismatches / audit.audited_units
     detail = (
-        f"{mismatched:,} of {checkable.height:,} units ({share:.2%}) recorded a variant the "
-        f"engine would not serve{note}"
+        f"{audit.mismatches:,} of {audit.audited_units:,} units ({share:.2%}) recorded a "
+        "variant the current config would not assign"
     )
-    return QualityCheck("assignment audit", passed or experiment.sticky, detail, share)
+    if audit.outside_experiment:
+        detail += f" ({audit.outside_experiment:,} fall outside its traffic or layer range)"
+    if audit.excluded_overrides:
+        detail += f"; {audit.excluded_overrides:,} overridden units not audited"
+    if audit.mismatches:
+        detail += "; units exposed before a re-weighting also count"
+    return QualityCheck("assignment audit", share <= MISMATCH_MAX_SHARE, detail, share)
 
 
-def _as_running(experiment: Experiment) -> Experiment:
-    import msgspec
+def variants_check(quality: DataQualityResult, experiment: Experiment) -> QualityCheck:
+    """Every configured variant has units, and no exposure names an unknown variant.
 
-    return msgspec.structs.replace(experiment, status="running")
+    Args:
+        quality: The pipeline's findings.
+        experiment: The experiment (which variants receive traffic).
+
+    Returns:
+        The check; fails on a logged variant the config does not define, or on a
+        variant with traffic but no units while other variants have some.
+    """
+    served = {v.key for v in experiment.variants if v.weight > 0}
+    missing = [v for v in quality.missing_variants if v in served]
+    unknown = list(quality.unknown_variants)
+    if not sum(quality.units_per_variant.values()):
+        return QualityCheck("variants", True, "no exposures yet", math.nan)
+    problems = []
+    if missing:
+        problems.append(f"no units in {', '.join(missing)}")
+    if unknown:
+        problems.append(f"exposures logged for undefined variant(s) {', '.join(unknown)}")
+    detail = "; ".join(problems) or "every configured variant received units"
+    return QualityCheck("variants", not problems, detail, float(len(missing) + len(unknown)))
+
+
+def events_before_exposure_check(quality: DataQualityResult) -> QualityCheck:
+    """Metric events of analysed units that happened before the unit's first exposure.
+
+    They are expected (a CUPED pre-period, returning users) and are never counted in
+    a metric's window, so this check informs and does not fail; a sudden jump points
+    at exposures logged late.
+
+    Args:
+        quality: The pipeline's findings.
+
+    Returns:
+        The check (value: the number of events); always passes.
+    """
+    n = quality.events_before_exposure
+    detail = (
+        "none" if not n else
+        f"{n:,} metric events happened before the unit's first exposure; they are not "
+        "counted in metric windows (CUPED uses them as the pre-period)"
+    )
+    return QualityCheck("events before exposure", True, detail, float(n))
 
 
 def daily_exposures(units: pl.DataFrame) -> pl.DataFrame:
     """New and cumulative exposed units per variant and day (UTC).
 
     Args:
-        units: One row per unit with ``variant`` and ``first_exposed_at``.
+        units: One row per analysed unit with ``variant`` and ``first_exposed_at``.
 
     Returns:
         ``date``, ``variant``, ``units``, ``cumulative_units`` sorted by variant, date.
@@ -158,27 +189,25 @@ def daily_exposures(units: pl.DataFrame) -> pl.DataFrame:
 
 
 def assess_quality(
-    exposures: pl.DataFrame,
-    units: pl.DataFrame,
-    experiment: Experiment,
-    bundle: ConfigBundle,
-    *,
-    now: datetime,
+    quality: DataQualityResult, units: pl.DataFrame, experiment: Experiment
 ) -> ReadoutQuality:
-    """Run every data-quality check.
+    """The readout's quality section from the pipeline's findings.
 
     Args:
-        exposures: Raw exposures of the experiment's phase.
-        units: One row per analysed unit (crossovers removed) with ``variant`` and
-            ``first_exposed_at``.
+        quality: :attr:`abwb.metrics.MetricResults.quality` of the readout window.
+        units: Analysed units (``variant``, ``first_exposed_at``).
         experiment: The experiment.
-        bundle: The workspace config.
-        now: When the engine re-evaluates assignments (end of the readout window).
 
     Returns:
-        The quality section.
+        Checks in display order, daily exposures and the SRM p-value (NaN when untested).
     """
-    srm, p_value = srm_check(units, experiment)
-    checks = (srm, crossover_check(exposures), audit_check(units, experiment, bundle, now=now))
+    checks = (
+        srm_check(quality),
+        variants_check(quality, experiment),
+        crossover_check(quality),
+        audit_check(quality),
+        events_before_exposure_check(quality),
+    )
+    p_value = quality.srm.p_value if quality.srm is not None else math.nan
     return ReadoutQuality(checks=checks, exposures_daily=daily_exposures(units),
                           srm_p_value=p_value)

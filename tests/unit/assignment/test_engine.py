@@ -130,6 +130,7 @@ def test_targeting_without_compiler_or_with_one() -> None:
         ("", "non-empty"),
         ("   ", "non-empty"),
         ("x" * 513, "at most 512 bytes"),
+        ("\ud800", "lone surrogate"),
     ],
 )
 def test_bad_unit_ids_are_clear_errors(unit_id: object, message: str) -> None:

@@ -61,12 +61,13 @@ abwb.readout.headline(readout)
 '''),
         md("## Experiment"),
         code("abwb.readout.facts_table(readout)"),
-        md("## Data quality\nSample ratio, crossovers and an offline re-assignment audit. "
-           "If a check fails, the decision is *investigate*."),
+        md("## Data quality\nSample ratio, variants, crossovers, an offline re-assignment audit "
+           "and events logged before exposure. If a check fails, the decision is *investigate*."),
         code("abwb.readout.quality_table(readout)"),
         code("abwb.readout.plot_exposures(readout)"),
-        md("## Results\nLift of each variant against control. Intervals and p-values "
-           "account for the number of comparisons."),
+        md("## Results\nLift of each variant against control. p-values are adjusted for the "
+           "number of comparisons; intervals are per comparison. Metrics with a pre-period "
+           "covariate use CUPED, and the method column shows how much variance it removed."),
         code("abwb.readout.results_table(readout)", "nbval-check"),
         code("abwb.readout.plot_forest(readout)"),
         code("abwb.readout.plot_lift_over_time(readout)"),

@@ -488,27 +488,46 @@ class FlagEvaluator:
             outcome = self._apply_rule(cf, rule, ctx)
             if outcome is not None:
                 return outcome
+        served, held_back = self._apply_rollouts(cf, ctx)
+        if served is not None:
+            return served
+        if cf.static:
+            return self._serve(cf, flag.default_variation, FlagReason.STATIC, "static flag")
+        return self._serve(
+            cf,
+            flag.default_variation,
+            FlagReason.DEFAULT,
+            "no rule or rollout applied",
+            decision=held_back,
+        )
+
+    def _apply_rollouts(
+        self, cf: _CompiledFlag, ctx: _Context
+    ) -> tuple[FlagEvaluation | None, Decision | None]:
+        """The evaluation served by an active rollout, else the held-back exposure to log."""
+        held_back: Decision | None = None
         for rollout in cf.rollouts:
             state = rollout_state(rollout, ctx.now)
             if state.traffic_fraction <= 0:
                 continue
-            missing = self._unit(ctx, flag.key)
+            missing = self._unit(ctx, cf.flag.key)
             if missing is not None:
-                return missing
+                return missing, None
             if includes(rollout, ctx.unit_id, state.traffic_fraction):
-                return self._serve(
+                served = self._serve(
                     cf,
                     rollout.variation,
                     FlagReason.SPLIT,
                     f"in rollout {rollout.key!r} at {state.traffic_fraction:.2%} "
                     f"(step {state.step_index}, {state.status})",
                     rollout=rollout.key,
+                    decision=_rollout_exposure(rollout, state.step_index, rollout.variation),
                 )
-        if cf.static:
-            return self._serve(cf, flag.default_variation, FlagReason.STATIC, "static flag")
-        return self._serve(
-            cf, flag.default_variation, FlagReason.DEFAULT, "no rule or rollout applied"
-        )
+                return served, None
+            if held_back is None:
+                variation = cf.flag.default_variation
+                held_back = _rollout_exposure(rollout, state.step_index, variation)
+        return None, held_back
 
     def _apply_rule(self, cf: _CompiledFlag, rule: _Rule, ctx: _Context) -> FlagEvaluation | None:
         flag = cf.flag
@@ -596,3 +615,20 @@ class FlagEvaluator:
             decision=decision,
             config_version=self.version,
         )
+
+
+def _rollout_exposure(rollout: Rollout, step_index: int, variation: str) -> Decision:
+    """The exposure a rollout evaluation logs, for monitoring and auto-rollback.
+
+    Monitoring compares the units that have the feature with those held back. The
+    exposure is logged under the rollout key; its phase is the step number, so a unit
+    that moves from held back to included when the rollout ramps is logged again (the
+    monitor sees a crossover instead of counting a treated unit as control).
+    """
+    return Decision(
+        experiment=rollout.key,
+        variant=variation,
+        reason=Reason.ASSIGNED,
+        phase=step_index + 1,
+        detail=f"rollout {rollout.key!r} step {step_index}",
+    )

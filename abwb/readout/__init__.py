@@ -11,7 +11,7 @@ Unattended: ``abwb readout KEY`` (:func:`run_readout`).
 """
 
 from abwb.readout.analysis import MetricData, compare, compare_metrics, lift_over_time
-from abwb.readout.build import MetricPipeline, assemble_readout, build_readout
+from abwb.readout.build import assemble_readout, build_readout
 from abwb.readout.decision import decide, describe_row, format_p_value, format_percent
 from abwb.readout.model import (
     ExperimentFacts,
@@ -40,7 +40,6 @@ __all__ = [
     "ExperimentFacts",
     "HtmlTable",
     "MetricData",
-    "MetricPipeline",
     "NotebookFailed",
     "QualityCheck",
     "ReadoutDecision",

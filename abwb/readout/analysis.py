@@ -13,10 +13,15 @@ Method choice:
 metric kind   frequentist           sequential                  bayesian
 ============  ====================  ==========================  =====================
 binomial      two-proportion z      confidence sequence         Beta-Binomial
-count / sum   Welch t (CUPED when   confidence sequence         Normal (flat prior)
-/ mean        a covariate exists)
+count / sum   Welch t               confidence sequence         Normal (flat prior)
+/ mean
+with CUPED    CUPED Welch t         confidence sequence         as without CUPED
 ratio         delta-method z        delta-method z (fixed)      delta-method z (fixed)
 ============  ====================  ==========================  =====================
+
+"With CUPED" means the statistics carry a pre-period covariate, which
+:mod:`abwb.metrics` adds for metrics with ``cuped_window_s`` (any kind but ratio);
+the row's ``variance_reduction`` says how much variance the adjustment removed.
 
 Ratio metrics have no always-valid or Bayesian path in :mod:`abwb.stats` yet; they
 fall back to the fixed-horizon delta-method test and the ``method`` column says so.
@@ -58,6 +63,9 @@ __all__ = [
 Stats = MeanStats | RatioStats
 
 #: Columns (and dtypes) of :attr:`ReadoutResult.results`, one row per metric × treatment.
+#: ``method`` names the test (``cuped_welch_t`` for CUPED), ``variance_reduction`` is the
+#: share of variance CUPED removed (NaN otherwise), ``capping`` the metric's cap
+#: (``p99`` for a percentile, else the absolute value; null when uncapped).
 RESULT_SCHEMA: dict[str, Any] = {
     "metric": pl.String,
     "metric_name": pl.String,
@@ -83,6 +91,7 @@ RESULT_SCHEMA: dict[str, Any] = {
     "chance_to_win": pl.Float64,
     "risk_treatment": pl.Float64,
     "variance_reduction": pl.Float64,
+    "capping": pl.String,
     "outcome": pl.String,
     "guardrail_max_harm_rel": pl.Float64,
 }
@@ -171,10 +180,10 @@ def compare(
         planned = max(control.n + treatment.n, 1)
         return confidence_sequence(control, treatment, planned_n=planned, config=config,
                                    previous=prev)
-    if binary:
-        return proportions_ztest(control, treatment, config=config)
     if control.has_covariate and treatment.has_covariate:
         return cuped_ttest(control, treatment, config=config)
+    if binary:
+        return proportions_ztest(control, treatment, config=config)
     return welch_ttest(control, treatment, config=config)
 
 
@@ -231,6 +240,7 @@ def _row(
         "chance_to_win": _chance_to_win(result, d.direction),
         "risk_treatment": result.risk_treatment if is_bayes else math.nan,  # type: ignore[union-attr]
         "variance_reduction": math.nan if is_bayes else result.variance_reduction,  # type: ignore[union-attr]
+        "capping": _capping(d),
         "outcome": "",
         "guardrail_max_harm_rel": (
             d.guardrail_max_harm_rel if d.guardrail_max_harm_rel is not None else math.nan
@@ -238,12 +248,21 @@ def _row(
     }
 
 
+def _capping(definition: MetricDefinition) -> str | None:
+    cap = definition.capping
+    if cap is None:
+        return None
+    if cap.percentile is not None:
+        return f"p{cap.percentile * 100:g}"
+    return None if cap.absolute is None else f"{cap.absolute:g}"
+
+
 def _analysis_kind(data: MetricData, control: Stats) -> AnalysisKind:
     if isinstance(control, RatioStats):
         return "ratio"
-    if data.definition.kind == "binomial":
-        return "proportion"
-    return "cuped" if control.has_covariate else "mean"
+    if control.has_covariate:
+        return "cuped"
+    return "proportion" if data.definition.kind == "binomial" else "mean"
 
 
 def _frequentist(

@@ -176,6 +176,11 @@ def build_readout(
     bundle = config_store.load_bundle()
     definitions = {m.key: m for m in bundle.metrics}
     roles = _roles(experiment, params.metrics)
+    if not roles:
+        raise InvalidInput(
+            f"experiment {experiment.key!r} names no metrics; pass metric keys, defined "
+            f"metrics: {sorted(definitions)}", path="metrics",
+        )
     missing = [k for k, _ in roles if k not in definitions]
     if missing:
         raise InvalidInput(

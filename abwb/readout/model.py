@@ -307,7 +307,7 @@ class ReadoutResult:
         facts: The experiment and data volume.
         quality: Data-quality checks and exposures over time.
         results: One row per metric × treatment variant (see
-            :data:`abwb.readout.analysis.RESULT_COLUMNS`).
+            :data:`abwb.readout.analysis.RESULT_SCHEMA`).
         over_time: Cumulative daily results: ``date``, ``metric``, ``variant``,
             ``effect_rel``, ``ci_low_rel``, ``ci_high_rel``, ``units``.
         decision: The recommendation.

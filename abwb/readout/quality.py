@@ -16,6 +16,7 @@ import polars as pl
 
 from abwb.config.experiment import Experiment
 from abwb.metrics import DataQualityResult
+from abwb.readout.decision import format_p_value
 from abwb.readout.model import QualityCheck, ReadoutQuality
 
 __all__ = [
@@ -67,7 +68,7 @@ def srm_check(quality: DataQualityResult) -> QualityCheck:
         verdict = f"mismatch, {_SRM_CAUSES.get(quality.srm_cause, 'cause unknown')}"
     else:
         verdict = "as configured"
-    detail = f"{verdict}: {observed}; chi-square p = {srm.p_value:.3g}"
+    detail = f"{verdict}: {observed}; chi-square {format_p_value(srm.p_value)}"
     return QualityCheck("sample ratio", not srm.alert, detail, srm.p_value)
 
 
@@ -161,9 +162,9 @@ def events_before_exposure_check(quality: DataQualityResult) -> QualityCheck:
     """
     n = quality.events_before_exposure
     detail = (
-        "none" if not n else
-        f"{n:,} metric events happened before the unit's first exposure; they are not "
-        "counted in metric windows (CUPED uses them as the pre-period)"
+        "no metric event happened before its unit's first exposure" if not n else
+        f"{n:,} metric events happened before their unit's first exposure; metric windows "
+        "leave them out (CUPED uses them as the pre-period)"
     )
     return QualityCheck("events before exposure", True, detail, float(n))
 

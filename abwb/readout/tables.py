@@ -28,6 +28,7 @@ __all__ = [
     "facts_table",
     "guardrail_table",
     "headline",
+    "method_label",
     "quality_table",
     "results_table",
 ]
@@ -44,7 +45,7 @@ _STYLE = (
     ".abwb-table td.num{text-align:right!important;font-variant-numeric:tabular-nums;"
     "white-space:nowrap}"
     ".abwb-good{color:#047857;font-weight:600}.abwb-bad{color:#b91c1c;font-weight:600}"
-    ".abwb-muted{color:#6b7280}"
+    ".abwb-muted{color:#6b7280}.abwb-key{white-space:nowrap}"
     ".abwb-headline{font-family:system-ui,-apple-system,sans-serif;font-size:18px;"
     "padding:14px 18px;border-radius:8px;margin:8px 0 16px 0;line-height:1.4}"
     ".abwb-ship{background:#ecfdf5;border-left:6px solid #059669}"
@@ -63,10 +64,11 @@ class HtmlTable:
     """A formatted table: Jupyter shows the HTML, a terminal the text.
 
     Args:
-        caption: Title shown above the table.
-        columns: Column labels.
+        caption: Title shown above the table; empty for none (a report section's
+            heading already names it).
+        columns: Column labels; all empty for a key-value table without a header.
         rows: Cells as text, or ``(text, css_class)`` with ``num``, ``abwb-good``,
-            ``abwb-bad`` or ``abwb-muted``.
+            ``abwb-bad``, ``abwb-muted`` or ``abwb-key`` (never wrapped).
 
     Examples:
         >>> t = HtmlTable("Facts", ("field", "value"), (("units", ("1,200", "num")),))
@@ -90,13 +92,15 @@ class HtmlTable:
                 cls = f' class="{css}"' if css else ""
                 cells.append(f"<td{cls}>{html.escape(text)}</td>")
             body.append(f"<tr>{''.join(cells)}</tr>")
+        caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        thead = f"<thead><tr>{head}</tr></thead>" if any(self.columns) else ""
         return (
-            f'{_STYLE}<table class="abwb-table"><caption>{html.escape(self.caption)}</caption>'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            f'{_STYLE}<table class="abwb-table">{caption}{thead}'
+            f"<tbody>{''.join(body)}</tbody></table>"
         )
 
     def __str__(self) -> str:
-        lines = [self.caption, " | ".join(self.columns)]
+        lines = [line for line in (self.caption, " | ".join(self.columns)) if line.strip(" |")]
         lines += [" | ".join(c if isinstance(c, str) else c[0] for c in r) for r in self.rows]
         return "\n".join(lines)
 
@@ -135,11 +139,12 @@ def _date(value: object) -> str:
     return "—" if value is None else str(value)[:16].replace("T", " ")
 
 
-def facts_table(readout: ReadoutResult) -> HtmlTable:
+def facts_table(readout: ReadoutResult, *, caption: str = "") -> HtmlTable:
     """Experiment facts: what ran, for how long, on how many units, under which config."""
     f = readout.facts
     variants = ", ".join(
-        f"{v.key}{' (control)' if v.is_control else ''} {v.weight:.0%}" for v in f.variants
+        f"{v.key} {v.weight:.0%}{' (control)' if v.is_control and v.key != 'control' else ''}"
+        for v in f.variants
     )
     rows: list[tuple[Cell, ...]] = [
         ("Experiment", f"{f.name or f.key} ({f.key})"),
@@ -155,7 +160,7 @@ def facts_table(readout: ReadoutResult) -> HtmlTable:
         ("Config version", f"experiment v{f.experiment_version} · workspace v{f.config_version}"),
         ("Metrics", _metric_roles(readout)),
     ]
-    return HtmlTable("Experiment facts", ("", ""), tuple(rows))
+    return HtmlTable(caption, ("", ""), tuple(rows))
 
 
 def _metric_roles(readout: ReadoutResult) -> str:
@@ -169,7 +174,7 @@ def _metric_roles(readout: ReadoutResult) -> str:
     return "; ".join(parts) or "—"
 
 
-def quality_table(readout: ReadoutResult) -> HtmlTable:
+def quality_table(readout: ReadoutResult, *, caption: str = "") -> HtmlTable:
     """Data-quality checks with a pass/fail mark and a readable explanation."""
     rows = tuple(
         (
@@ -179,7 +184,7 @@ def quality_table(readout: ReadoutResult) -> HtmlTable:
         )
         for c in readout.quality.checks
     )
-    return HtmlTable("Data quality", ("check", "result", "detail"), rows)
+    return HtmlTable(caption, ("check", "result", "detail"), rows)
 
 
 def _outcome_cell(outcome: str) -> Cell:
@@ -196,23 +201,25 @@ def _metric_value(value: float, kind: str) -> Cell:
 
 
 def results_table(readout: ReadoutResult, *, roles: Sequence[str] = ("primary", "secondary"),
-                  caption: str = "Results") -> HtmlTable:
-    """Per metric × variant: control and treatment values, lift, interval, evidence, outcome.
+                  caption: str = "") -> HtmlTable:
+    """Per metric × variant: values, lift, interval, evidence, method, outcome.
 
     Args:
         readout: The readout.
         roles: Metric roles to include.
-        caption: Table caption.
+        caption: Table caption (none by default).
 
     Returns:
-        The table (p-values are the adjusted ones; Bayesian runs show chance to win).
+        The table (p-values are the adjusted ones; Bayesian runs show chance to win;
+        the method names CUPED with its variance reduction, and any capping).
     """
     bayes = readout.facts.engine == "bayesian"
     level = f"{1 - readout.facts.alpha:.0%}"
     columns = (
         "metric", "role", "variant", "control value", "variant value", "lift",
         f"{level} {'credible' if bayes else 'confidence'} interval",
-        "chance to win" if bayes else "p-value (adj.)", "units (control / variant)", "outcome",
+        "chance to win" if bayes else "p-value (adj.)", "units (control / variant)", "method",
+        "outcome",
     )
     rows = []
     for r in readout.results.filter(readout.results["role"].is_in(list(roles))).iter_rows(
@@ -225,19 +232,58 @@ def results_table(readout: ReadoutResult, *, roles: Sequence[str] = ("primary", 
         rows.append((
             r["metric_name"],
             r["role"],
-            r["variant"],
+            (r["variant"], "abwb-key"),
             _metric_value(r["mean_control"], r["kind"]),
             _metric_value(r["mean_treatment"], r["kind"]),
             (format_percent(r["effect_rel"]), "num"),
             (f"[{format_percent(r['ci_low_rel'])}, {format_percent(r['ci_high_rel'])}]", "num"),
             evidence,
             (f"{r['n_control']:,} / {r['n_treatment']:,}", "num"),
+            method_label(r),
             _outcome_cell(r["outcome"]),
         ))
     return HtmlTable(caption, columns, tuple(rows))
 
 
-def guardrail_table(readout: ReadoutResult) -> HtmlTable:
+_METHODS = {
+    "two_proportion_z": "z-test",
+    "welch_t": "t-test",
+    "cuped_welch_t": "CUPED t-test",
+    "delta_ratio_z": "delta method",
+    "asymptotic_cs": "confidence sequence",
+    "beta_binomial": "Beta-Binomial",
+    "normal_approx": "Normal posterior",
+}
+
+
+def method_label(row: dict[str, object]) -> str:
+    """The test of a result row for people, with CUPED's variance reduction and capping.
+
+    Args:
+        row: A row of the results frame.
+
+    Returns:
+        E.g. ``CUPED t-test (variance -38 %) · capped at p99``.
+
+    Examples:
+        >>> method_label({"method": "cuped_welch_t", "variance_reduction": 0.381,
+        ...               "capping": "p99"})
+        'CUPED t-test (variance -38 %) · capped at p99'
+        >>> method_label({"method": "two_proportion_z", "variance_reduction": float("nan"),
+        ...               "capping": None})
+        'z-test'
+    """
+    method = str(row["method"])
+    label = _METHODS.get(method, method)
+    reduction = row["variance_reduction"]
+    if isinstance(reduction, float) and not math.isnan(reduction):
+        label += f" (variance {format_percent(-reduction, digits=0)})"
+    if row["capping"]:
+        label += f" · capped at {row['capping']}"
+    return label
+
+
+def guardrail_table(readout: ReadoutResult, *, caption: str = "") -> HtmlTable:
     """Guardrail metrics: lift, interval, tolerated harm and whether it was harmed."""
     rows = []
     for r in readout.results.filter(readout.results["role"] == "guardrail").iter_rows(named=True):
@@ -245,7 +291,7 @@ def guardrail_table(readout: ReadoutResult) -> HtmlTable:
         harmed = guardrail_harmed(r)
         rows.append((
             r["metric_name"],
-            r["variant"],
+            (r["variant"], "abwb-key"),
             f"{'lower' if r['direction'] == 'decrease' else 'higher'} is better",
             (format_percent(r["effect_rel"]), "num"),
             (f"[{format_percent(r['ci_low_rel'])}, {format_percent(r['ci_high_rel'])}]", "num"),
@@ -256,13 +302,13 @@ def guardrail_table(readout: ReadoutResult) -> HtmlTable:
             ),
         ))
     return HtmlTable(
-        "Guardrails",
+        caption,
         ("metric", "variant", "direction", "lift", "interval", "tolerated harm", "verdict"),
         tuple(rows),
     )
 
 
-def decision_table(readout: ReadoutResult) -> HtmlTable:
+def decision_table(readout: ReadoutResult, *, caption: str = "") -> HtmlTable:
     """The decision, the rule that made it and the supporting evidence."""
     d = readout.decision
     rows: list[tuple[Cell, ...]] = [
@@ -270,4 +316,4 @@ def decision_table(readout: ReadoutResult) -> HtmlTable:
         ("Rule", d.rule),
     ]
     rows += [("Evidence", reason) for reason in d.reasons]
-    return HtmlTable("Decision", ("", ""), tuple(rows))
+    return HtmlTable(caption, ("", ""), tuple(rows))

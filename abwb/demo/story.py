@@ -30,7 +30,7 @@ from abwb.assignment.sticky import StickyAssigner
 from abwb.config.bundle import ConfigBundle
 from abwb.config.experiment import Experiment
 from abwb.demo.scenario import demo_bundle
-from abwb.demo.traffic import TrueEffects, demo_population, experiment_traffic, rollout_minute
+from abwb.demo.traffic import TrueEffects, experiment_traffic, rollout_minute
 from abwb.demo.workspace import DemoWorkspace
 from abwb.errors import Conflict
 from abwb.metrics.pipeline import statistics_from_store
@@ -334,7 +334,7 @@ def _pymc(stats: dict[str, Any], control: str, treatments: Sequence[str]) -> lis
 
     purchase = stats["purchase"]
     arms = [control, *treatments]
-    return [("purchase", fit_hierarchical({a: purchase[a] for a in arms}))]
+    return [("purchase", fit_hierarchical({a: purchase[a] for a in arms}, control=control))]
 
 
 @dataclass(frozen=True, slots=True)

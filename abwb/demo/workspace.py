@@ -84,15 +84,9 @@ def reset_workspace(settings: Settings, *, schema: str = DEMO_SCHEMA) -> None:
 
 
 def _drop_schema(url: str, schema: str) -> None:
-    # The one place the demo talks to PostgreSQL directly: dropping its own schema.
-    import psycopg
+    from abwb.store.postgres import reset_schema  # the postgres extra is needed only here
 
-    try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-    except psycopg.Error as exc:
-        raise StorageError(f"cannot reset the demo schema {schema!r}: {exc}") from exc
+    reset_schema(url, schema)
 
 
 @dataclass(slots=True)

@@ -45,7 +45,8 @@ _STYLE = (
     ".abwb-table td.num{text-align:right!important;font-variant-numeric:tabular-nums;"
     "white-space:nowrap}"
     ".abwb-good{color:#047857;font-weight:600}.abwb-bad{color:#b91c1c;font-weight:600}"
-    ".abwb-muted{color:#6b7280}.abwb-key{white-space:nowrap}"
+    ".abwb-muted{color:#6b7280}"
+    ".abwb-table td.abwb-key,.abwb-table td.abwb-good,.abwb-table td.abwb-bad{white-space:nowrap}"
     ".abwb-headline{font-family:system-ui,-apple-system,sans-serif;font-size:18px;"
     "padding:14px 18px;border-radius:8px;margin:8px 0 16px 0;line-height:1.4}"
     ".abwb-ship{background:#ecfdf5;border-left:6px solid #059669}"
@@ -285,8 +286,12 @@ def method_label(row: dict[str, object]) -> str:
 
 def guardrail_table(readout: ReadoutResult, *, caption: str = "") -> HtmlTable:
     """Guardrail metrics: lift, interval, tolerated harm and whether it was harmed."""
+    guardrails = readout.results.filter(readout.results["role"] == "guardrail")
+    if guardrails.is_empty():
+        return HtmlTable(caption, ("",), ((("No guardrail metrics are defined for this "
+                                            "experiment.", "abwb-muted"),),))
     rows = []
-    for r in readout.results.filter(readout.results["role"] == "guardrail").iter_rows(named=True):
+    for r in guardrails.iter_rows(named=True):
         tolerated = r["guardrail_max_harm_rel"]
         harmed = guardrail_harmed(r)
         rows.append((

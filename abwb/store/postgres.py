@@ -25,12 +25,18 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from abwb.config.bundle import ConfigBundle
-from abwb.errors import StorageError
+from abwb.errors import InvalidInput, StorageError
 from abwb.store import documents as docs
 from abwb.store.protocol import KIND_SECTIONS, AuditEntry, Kind
 from abwb.store.schema import check_schema_version, migrations
 
-__all__ = ["NOTIFY_CHANNEL", "PostgresConfigStore", "PostgresDatabase", "redact_url"]
+__all__ = [
+    "NOTIFY_CHANNEL",
+    "PostgresConfigStore",
+    "PostgresDatabase",
+    "redact_url",
+    "reset_schema",
+]
 
 #: LISTEN/NOTIFY channel carrying the new config version after every config write
 #: (``abwb_config_<schema>`` outside the ``public`` schema, so schemas do not mix).
@@ -51,6 +57,26 @@ def redact_url(url: str) -> str:
         'postgresql://app@db:5432/abwb'
     """
     return re.sub(r"(//[^:/@]+):[^@]*@", r"\1@", url)
+
+
+def reset_schema(url: str, schema: str) -> None:
+    """Drop and re-create ``schema`` (everything in it is lost): for demos and tests.
+
+    Raises:
+        InvalidInput: ``schema`` is ``public`` or not a lowercase SQL identifier.
+        StorageError: PostgreSQL refused or cannot be reached.
+    """
+    if schema == "public" or not _SCHEMA.match(schema):
+        raise InvalidInput(
+            f"must be a lowercase SQL identifier other than 'public', got {schema!r}",
+            path="schema",
+        )
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    except psycopg.Error as exc:
+        raise StorageError(f"cannot reset schema {schema!r} on {redact_url(url)}: {exc}") from exc
 
 
 class PostgresDatabase:

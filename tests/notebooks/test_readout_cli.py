@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from abwb.metrics import statistics_from_store
 from abwb.readout import build_readout, readout_to_dict
+from abwb.readout.build import window_end
 from abwb.settings import Settings
 from abwb.store import open_stores
 
@@ -39,6 +41,11 @@ def test_readout_writes_report_and_results_matching_library(workspace: Settings,
     stores = open_stores(workspace)
     try:
         expected = readout_to_dict(build_readout(stores, KEY, as_of=AS_OF))
+        experiment = stores[0].get("experiment", KEY)
+        library = statistics_from_store(stores[1], experiment.metrics.all_keys(),
+                                        experiment=experiment,
+                                        catalog=stores[0].load_bundle().metrics,
+                                        as_of=window_end(AS_OF))
     finally:
         for s in stores:
             s.close()
@@ -51,7 +58,13 @@ def test_readout_writes_report_and_results_matching_library(workspace: Settings,
                 assert math.isclose(got[key], value, rel_tol=1e-12), key
             else:
                 assert got[key] == value, key
-    assert written["facts"]["units"] == 3000
+    assert written["facts"]["units"] == sum(library.quality.units_per_variant.values())
+    assert written["quality"]["srm_p_value"] == library.quality.srm.p_value  # type: ignore[union-attr]
+    for row in written["results"]:  # the numbers are abwb.metrics' statistics
+        stats = library[row["metric"]]
+        assert row["n_control"] == stats[row["control"]].n
+        assert row["n_treatment"] == stats[row["variant"]].n
+        assert math.isclose(row["mean_treatment"], stats[row["variant"]].mean, rel_tol=1e-12)
     assert "report:" in proc.stdout
 
 

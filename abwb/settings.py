@@ -9,6 +9,7 @@ variable                          meaning (default)
 ================================  ==============================================
 ``ABWB_DATABASE_URL``             ``postgresql://...`` or ``sqlite:///path``
                                   (unset: embedded SQLite at ``./.abwb/abwb.db``)
+``ABWB_DATABASE_SCHEMA``          PostgreSQL schema holding abwb's tables (``public``)
 ``ABWB_REDIS_URL``                ``redis://host:port/db`` (unset: in-process cache)
 ``ABWB_HOME``                     directory of embedded state (``./.abwb``)
 ``ABWB_API_HOST`` / ``_PORT``     bind address of ``abwb serve`` (127.0.0.1:8000)
@@ -35,6 +36,7 @@ class DatabaseSettings:
 
     url: str | None = None
     home: Path = Path(".abwb")
+    schema: str = "public"
 
     @property
     def effective_url(self) -> str:
@@ -89,7 +91,11 @@ class Settings:
         env = os.environ if environ is None else environ
         home = Path(env.get("ABWB_HOME", ".abwb"))
         return cls(
-            database=DatabaseSettings(url=env.get("ABWB_DATABASE_URL") or None, home=home),
+            database=DatabaseSettings(
+                url=env.get("ABWB_DATABASE_URL") or None,
+                home=home,
+                schema=env.get("ABWB_DATABASE_SCHEMA") or "public",
+            ),
             cache=CacheSettings(redis_url=env.get("ABWB_REDIS_URL") or None),
             api=ApiSettings(
                 host=env.get("ABWB_API_HOST", "127.0.0.1"),

@@ -64,13 +64,14 @@ _decoder = msgspec.json.Decoder(Alert)
 
 
 def open_alert_store(
-    settings: Settings, *, schema: str = "public"
+    settings: Settings, *, schema: str | None = None
 ) -> SqliteAlertStore | PostgresAlertStore:
     """The alert store of ``settings`` (same database as the config/event stores).
 
     Args:
         settings: Process settings; ``database.effective_url`` picks SQLite or PostgreSQL.
-        schema: PostgreSQL schema (ignored for SQLite).
+        schema: PostgreSQL schema (default ``settings.database.schema``; ignored for
+            SQLite).
 
     Returns:
         The store; close it when done.
@@ -80,7 +81,7 @@ def open_alert_store(
     """
     url = settings.database.effective_url
     if settings.database.is_postgres:
-        return PostgresAlertStore(url, schema=schema)
+        return PostgresAlertStore(url, schema=schema or settings.database.schema)
     prefix = "sqlite:///"
     if not url.startswith(prefix) or len(url) == len(prefix):
         raise StorageError(f"unsupported database URL for alerts: {url.split('@')[-1]!r}")

@@ -37,8 +37,8 @@ __all__ = ["UNITS_SCHEMA", "ReadoutStatistics", "readout_statistics"]
 
 #: Columns of :attr:`ReadoutStatistics.units`: one row per analysed unit.
 UNITS_SCHEMA = pl.Schema({
-    "unit_id": pl.String,
-    "variant": pl.String,
+    "unit_id": pl.String(),
+    "variant": pl.String(),
     "first_exposed_at": pl.Datetime("us", "UTC"),
 })
 

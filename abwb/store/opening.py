@@ -25,7 +25,8 @@ def open_stores(
         settings: Process settings; ``database.effective_url`` picks the backend.
         migrate: Apply pending migrations (idempotent); otherwise an outdated schema
             is refused with a message asking for ``abwb migrate``.
-        schema: PostgreSQL schema to use (default ``public``); ignored for SQLite.
+        schema: PostgreSQL schema to use (default ``settings.database.schema``);
+            ignored for SQLite.
 
     Returns:
         ``(config_store, event_store)``. Close both (the database closes with the last).
@@ -53,7 +54,7 @@ def open_stores(
                 "ABWB_DATABASE_URL points at PostgreSQL but psycopg is not installed: "
                 "install the extra with `pip install 'abwb[postgres]'`"
             ) from exc
-        pg = PostgresDatabase(url, schema=schema or "public", migrate=migrate)
+        pg = PostgresDatabase(url, schema=schema or settings.database.schema, migrate=migrate)
         return PostgresConfigStore(pg, owns=True), PostgresEventStore(pg, owns=True)
     if url.startswith("sqlite:"):
         db = SqliteDatabase(sqlite_path(url), migrate=migrate)

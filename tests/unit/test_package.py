@@ -118,3 +118,18 @@ def test_committed_files_reference_real_commands() -> None:
     for command in ("./run demo", "./run test"):
         assert command in readme
         assert command.split()[1] + ")" in run
+
+
+def test_readme_python_examples_run_and_print_what_they_say(capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 2
+    namespace: dict[str, object] = {}
+    exec(blocks[0], namespace)  # noqa: S102 - our own README
+    assert capsys.readouterr().out.strip() == "one-page assigned"
+    exec(blocks[1], namespace)  # noqa: S102
+    z, b = namespace["z"], namespace["b"]
+    assert round(z.effect_rel, 3) == 0.125 and round(z.p_value, 3) == 0.054  # type: ignore[attr-defined]
+    assert round(b.chance_to_beat_control, 3) == 0.973  # type: ignore[attr-defined]

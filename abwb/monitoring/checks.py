@@ -330,13 +330,24 @@ def sequential_comparison(
     elif alternative == "less":
         lo, lo_rel, p = -math.inf, -math.inf, (p if z < 0 else 1.0)
     return replace(
-        base, method="asymptotic_cs_ratio", df=math.inf, statistic=z, p_value=p,
-        ci_low=lo, ci_high=hi, ci_low_rel=lo_rel, ci_high_rel=hi_rel,
+        base,
+        method="asymptotic_cs_ratio",
+        df=math.inf,
+        statistic=z,
+        p_value=p,
+        ci_low=lo,
+        ci_high=hi,
+        ci_low_rel=lo_rel,
+        ci_high_rel=hi_rel,
     )
 
 
 def _harm_p_value(
-    result: ComparisonResult, *, max_harm_rel: float, harmful: Alternative, planned_n: int,
+    result: ComparisonResult,
+    *,
+    max_harm_rel: float,
+    harmful: Alternative,
+    planned_n: int,
     alpha: float,
 ) -> float:
     """Always-valid p-value of H0 "relative harm ≤ max_harm_rel" (one-sided)."""
@@ -360,6 +371,29 @@ def _n(result: ComparisonResult, control: str, treatment: str) -> dict[str, int]
 
 def _num(x: float) -> float | None:
     return x if math.isfinite(x) else None
+
+
+def _comparison_evidence(
+    result: ComparisonResult,
+    control: str,
+    treatment: str,
+    p_value: float,
+    threshold: float,
+    *,
+    details: dict[str, float] | None = None,
+) -> Evidence:
+    """The evidence an alert carries for a control-vs-treatment comparison."""
+    return Evidence(
+        statistic=result.statistic,
+        threshold=threshold,
+        p_value=p_value,
+        n=_n(result, control, treatment),
+        effect_rel=_num(result.effect_rel),
+        ci_low_rel=_num(result.ci_low_rel),
+        ci_high_rel=_num(result.ci_high_rel),
+        method=result.method,
+        details=details if details is not None else {},
+    )
 
 
 def check_guardrails(
@@ -415,8 +449,11 @@ def check_guardrails(
             if result.status not in _USABLE:
                 continue
             p = _harm_p_value(
-                result, max_harm_rel=tolerance, harmful=harmful,
-                planned_n=config.planned_n, alpha=alpha_each,
+                result,
+                max_harm_rel=tolerance,
+                harmful=harmful,
+                planned_n=config.planned_n,
+                alpha=alpha_each,
             )
             if math.isnan(p):
                 continue
@@ -434,15 +471,12 @@ def check_guardrails(
                     message=f"guardrail {metric.key} {word} in {treatment} of {subject.key}: "
                     f"{result.effect_rel:+.2%} vs {control} (tolerated {tolerance:.1%}); "
                     f"always-valid p = {p:.2g} < {alpha_each:.2g}",
-                    evidence=Evidence(
-                        statistic=result.statistic,
-                        threshold=alpha_each,
-                        p_value=p,
-                        n=_n(result, control, treatment),
-                        effect_rel=_num(result.effect_rel),
-                        ci_low_rel=_num(result.ci_low_rel),
-                        ci_high_rel=_num(result.ci_high_rel),
-                        method=result.method,
+                    evidence=_comparison_evidence(
+                        result,
+                        control,
+                        treatment,
+                        p,
+                        alpha_each,
                         details={
                             "mean_control": result.mean_control,
                             "mean_treatment": result.mean_treatment,
@@ -498,9 +532,7 @@ def check_significance(
             c, t = per_variant.get(control), per_variant.get(treatment)
             if c is None or t is None or min(c.n, t.n) < config.min_units_per_arm:
                 continue
-            result = sequential_comparison(
-                c, t, planned_n=config.planned_n, alpha=alpha_each
-            )
+            result = sequential_comparison(c, t, planned_n=config.planned_n, alpha=alpha_each)
             if result.status not in _USABLE:
                 continue
             key = f"significance:{subject.key}:{metric.key}:{treatment}"
@@ -516,16 +548,7 @@ def check_significance(
                     message=f"primary metric {metric.key} reached significance in "
                     f"{treatment} of {subject.key}: {result.effect_rel:+.2%} vs {control}, "
                     f"always-valid p = {p:.2g}",
-                    evidence=Evidence(
-                        statistic=result.statistic,
-                        threshold=alpha_each,
-                        p_value=p,
-                        n=_n(result, control, treatment),
-                        effect_rel=_num(result.effect_rel),
-                        ci_low_rel=_num(result.ci_low_rel),
-                        ci_high_rel=_num(result.ci_high_rel),
-                        method=result.method,
-                    ),
+                    evidence=_comparison_evidence(result, control, treatment, p, alpha_each),
                 )
             )
     return findings

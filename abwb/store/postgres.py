@@ -27,6 +27,7 @@ from psycopg_pool import ConnectionPool
 from abwb.config.bundle import ConfigBundle
 from abwb.errors import InvalidInput, StorageError
 from abwb.store import documents as docs
+from abwb.store.dialect import POSTGRES, SqlDialect
 from abwb.store.protocol import KIND_SECTIONS, AuditEntry, Kind
 from abwb.store.schema import check_schema_version, migrations
 
@@ -102,6 +103,9 @@ class PostgresDatabase:
         StorageError: PostgreSQL cannot be reached, the schema name is invalid, or the
             schema version is newer than this build (or older with ``migrate=False``).
     """
+
+    #: How statements shared with SQLite are written here.
+    dialect: SqlDialect = POSTGRES
 
     def __init__(
         self,
@@ -189,11 +193,16 @@ class PostgresDatabase:
             raise StorageError(f"cannot connect to PostgreSQL {self.where}: {exc}") from exc
 
     @contextmanager
-    def transaction(self, what: str) -> Iterator[psycopg.Connection[Any]]:
+    def transaction(
+        self, what: str, *, write: bool = True
+    ) -> Iterator[psycopg.Connection[Any]]:
         """Run a block in one transaction on a pooled connection.
 
         Commits when the block ends normally, rolls back on any exception; psycopg and
-        pool errors come out as :class:`StorageError` naming ``what`` failed.
+        pool errors come out as :class:`StorageError` naming ``what`` failed. ``write``
+        is accepted for symmetry with :meth:`SqliteDatabase.transaction
+        <abwb.store.sqlite.SqliteDatabase.transaction>`: PostgreSQL takes its row
+        locks as the statements run, so read and write transactions start alike.
         """
         if not self._verified:
             self._verify()

@@ -23,6 +23,7 @@ import msgspec
 from abwb.config.bundle import ConfigBundle
 from abwb.errors import StorageError
 from abwb.store import documents as docs
+from abwb.store.dialect import SQLITE, SqlDialect
 from abwb.store.protocol import KIND_SECTIONS, AuditEntry, Kind
 from abwb.store.schema import check_schema_version, migrations
 
@@ -72,6 +73,9 @@ class SqliteDatabase:
         StorageError: the file cannot be opened, its schema is newer than this build,
             or (with ``migrate=False``) older.
     """
+
+    #: How statements shared with PostgreSQL are written here.
+    dialect: SqlDialect = SQLITE
 
     def __init__(
         self,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from polars.testing import assert_frame_equal
 import pytest
 
 from abwb.config import Capping, Experiment, MetricDefinition, Variant
@@ -153,7 +154,9 @@ def test_daily_cumulative_ends_at_the_final_statistics(
     assert days[0].isoformat() == "2026-03-01" and days[-1].isoformat() == "2026-03-07"
     final = compute_statistics(exposures, events, METRICS[:5], experiment="shop", as_of=cut)
     last = daily.filter(pl.col("day") == days[-1]).drop("day", "value").sort("metric", "variant")
-    assert last.equals(_frame(final).select(last.columns))
+    # Sums of non-dyadic per-unit means may differ in the last bits between two parallel
+    # DuckDB passes (summation order), so compare to 1e-9 relative, counts exactly.
+    assert_frame_equal(last, _frame(final).select(last.columns), check_exact=False, rel_tol=1e-9)
     n = daily.filter(pl.col("metric") == "conv").group_by("day").agg(pl.col("n").sum()).sort("day")
     assert n["n"].is_sorted() and n["n"][0] < n["n"][-1]  # units accumulate over days
     assert daily.filter(pl.col("kind") == "ratio")["value"].null_count() == 0

@@ -144,10 +144,18 @@ class MemoryApiKeyStore:
             self._ever = True
         return key
 
-    def revoke(self, name: str) -> None:
-        """Revoke every key called ``name``."""
+    def revoke(self, name: str) -> int:
+        """Revoke every active key called ``name``; returns how many.
+
+        Raises:
+            InvalidInput: ``name`` is empty.
+        """
+        if not name:
+            raise InvalidInput("must not be empty", path="name")
         with self._lock:
-            self._keys = {h: k for h, k in self._keys.items() if k.name != name}
+            kept = {h: k for h, k in self._keys.items() if k.name != name}
+            revoked, self._keys = len(self._keys) - len(kept), kept
+        return revoked
 
     def configured(self) -> bool:
         """Whether any key was ever added."""

@@ -40,6 +40,7 @@ def readout() -> nbformat.NotebookNode:
 # Parameters (papermill injects overrides after this cell). Literals only.
 experiment_key = "checkout-redesign"
 database_url = None  # None: ABWB_DATABASE_URL or the embedded default
+database_schema = None  # PostgreSQL schema; None: ABWB_DATABASE_SCHEMA or public
 as_of = None  # ISO date "2026-06-01" (last day of data, UTC) or None for today
 alpha = 0.05
 engine = "frequentist"  # "frequentist" | "sequential" | "bayesian"
@@ -51,7 +52,7 @@ segments = []
 %matplotlib inline
 from IPython.display import Markdown, display
 
-stores = abwb.readout.connect(database_url)
+stores = abwb.readout.connect(database_url, database_schema)
 readout = abwb.readout.build_readout(
     stores, experiment_key, as_of=as_of, engine=engine, alpha=alpha,
     metrics=metrics, segments=segments,

@@ -115,9 +115,8 @@ def _list(args: argparse.Namespace, alerts: Any) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run the subcommand; exit 1 when a pass met an error (store outage)."""
     from abwb.monitoring import Monitor, MonitorConfig
-    from abwb.monitoring.sql_store import open_alert_store
     from abwb.settings import Settings
-    from abwb.store import open_stores
+    from abwb.store import alert_store_for, open_alert_store, open_stores
 
     every_s = parse_duration_s(args.every, option="--every") if args.every else None
     if every_s is not None and every_s <= 0:
@@ -129,13 +128,14 @@ def run(args: argparse.Namespace) -> int:
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = Settings.from_env()
-    alerts = open_alert_store(settings)
     if args.list:
+        listed = open_alert_store(settings)
         try:
-            return _list(args, alerts)
+            return _list(args, listed)
         finally:
-            alerts.close()
+            listed.close()
     config_store, event_store = open_stores(settings)
+    alerts = alert_store_for(config_store)  # one database, one pool for all three
     sinks = _sinks(args, settings)
     monitor = Monitor(config_store, event_store, alerts, sinks=sinks, config=config)
     try:

@@ -13,6 +13,7 @@ returns a frozen result the CLI displays and the tests assert on. No printing he
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -475,22 +476,26 @@ class ReadoutStepResult:
 def run_readout_step(ws: DemoWorkspace, *, as_of: date, notebook: bool = True) -> ReadoutStepResult:
     """Run the papermill readout of the experiment (HTML + results.json).
 
-    On PostgreSQL the notebook would connect to the default schema, so the readout is
-    built in-process from the demo's stores and only ``results.json`` is written.
+    With ``notebook=False`` the readout is built in-process and only ``results.json``
+    is written.
     """
     from abwb.readout import build_readout, report_dir, run_readout, write_results
 
     started = time.perf_counter()
-    if notebook and ws.schema is None:
-        run = run_readout(EXPERIMENT, settings=ws.settings, today=as_of, as_of=as_of)
+    if notebook:
+        settings = ws.settings
+        if ws.schema is not None:
+            settings = dataclasses.replace(
+                settings, database=dataclasses.replace(settings.database, schema=ws.schema)
+            )
+        run = run_readout(EXPERIMENT, settings=settings, today=as_of, as_of=as_of)
         return ReadoutStepResult(run.html, run.results, run.readout.decision.headline,
                              time.perf_counter() - started)
     readout = build_readout((ws.config, ws.events), EXPERIMENT, as_of=as_of)
     directory = report_dir(ws.settings.analysis.reports_dir, EXPERIMENT, as_of)
     directory.mkdir(parents=True, exist_ok=True)
     results = write_results(readout, directory / "results.json")
-    note = ("notebook not rendered: the papermill readout reads the default PostgreSQL schema"
-            if ws.schema is not None else "notebook skipped (--no-notebook)")
+    note = "notebook skipped (--no-notebook)"
     return ReadoutStepResult(None, results, readout.decision.headline,
                          time.perf_counter() - started, note)
 

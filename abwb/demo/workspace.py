@@ -164,9 +164,9 @@ def open_workspace(
     config, events = open_stores(settings, schema=schema if is_pg else None)
     closers += [config.close, events.close]
     try:
-        from abwb.monitoring.sql_store import open_alert_store
+        from abwb.store import alert_store_for
 
-        alerts = open_alert_store(settings, schema=schema)
+        alerts = alert_store_for(events)  # the stores' own database and pool
         closers.append(alerts.close)
         redis_url = settings.cache.redis_url
         cache: AssignmentCache = MemoryAssignmentCache()

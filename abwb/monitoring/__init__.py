@@ -2,9 +2,12 @@
 
 The checks are SRM, guardrails, exposure health, crossovers and significance.
 
-SQL alert stores (:mod:`abwb.monitoring.sql_store`) and sinks needing ``httpx`` /
-``redis`` import their drivers only when built.
+The SQL alert stores are store adapters (:mod:`abwb.store.alerts`); they are
+re-exported here on first use, so importing monitoring does not import the stores.
+Sinks needing ``httpx`` / ``redis`` import their drivers only when built.
 """
+
+from typing import Any
 
 from abwb.monitoring.accumulator import SubjectSpec, SubjectState, accumulate, subjects_from_bundle
 from abwb.monitoring.alerts import (
@@ -26,7 +29,6 @@ from abwb.monitoring.sinks import (
     WebhookSink,
     deliver,
 )
-from abwb.monitoring.sql_store import PostgresAlertStore, SqliteAlertStore, open_alert_store
 
 __all__ = [
     "ACTOR",
@@ -54,3 +56,17 @@ __all__ = [
     "reconcile",
     "subjects_from_bundle",
 ]
+
+_STORES = {
+    "PostgresAlertStore": "abwb.store.alerts",
+    "SqliteAlertStore": "abwb.store.alerts",
+    "open_alert_store": "abwb.store.opening",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _STORES:
+        import importlib
+
+        return getattr(importlib.import_module(_STORES[name]), name)
+    raise AttributeError(f"module 'abwb.monitoring' has no attribute {name!r}")

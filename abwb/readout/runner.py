@@ -201,6 +201,7 @@ def run_readout(
     nb_parameters: dict[str, Any] = {
         "experiment_key": params.experiment_key,
         "database_url": settings.database.effective_url,
+        "database_schema": settings.database.schema,
         "as_of": day.isoformat(),
         "alpha": params.alpha,
         "engine": params.engine,

@@ -56,12 +56,15 @@ def require_version(minimum: str, *, installed: str | None = None) -> str:
     return installed
 
 
-def connect(database_url: str | None = None) -> tuple[ConfigStore, EventStore]:
+def connect(
+    database_url: str | None = None, schema: str | None = None
+) -> tuple[ConfigStore, EventStore]:
     """Open the config and event stores for a notebook.
 
     Args:
         database_url: ``sqlite:///path`` or ``postgresql://...``; ``None`` uses
             ``ABWB_DATABASE_URL`` or the embedded default.
+        schema: PostgreSQL schema; ``None`` uses ``ABWB_DATABASE_SCHEMA`` (``public``).
 
     Returns:
         ``(config_store, event_store)``.
@@ -82,7 +85,9 @@ def connect(database_url: str | None = None) -> tuple[ConfigStore, EventStore]:
                 path="database_url",
             )
         settings = Settings(
-            database=DatabaseSettings(url=database_url, home=settings.database.home),
+            database=DatabaseSettings(
+                url=database_url, home=settings.database.home, schema=settings.database.schema
+            ),
             cache=settings.cache, api=settings.api, analysis=settings.analysis,
         )
-    return open_stores(settings)
+    return open_stores(settings, schema=schema)

@@ -1,13 +1,14 @@
 """Config and event stores: ports, in-memory, embedded SQLite and PostgreSQL implementations.
 
 PostgreSQL classes are imported on first use, so the core install (without the
-``postgres`` extra) can use the SQLite store.
+``postgres`` extra) can use the SQLite store; so are the alert and API-key adapters,
+so importing the stores does not import monitoring.
 """
 
 from typing import Any
 
 from abwb.store.memory import MemoryConfigStore, MemoryEventStore
-from abwb.store.opening import open_stores
+from abwb.store.opening import alert_store_for, open_alert_store, open_stores
 from abwb.store.protocol import KIND_MODELS, AuditEntry, ConfigStore, EventStore, Kind
 from abwb.store.schema import LATEST_SCHEMA_VERSION
 from abwb.store.sqlite import SqliteConfigStore, SqliteDatabase
@@ -22,25 +23,37 @@ __all__ = [
     "Kind",
     "MemoryConfigStore",
     "MemoryEventStore",
+    "PostgresAlertStore",
     "PostgresConfigStore",
     "PostgresDatabase",
     "PostgresEventStore",
+    "SqlAlertStore",
+    "SqlApiKeyHashStore",
+    "SqliteAlertStore",
     "SqliteConfigStore",
     "SqliteDatabase",
     "SqliteEventStore",
+    "StoredApiKey",
+    "alert_store_for",
+    "open_alert_store",
     "open_stores",
 ]
 
-_POSTGRES = {
+_LAZY = {
+    "PostgresAlertStore": "abwb.store.alerts",
     "PostgresConfigStore": "abwb.store.postgres",
     "PostgresDatabase": "abwb.store.postgres",
     "PostgresEventStore": "abwb.store.postgres_events",
+    "SqlAlertStore": "abwb.store.alerts",
+    "SqlApiKeyHashStore": "abwb.store.api_keys",
+    "SqliteAlertStore": "abwb.store.alerts",
+    "StoredApiKey": "abwb.store.api_keys",
 }
 
 
 def __getattr__(name: str) -> Any:
-    if name in _POSTGRES:
+    if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_POSTGRES[name]), name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'abwb.store' has no attribute {name!r}")

@@ -14,8 +14,18 @@ from typing import Any
 import pytest
 
 from abwb.cache import AssignmentCache, MemoryAssignmentCache
-from abwb.store import ConfigStore, EventStore, SqliteConfigStore, SqliteDatabase, SqliteEventStore
+from abwb.monitoring.alerts import AlertStore, MemoryAlertStore
+from abwb.store import (
+    ConfigStore,
+    EventStore,
+    SqliteAlertStore,
+    SqliteConfigStore,
+    SqliteDatabase,
+    SqliteEventStore,
+)
 from abwb.store.memory import MemoryConfigStore, MemoryEventStore
+from api.auth import MemoryApiKeyStore
+from api.keys import SqlApiKeyStore
 
 BACKENDS = [
     pytest.param("memory", id="memory"),
@@ -81,6 +91,26 @@ def event_store(database: Any) -> Iterator[EventStore]:
         store = PostgresEventStore(database)
     yield store
     store.close()
+
+
+@pytest.fixture
+def alert_store(database: Any) -> Iterator[AlertStore]:
+    if database is None:
+        store: AlertStore = MemoryAlertStore()
+    elif isinstance(database, SqliteDatabase):
+        store = SqliteAlertStore(database)
+    else:
+        from abwb.store import PostgresAlertStore
+
+        store = PostgresAlertStore(database)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def api_key_store(database: Any) -> MemoryApiKeyStore | SqlApiKeyStore:
+    """The API's key store: in memory, or on the database next to the config store."""
+    return MemoryApiKeyStore() if database is None else SqlApiKeyStore(database)
 
 
 @pytest.fixture(

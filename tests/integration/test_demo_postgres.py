@@ -1,5 +1,4 @@
-"""``abwb demo`` on PostgreSQL + Redis in an isolated schema and key prefix (no readout notebook:
-the papermill readout reads the default schema, so the PostgreSQL demo writes results.json only)."""
+"""``abwb demo`` on PostgreSQL + Redis in an isolated schema and key prefix, papermill readout included."""
 
 from __future__ import annotations
 
@@ -44,7 +43,9 @@ def test_demo_story_on_postgres_and_redis(pg_url: str, redis_url: str, tmp_path:
             monitor = story.monitor_rollout(ws, now=NOW)
             assert monitor.rollout_status == "rolled_back" and monitor.alert is not None
             readout = story.run_readout_step(ws, as_of=(NOW - timedelta(days=1)).date())
-            assert readout.html is None and json.loads(Path(readout.results).read_text())
+            assert readout.html is not None and Path(readout.html).stat().st_size > 10_000
+            results = json.loads(Path(readout.results).read_text())
+            assert results["facts"]["key"] == "checkout-redesign" and results["results"]
         finally:
             ws.close()
         with psycopg.connect(pg_url) as conn:

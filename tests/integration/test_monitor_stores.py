@@ -36,7 +36,7 @@ from abwb.monitoring import (
 )
 from abwb.monitoring.alerts import Evidence, Finding, reconcile
 from abwb.settings import DatabaseSettings, Settings
-from abwb.store import open_stores
+from abwb.store import PostgresDatabase, alert_store_for, open_stores
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -128,7 +128,7 @@ def test_sqlite_event_store_outage_loses_nothing(tmp_path: Path) -> None:
 @pytest.mark.integration
 def test_postgres_event_store_outage_loses_nothing(pg_url: str, pg_schema: str) -> None:
     config, events = open_stores(Settings(database=DatabaseSettings(url=pg_url)), schema=pg_schema)
-    alerts = PostgresAlertStore(pg_url, schema=pg_schema)
+    alerts = alert_store_for(config)
     other = psycopg.connect(pg_url, autocommit=True)
     try:
         _outage_run(config, events, alerts,
@@ -150,7 +150,7 @@ def _finding(key: str, firing: bool = True) -> Finding:
 
 @pytest.mark.integration
 def test_postgres_alert_store_contract_and_schema_drop(pg_url: str, pg_schema: str) -> None:
-    store = PostgresAlertStore(pg_url, schema=pg_schema)
+    store = PostgresAlertStore(PostgresDatabase(pg_url, schema=pg_schema), owns=True)
     try:
         opened = reconcile([], [_finding("guardrail:exp:conv:t")], now=T0).opened
         store.save(opened)
@@ -168,7 +168,7 @@ def test_postgres_alert_store_contract_and_schema_drop(pg_url: str, pg_schema: s
             store.open_alerts()
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(f'CREATE SCHEMA "{pg_schema}"')
-        PostgresAlertStore(pg_url, schema=pg_schema).close()  # recreates the table
+        PostgresDatabase(pg_url, schema=pg_schema).close()  # migrates the new schema
         store.save(opened)
         assert store.open_alerts() == opened
     finally:

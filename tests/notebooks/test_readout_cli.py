@@ -55,7 +55,8 @@ def test_readout_writes_report_and_results_matching_library(workspace: Settings,
     for got, want in zip(written["results"], expected["results"], strict=True):
         for key, value in want.items():
             if isinstance(value, float):
-                assert math.isclose(got[key], value, rel_tol=1e-12), key
+                # DuckDB sums in parallel: the last bits may differ between two runs.
+                assert math.isclose(got[key], value, rel_tol=1e-9, abs_tol=1e-12), key
             else:
                 assert got[key] == value, key
     assert written["facts"]["units"] == sum(library.quality.units_per_variant.values())
@@ -64,7 +65,7 @@ def test_readout_writes_report_and_results_matching_library(workspace: Settings,
         stats = library[row["metric"]]
         assert row["n_control"] == stats[row["control"]].n
         assert row["n_treatment"] == stats[row["variant"]].n
-        assert math.isclose(row["mean_treatment"], stats[row["variant"]].mean, rel_tol=1e-12)
+        assert math.isclose(row["mean_treatment"], stats[row["variant"]].mean, rel_tol=1e-9)
     assert "report:" in proc.stdout
 
 

@@ -55,7 +55,7 @@ def _close(a: object, b: object) -> bool:
     fa, fb = a.__dataclass_fields__, b.__dataclass_fields__  # type: ignore[attr-defined]
     return type(a) is type(b) and fa == fb and all(
         getattr(a, f) == getattr(b, f) if not isinstance(getattr(a, f), float)
-        else math.isclose(getattr(a, f), getattr(b, f), rel_tol=1e-12, abs_tol=1e-12)
+        else math.isclose(getattr(a, f), getattr(b, f), rel_tol=1e-10, abs_tol=1e-12)
         for f in fa)
 
 
@@ -69,13 +69,13 @@ def test_polars_and_duckdb_give_identical_statistics(shared: tuple[pl.DataFrame,
     pol = compute_statistics(exposures, events, METRICS, experiment=EXPERIMENT, engine="polars",
                              keep_units=True)
     # Per-unit means (Σ/k) are not multiples of 1/4, so their per-variant sums depend
-    # on the summation order: equal to 1e-12; everything else is bit-identical.
+    # on the summation order: equal to 1e-10; everything else is bit-identical.
     exact = {k: v for k, v in duck.statistics.items() if k != "aov"}
     assert exact == {k: v for k, v in pol.statistics.items() if k != "aov"}
     for variant, s in duck["aov"].items():
         other = pol["aov"][variant]
-        assert s.n == other.n and math.isclose(s.total, other.total, rel_tol=1e-12)
-        assert math.isclose(s.total_sq, other.total_sq, rel_tol=1e-12)
+        assert s.n == other.n and math.isclose(s.total, other.total, rel_tol=1e-10)
+        assert math.isclose(s.total_sq, other.total_sq, rel_tol=1e-10)
     assert duck.quality == pol.quality
     assert duck.units is not None and pol.units is not None
     assert duck.units.equals(pol.units)
@@ -97,8 +97,8 @@ def test_engines_agree_on_unrounded_heavy_tailed_values() -> None:
         for variant, s in duck[key].items():
             other = pol[key][variant]
             assert s.n == other.n
-            assert math.isclose(s.total, other.total, rel_tol=1e-12)
-            assert math.isclose(s.total_sq, other.total_sq, rel_tol=1e-12)
+            assert math.isclose(s.total, other.total, rel_tol=1e-10)
+            assert math.isclose(s.total_sq, other.total_sq, rel_tol=1e-10)
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "polars"])

@@ -150,7 +150,12 @@ class WebhookSink:
             raise InvalidInput(f"expected an int >= 1, got {max_attempts!r}", path="max_attempts")
         if not backoff_s >= 0:
             raise InvalidInput(f"expected >= 0, got {backoff_s!r}", path="backoff_s")
-        import httpx
+        try:
+            import httpx
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ImportError(
+                "the webhook alert sink needs httpx: pip install 'abwb[monitoring]'"
+            ) from exc
 
         self.url = url
         self._httpx = httpx

@@ -137,6 +137,9 @@ def execute_notebook(
             str(source), str(target), parameters=dict(parameters),
             kernel_name=ensure_kernel(), progress_bar=False, log_output=False,
             cwd=str(cwd) if cwd else None,
+            # The kernel's own start-up warnings (e.g. TCP transport) are not the reader's
+            # business; errors still surface through the executed cells.
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except PapermillExecutionError:
         raise _failure(target) from None

@@ -4,8 +4,9 @@ What belongs here: ``Alert`` and its ``Evidence``, the ``Finding`` a check retur
 the pure :func:`reconcile` that turns this pass's findings plus the open alerts into
 opened / resolved alerts (one open alert per condition, identified by its
 ``dedup_key``), the ``AlertStore`` protocol with an in-memory implementation, and
-:func:`list_alerts` (what ``GET /v1/alerts`` serves). SQL implementations live in
-:mod:`abwb.monitoring.sql_store`; delivery lives in :mod:`abwb.monitoring.sinks`.
+:func:`list_alerts` (what ``GET /v1/alerts`` serves). The SQLite and PostgreSQL
+implementations are store adapters (:mod:`abwb.store.alerts`); delivery lives in
+:mod:`abwb.monitoring.sinks`.
 
 De-duplication rule: a condition (dedup key) that fires while an alert for it is
 open refreshes ``last_seen_at`` and is *not* delivered again; a condition that was

@@ -114,15 +114,14 @@ def _key(value: Any, fold: bool) -> Any:
     return _OTHER
 
 
-def _number(value: Any) -> float | int | None:
+def _number(value: Any) -> float | numbers.Real | Decimal | None:
     """A non-NaN real number (booleans are not numbers), else ``None``."""
     t = type(value)
-    if t is int:
-        return value  # type: ignore[no-any-return]
-    if t is float:
-        return value if value == value else None  # type: ignore[no-any-return]
+    if t is int or t is float:  # the common cases, without isinstance
+        plain: float = value
+        return plain if plain == plain else None
     if isinstance(value, _REAL) and not isinstance(value, bool):
-        return value if not math.isnan(value) else None  # type: ignore[return-value]
+        return value if not math.isnan(value) else None
     return None
 
 
@@ -192,14 +191,15 @@ def compile_clause(clause: Mapping[str, Any]) -> Test:  # noqa: C901 - one branc
 
         return temporal
     if op in ("contains", "starts_with", "ends_with"):
-        needle = value.casefold() if fold else value
+        text = str(value)  # validated: these operators take a string
+        needle = text.casefold() if fold else text
         method = {"contains": str.__contains__, "starts_with": str.startswith,
                   "ends_with": str.endswith}[op]
         if fold:
             return lambda a: type(v := get(a)) is str and method(v.casefold(), needle)
         return lambda a: type(v := get(a)) is str and method(v, needle)
     if op == "regex":
-        search = _searcher(compile_regex(value, ignore_case=fold))
+        search = _searcher(compile_regex(str(value), ignore_case=fold))  # validated string
         return lambda a: type(v := get(a)) is str and search(v)
     if op == "exists":
         return lambda a: get(a) is not None

@@ -468,8 +468,7 @@ class _Checker:
         elif any(not part for part in attr.split(".")):
             self.add(_join(path, "attr"), f"has an empty path component: {attr!r}")
         op = cond.get("op")
-        spec = OPERATORS.get(op) if isinstance(op, str) else None
-        if spec is None:
+        if not isinstance(op, str) or (spec := OPERATORS.get(op)) is None:
             self.add(_join(path, "op"), _unknown_operator(op))
             return
         ignore_case = cond.get("ignore_case", False)

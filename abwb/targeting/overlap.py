@@ -324,6 +324,7 @@ def _candidates(family: Family, positive: list[_Lit]) -> list[Any] | None:
         if lit.op not in ("eq", "in") or lit.fold:
             continue
         values = lit.value if isinstance(lit.value, list) else [lit.value]
+        mine: set[Any]
         if family == "string":
             mine = {v for v in values if isinstance(v, str)}
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING, cast
 
 import duckdb
 import polars as pl
@@ -20,6 +21,9 @@ from abwb.assignment.engine import Assigner, CompiledExperiment
 from abwb.assignment.hashing import BUCKETS
 from abwb.assignment.sql import DUCKDB_BUCKET_MACRO
 from abwb.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from polars.expr.whenthen import ChainedThen, Then
 
 __all__ = ["assign_frame", "bucket_frame"]
 
@@ -42,7 +46,8 @@ def bucket_frame(unit_ids: pl.Series, salts: Sequence[str]) -> pl.DataFrame:
         con.register("units", units)
         cols = ", ".join(f"abwb_bucket(${i + 1}, unit_id) AS b{i}" for i in range(len(salts)))
         sql = f"SELECT unit_id{', ' + cols if cols else ''} FROM units"
-        return con.sql(sql, params=list(salts)).pl()
+        # duckdb types ``.pl()`` as Any (it may return a LazyFrame when lazy=True)
+        return cast(pl.DataFrame, con.sql(sql, params=list(salts)).pl())
     finally:
         con.close()
 
@@ -125,7 +130,9 @@ def assign_frame(
         work = work.join(overrides, on="unit_id", how="left", maintain_order="left")
     else:
         work = work.with_columns(forced=pl.lit(None, dtype=pl.String))
-    reason = pl.when(pl.col("forced").is_not_null()).then(pl.lit(Reason.OVERRIDE.value))
+    reason: Then | ChainedThen = pl.when(pl.col("forced").is_not_null()).then(
+        pl.lit(Reason.OVERRIDE.value)
+    )
     if "holdout" in wanted:
         reason = reason.when(pl.col("holdout") < ce.holdout_limit).then(
             pl.lit(Reason.HOLDOUT.value)
@@ -140,8 +147,8 @@ def assign_frame(
         reason = reason.when(pl.col("traffic") >= ce.traffic_limit).then(
             pl.lit(Reason.NOT_IN_TRAFFIC.value)
         )
-    reason = reason.otherwise(pl.lit(Reason.ASSIGNED.value))
-    result = work.select(reason.alias("reason"), pl.col("forced"), pl.col("hashed")).select(
+    reason_expr = reason.otherwise(pl.lit(Reason.ASSIGNED.value))
+    result = work.select(reason_expr.alias("reason"), pl.col("forced"), pl.col("hashed")).select(
         pl.when(pl.col("reason") == Reason.OVERRIDE.value)
         .then(pl.col("forced"))
         .when(pl.col("reason") == Reason.ASSIGNED.value)

@@ -115,7 +115,7 @@ def _validate(
         raise InvalidInput("expected at least one metric", path="stats")
     for metric, by_variant in stats.items():
         kind = kinds.get(metric)
-        if kind not in get_args(MetricKind):
+        if kind is None or kind not in get_args(MetricKind):
             raise InvalidInput(
                 f"expected one of {get_args(MetricKind)}, got {kind!r}", path=f"kinds[{metric!r}]"
             )

@@ -75,7 +75,9 @@ def alpha_spent(t: float | np.ndarray, alpha: float, spending: SpendingFunction)
     tt = np.asarray(t, dtype=float)
     if spending == "obrien_fleming":
         # 2·Φ(−z/√t) rather than 2 − 2Φ(z/√t): the latter underflows to 0 for early looks.
-        return 2.0 * special.ndtr(-special.ndtri(1.0 - alpha / 2.0) / np.sqrt(tt))
+        # scipy.special ufuncs are untyped (Any); the result has the shape of ``tt``.
+        spent: np.ndarray = 2.0 * special.ndtr(-special.ndtri(1.0 - alpha / 2.0) / np.sqrt(tt))
+        return spent
     if spending == "pocock":
         return alpha * np.log1p((math.e - 1.0) * tt)
     raise InvalidInput(

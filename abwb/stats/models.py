@@ -279,10 +279,11 @@ def _min_over(result: Any) -> list[float]:
 
 
 def _diagnose(idata: Any, var_names: list[str], cfg: SamplingConfig) -> Diagnostics:
-    import arviz_stats as azs
+    # arviz_stats re-exports these implicitly from its package root; import the definitions.
+    from arviz_stats.sampling_diagnostics import ess, rhat
 
-    max_rhat = max(_max_over(azs.rhat(idata, var_names=var_names)))
-    min_ess = min(_min_over(azs.ess(idata, var_names=var_names, method="bulk")))
+    max_rhat = max(_max_over(rhat(idata, var_names=var_names)))
+    min_ess = min(_min_over(ess(idata, var_names=var_names, method="bulk")))
     divergences = int(np.asarray(idata["sample_stats"]["diverging"]).sum())
     passed = (max_rhat <= cfg.max_rhat and min_ess >= cfg.min_ess_bulk and divergences == 0)
     return Diagnostics(max_rhat, min_ess, divergences, bool(passed))

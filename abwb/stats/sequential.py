@@ -135,7 +135,7 @@ def always_valid_p_value(
     rho2 = mixing_rho_sq(planned_n, alpha)
     v = np.asarray(n, dtype=float) * rho2
     zz = np.asarray(z, dtype=float)
-    log_p = 0.5 * np.log1p(v) - zz * zz * v / (2.0 * (1.0 + v))
+    log_p: NDArray[np.float64] = 0.5 * np.log1p(v) - zz * zz * v / (2.0 * (1.0 + v))
     return np.minimum(1.0, np.exp(log_p))
 
 

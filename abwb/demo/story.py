@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
@@ -44,6 +44,10 @@ from abwb.stats.frequentist import welch_ttest
 from abwb.stats.results import ComparisonResult
 from abwb.stats.sequential import confidence_sequence
 from abwb.stats.srm import srm_test
+from abwb.stats.summary import MeanStats, RatioStats
+
+if TYPE_CHECKING:
+    from abwb.store.protocol import Kind
 
 __all__ = [
     "ACTOR",
@@ -75,8 +79,10 @@ EXPERIMENT = "checkout-redesign"
 #: The rollout the demo ramps, monitors and rolls back.
 ROLLOUT = "express-pay-ramp"
 _ORDER = ("segments", "layers", "holdouts", "metrics", "flags", "experiments", "rollouts")
-_KIND = {"segments": "segment", "layers": "layer", "holdouts": "holdout", "metrics": "metric",
-         "flags": "flag", "experiments": "experiment", "rollouts": "rollout"}
+_KIND: dict[str, Kind] = {
+    "segments": "segment", "layers": "layer", "holdouts": "holdout", "metrics": "metric",
+    "flags": "flag", "experiments": "experiment", "rollouts": "rollout",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +290,12 @@ class AnalysisResult:
     models: list[tuple[str, Any]] = field(default_factory=list)
 
 
+def _mean_stats(by_variant: Mapping[str, MeanStats | RatioStats]) -> dict[str, MeanStats] | None:
+    """The per-variant statistics if they are all means, ``None`` for a ratio metric."""
+    means = {v: s for v, s in by_variant.items() if isinstance(s, MeanStats)}
+    return means if len(means) == len(by_variant) else None
+
+
 def analyse_experiment(
     statistics: MetricResults, bundle: ConfigBundle, *, planned_n: int = 40_000,
     bayes_models: bool = False,
@@ -302,17 +314,19 @@ def analyse_experiment(
                       else "cuped" if has_cov else "mean")
     table = analyze(stats, control=control, kinds=kinds)
     treatments = [v.key for v in exp.variants if not v.is_control]
-    unadjusted = {t: welch_ttest(stats["revenue"][control], stats["revenue"][t])
-                  for t in treatments if "revenue" in stats}
+    revenue = _mean_stats(stats["revenue"]) if "revenue" in stats else None
+    unadjusted = ({t: welch_ttest(revenue[control], revenue[t]) for t in treatments}
+                  if revenue is not None else {})
     sequential, bayesian = [], []
     for key, by_variant in stats.items():
-        if kinds[key] == "ratio":
+        means = _mean_stats(by_variant)
+        if kinds[key] == "ratio" or means is None:  # analyze() checked kinds against types
             continue
         for t in treatments:
-            cs = confidence_sequence(by_variant[control], by_variant[t], planned_n=planned_n)
+            cs = confidence_sequence(means[control], means[t], planned_n=planned_n)
             sequential.append(_label(cs, key, control, t))
-            b = (beta_binomial(by_variant[control], by_variant[t]) if kinds[key] == "proportion"
-                 else normal_means(by_variant[control], by_variant[t]))
+            b = (beta_binomial(means[control], means[t]) if kinds[key] == "proportion"
+                 else normal_means(means[control], means[t]))
             bayesian.append((key, t, b))
     rule = DecisionRule(
         exp.metrics.primary[0],
@@ -372,7 +386,7 @@ def ramp_and_kill(ws: DemoWorkspace, *, now: datetime) -> FlagResult:
     snapshot = ws.holder.current
     flag_key = started.flag_key
     units = [f"shopper-{i:07d}" for i in range(2_000)]
-    ramp = []
+    ramp: list[tuple[datetime, int, float, str, float]] = []
     for day in range(5):
         at = now + timedelta(days=day, hours=1)
         state = rollout_state(started, at)

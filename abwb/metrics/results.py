@@ -162,7 +162,7 @@ class MetricResults:
         for metric, per_variant in self.statistics.items():
             for variant, s in per_variant.items():
                 rows.append(_row(metric, variant, s))
-        schema = {**STATS_SCHEMA, "kind": pl.String}
+        schema = {**STATS_SCHEMA, "kind": pl.String()}
         return pl.DataFrame(rows, schema=schema, orient="row")
 
 

@@ -312,7 +312,7 @@ def _pool(
     per_variant = stats.setdefault(key, {})
     for variant, d in delta.items():
         current = per_variant.get(variant)
-        per_variant[variant] = d if current is None else current + d  # type: ignore[operator]
+        per_variant[variant] = d if current is None else current + d
 
 
 def accumulate(
@@ -373,7 +373,8 @@ def accumulate(
     last = state.last_exposure_at
     if exposures.height:
         newest = exposures["exposed_at"].max()
-        last = newest if last is None or newest > last else last  # type: ignore[operator]
+        if isinstance(newest, datetime) and (last is None or newest > last):
+            last = newest
     trailing = (*state.trailing, (exposures.height, duration_s))[-(trailing_passes + 1) :]
     return replace(
         state, units=units, counts=counts, crossed=crossed, stats=stats,

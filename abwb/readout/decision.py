@@ -200,7 +200,7 @@ def decide(results: pl.DataFrame, quality: ReadoutQuality) -> ReadoutDecision:
 
 
 def _goodness(row: dict[str, Any]) -> float:
-    value = row["effect_rel"]
+    value = float(row["effect_rel"])
     if math.isnan(value):
         return -math.inf
     return value if row["direction"] == "increase" else -value

@@ -39,10 +39,14 @@ def _clean(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return _clean_dict(value)
     if isinstance(value, (list, tuple)):
         return [_clean(v) for v in value]
     return value
+
+
+def _clean_dict(value: dict[Any, Any]) -> dict[str, Any]:
+    return {str(k): _clean(v) for k, v in value.items()}
 
 
 def readout_to_dict(readout: ReadoutResult) -> dict[str, Any]:
@@ -64,7 +68,7 @@ def readout_to_dict(readout: ReadoutResult) -> dict[str, Any]:
     facts_doc["units"] = facts.units
     facts_doc["days_running"] = facts.days_running
     quality = readout.quality
-    return _clean({
+    return _clean_dict({
         "schema_version": RESULTS_SCHEMA_VERSION,
         "experiment": facts.key,
         "as_of": facts.as_of,

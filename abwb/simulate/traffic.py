@@ -66,7 +66,7 @@ def _timestamps(us: np.ndarray) -> pl.Series:
 
 def _per_unit(mapping: Any, variants: list[str], idx: np.ndarray) -> np.ndarray:
     table = np.array([float(mapping.get(v, 0.0)) for v in variants] or [0.0])
-    return table[idx]
+    return np.take(table, idx)
 
 
 def _conversions(
@@ -210,7 +210,8 @@ def simulate(
         rng.uniform(0, config.exposure_period_s * _US, n))
     control = next(i for i, v in enumerate(experiment.variants) if v.is_control)
     logged = idx.copy()
-    wrong = np.flatnonzero(rng.random(n) < config.misassigned_share) if len(variants) > 1 else []
+    wrong = (np.flatnonzero(rng.random(n) < config.misassigned_share) if len(variants) > 1
+             else np.empty(0, dtype=np.intp))
     if len(wrong):
         logged[wrong] = (logged[wrong] + rng.integers(1, len(variants), len(wrong))) % len(variants)
     unit_ids = exposed["unit_id"]

@@ -175,9 +175,9 @@ def rollout_minute(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One simulated minute of checkout traffic behind a rolled-out flag.
 
-    Each new user's flag value comes from the snapshot's ``FlagEvaluator``; the exposure
-    is logged under the rollout key with the served variation (the monitor's convention)
-    and a ``checkout_error`` event follows with ``error_rate[variation]``.
+    Each new user's flag value comes from the snapshot's ``FlagEvaluator``, which also
+    names the exposure to log (under the rollout key, as the API logs it); a
+    ``checkout_error`` event follows with ``error_rate[variation]``.
 
     Args:
         flags: The current snapshot's flag evaluator.
@@ -199,11 +199,16 @@ def rollout_minute(
     for i in range(units):
         unit = f"shopper-{offset + i:07d}"
         at = minute_start + timedelta(seconds=float(seconds[i]))
-        served = flags.evaluate(flag_key, unit, {}, at).variation or "off"
-        rows.append({"exposure_id": exposure_id(rollout_key, 1, "user", unit),
-                     "experiment": rollout_key, "variant": served, "phase": 1,
-                     "unit_type": "user", "unit_id": unit, "config_version": config_version,
-                     "exposed_at": at})
+        evaluation = flags.evaluate(flag_key, unit, {}, at)
+        served = evaluation.variation or "off"
+        # The evaluator names the exposure to log (rollout key, step as phase), exactly
+        # as the API logs it for real traffic.
+        logged = evaluation.decision
+        if logged is not None and logged.experiment == rollout_key and logged.variant:
+            rows.append({"exposure_id": exposure_id(logged.experiment, logged.phase, "user", unit),
+                         "experiment": logged.experiment, "variant": logged.variant,
+                         "phase": logged.phase, "unit_type": "user", "unit_id": unit,
+                         "config_version": config_version, "exposed_at": at})
         if rng.random() < error_rate.get(served, 0.0):
             errors.append({"event_id": f"demo-err-{unit}", "unit_type": "user", "unit_id": unit,
                            "name": "checkout_error", "value": None,

@@ -2,15 +2,27 @@
 
 What belongs here: :class:`DuckDBEngine`, which registers the prepared sources on an
 in-process DuckDB connection (polars frames zero-copy through Arrow, Parquet read
-directly) and runs the pipeline as SQL: first exposure per unit → one grouped pass
-over the metrics' events with a ``FILTER`` aggregate per metric part → capping →
-per-variant sums. The SQL is plain enough to run in a warehouse; DuckDB spills to
-disk when a pass does not fit in memory.
+directly) and runs the pipeline as SQL:
+
+1. ``abwb_exp``: the phase's exposures (up to ``as_of``).
+2. ``abwb_all_units``: first exposure per ``(unit_type, unit_id)``, whether the unit is
+   a crossover, and a dense integer surrogate key ``uid`` (``row_number()``).
+3. ``abwb_units``: the analysed units (crossovers excluded unless ``crossovers="first"``).
+4. ``abwb_unit_values``: the metrics' events joined to the analysed units once on the
+   string key, then grouped by the integer ``uid`` with one ``FILTER`` aggregate per
+   metric part (one scan of the events for all metrics), left-joined back on ``uid``.
+5. Capping thresholds, then one grouped scan of the unit values for every metric's
+   per-variant sums, reshaped to one row per metric × variant.
+
+The SQL is plain enough to run in a warehouse (temp tables, CTEs, ``FILTER``,
+``row_number()``); DuckDB spills to disk when a pass does not fit in memory.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from typing import cast
 
 import duckdb
 import polars as pl
@@ -37,6 +49,14 @@ def sql_literal(text: str) -> str:
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _cores() -> int:
+    """CPUs this process may run on (respects affinity masks, unlike ``os.cpu_count``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _window(part: ValuePlan) -> str:
@@ -74,7 +94,7 @@ class DuckDBEngine:
     Args:
         exposures: Prepared exposures.
         events: Prepared events.
-        threads: DuckDB worker threads (``None``: DuckDB's default).
+        threads: DuckDB worker threads (``None``: the CPUs this process may use).
     """
 
     name = "duckdb"
@@ -83,8 +103,10 @@ class DuckDBEngine:
         self, exposures: PreparedSource, events: PreparedSource, *, threads: int | None = None
     ) -> None:
         self.con = duckdb.connect()
-        if threads is not None:
-            self.con.execute(f"SET threads = {int(threads)}")
+        self.con.execute(f"SET threads = {int(threads) if threads is not None else _cores()}")
+        # No result depends on row order (each is grouped, sorted or re-sorted by the
+        # caller), so DuckDB may write temp tables and results in any order.
+        self.con.execute("SET preserve_insertion_order = false")
         self._install(exposures, "abwb_exposures")
         self._install(events, "abwb_events")
 
@@ -97,8 +119,11 @@ class DuckDBEngine:
                 f"FROM read_parquet([{files}], union_by_name = true)"
             )
         else:
-            # Already in contract dtypes; polars → Arrow → DuckDB without a copy.
-            self.con.register(view, source.lazy.collect())
+            # Already in contract dtypes. Handing DuckDB the Arrow export with string
+            # views (polars' native string layout) is zero-copy; the default export
+            # would first copy every string column into large_string.
+            frame = source.lazy.collect()
+            self.con.register(view, frame.to_arrow(compat_level=pl.CompatLevel.newest()))
 
     @staticmethod
     def _cast(column: str, source: PreparedSource) -> str:
@@ -137,16 +162,25 @@ class DuckDBEngine:
             SELECT unit_type, unit_id, variant, epoch_us(exposed_at) AS t FROM abwb_exposures
             WHERE experiment = {sql_literal(request.experiment)} AND phase = {request.phase}
                   {cut.format(col="exposed_at")}""")
-        self.con.execute("""
+        # One row per unit. `uid` is a dense integer surrogate key: the string key
+        # (unit_type, unit_id) is matched once, against the events, and everything
+        # after that joins and groups on the integer. A unit is a crossover when it was
+        # logged in more than one variant; min <> max says so without the cost of a
+        # count(DISTINCT variant) (and, like it, ignores NULL variants). The unit's
+        # variant is that of its first exposure, ties broken by variant name; when
+        # crossovers are excluded every kept unit has a single variant, so min(variant)
+        # is that variant and the costlier ordered aggregate is not needed.
+        exclude = request.crossovers == "exclude"
+        first_variant = "min(variant)" if exclude else "first(variant ORDER BY t, variant)"
+        self.con.execute(f"""
             CREATE OR REPLACE TEMP TABLE abwb_all_units AS
-            SELECT unit_type, unit_id, min(t) AS first_t,
-                   first(variant ORDER BY t, variant) AS variant,
-                   count(DISTINCT variant) AS n_variants
+            SELECT row_number() OVER () AS uid, unit_type, unit_id, min(t) AS first_t,
+                   {first_variant} AS variant, min(variant) <> max(variant) AS crossover
             FROM abwb_exp GROUP BY unit_type, unit_id""")
-        keep = "n_variants = 1" if request.crossovers == "exclude" else "TRUE"
+        keep = "NOT crossover" if exclude else "TRUE"
         self.con.execute(f"""
             CREATE OR REPLACE TEMP TABLE abwb_units AS
-            SELECT unit_type, unit_id, first_t, variant FROM abwb_all_units WHERE {keep}""")
+            SELECT uid, unit_type, unit_id, first_t, variant FROM abwb_all_units WHERE {keep}""")
         self._unit_values(request.plans, cut.format(col="e.occurred_at"))
         caps = self._thresholds(request.plans)
         stats = self._stats(request.plans, caps)
@@ -161,7 +195,7 @@ class DuckDBEngine:
             exposures_per_variant=self._counts("SELECT variant, count(*) FROM abwb_exp"),
             units_per_variant=self._counts("SELECT variant, count(*) FROM abwb_units"),
             crossover_units=self._scalar(
-                "SELECT count(*) FROM abwb_all_units WHERE n_variants > 1"),
+                "SELECT count(*) FROM abwb_all_units WHERE crossover"),
             events_before_exposure=self._scalar(
                 "SELECT coalesce(sum(pre_events), 0) FROM abwb_unit_values"),
             pairs=pairs,
@@ -180,22 +214,25 @@ class DuckDBEngine:
                 # A unit without any event has no aggregate row: 0 (or null for a mean).
                 outs.append(col if part.how == "mean" else f"coalesce({col}, 0.0)")
                 outs[-1] += f" AS {p.column(name)}"
+        # unit_events: the metrics' events of analysed units (the inner join is also the
+        # semi-join that drops everyone else's events), tagged with the unit's integer
+        # key and dt = occurred_at - first exposure. per_unit: one pass over those events
+        # for every metric part, a FILTER aggregate per window, grouped on the integer
+        # key; units without events get their zeros from the LEFT JOIN's coalesce.
         self.con.execute(f"""
             CREATE OR REPLACE TEMP TABLE abwb_unit_values AS
-            WITH ev AS (
-                SELECT e.unit_type, e.unit_id, e.name{extra},
-                       epoch_us(e.occurred_at) - u.first_t AS dt
+            WITH unit_events AS (
+                SELECT u.uid, e.name{extra}, epoch_us(e.occurred_at) - u.first_t AS dt
                 FROM abwb_events e
                 JOIN abwb_units u ON e.unit_type = u.unit_type AND e.unit_id = u.unit_id
                 WHERE e.name IN ({", ".join(sql_literal(n) for n in names)}) {cut}
-            ), a AS (
-                SELECT unit_type, unit_id, count(*) FILTER (WHERE dt < 0) AS pre_events,
-                       {", ".join(aggs)}
-                FROM ev GROUP BY unit_type, unit_id
+            ), per_unit AS (
+                SELECT uid, count(*) FILTER (WHERE dt < 0) AS pre_events, {", ".join(aggs)}
+                FROM unit_events GROUP BY uid
             )
             SELECT u.unit_type, u.unit_id, u.variant, u.first_t,
                    coalesce(a.pre_events, 0) AS pre_events, {", ".join(outs)}
-            FROM abwb_units u LEFT JOIN a ON u.unit_type = a.unit_type AND u.unit_id = a.unit_id
+            FROM abwb_units u LEFT JOIN per_unit a ON a.uid = u.uid
         """)
 
     def _thresholds(self, plans: Sequence[MetricPlan]) -> dict[str, float | None]:
@@ -220,34 +257,53 @@ class DuckDBEngine:
         return caps
 
     def _stats(self, plans: Sequence[MetricPlan], caps: dict[str, float | None]) -> pl.DataFrame:
+        # One scan of the unit values for all metrics: `capped` caps each metric's
+        # value (y{i}) and covariate (x{i}); `sums` holds every metric's per-variant sums
+        # side by side (a metric counts only units with a value: FILTER y IS NOT NULL);
+        # the UNION ALL reshapes that small table to one row per metric × variant.
+        capped = ["variant"]
+        sums = ["variant"]
         selects = []
-        for p in plans:
-            y = _cap(p.column("y"), caps[p.column("y")])
+        for i, p in enumerate(plans):
+            y, x, d = f"y{i}", f"x{i}", p.column("den")
+            capped.append(f"{_cap(p.column('y'), caps[p.column('y')])} AS {y}")
+            has = f"FILTER (WHERE {y} IS NOT NULL)"
+            sums += [f"count({y}) AS n{i}", f"sum({y}) AS total{i}",
+                     f"sum({y} * {y}) AS total_sq{i}"]
             if p.is_ratio:
-                d = p.column("den")
-                cols = ("NULL", "NULL", "NULL", f"sum({d})", f"sum({d} * {d})",
-                        f"sum(y * {d})")
+                capped.append(d)
+                sums += [f"sum({d}) {has} AS e1_{i}", f"sum({d} * {d}) {has} AS e2_{i}",
+                         f"sum({y} * {d}) {has} AS e3_{i}"]
+                cols = ("NULL", "NULL", "NULL", f"e1_{i}", f"e2_{i}", f"e3_{i}")
             elif p.covariate is not None:
-                x = f"coalesce({_cap(p.column('x'), caps[p.column('x')])}, 0.0)"
-                cols = (f"sum({x})", f"sum({x} * {x})", f"sum({x} * y)", "NULL", "NULL", "NULL")
+                capped.append(
+                    f"coalesce({_cap(p.column('x'), caps[p.column('x')])}, 0.0) AS {x}")
+                sums += [f"sum({x}) {has} AS e1_{i}", f"sum({x} * {x}) {has} AS e2_{i}",
+                         f"sum({x} * {y}) {has} AS e3_{i}"]
+                cols = (f"e1_{i}", f"e2_{i}", f"e3_{i}", "NULL", "NULL", "NULL")
             else:
                 cols = ("NULL",) * 6
             typed = ", ".join(f"CAST({c} AS DOUBLE) AS {n}" for c, n in zip(
                 cols, list(STATS_SCHEMA)[5:], strict=True))
+            # A variant without a valued unit has no row (stats_from_frame reports n = 0).
             selects.append(f"""
-                SELECT {sql_literal(p.key)} AS metric, variant, count(*) AS n, sum(y) AS total,
-                       sum(y * y) AS total_sq, {typed}
-                FROM (SELECT *, {y} AS y FROM abwb_unit_values) WHERE y IS NOT NULL
-                GROUP BY variant""")
-        frame = self.con.sql(" UNION ALL ".join(selects)).pl()
-        return frame.cast(dict(STATS_SCHEMA)).sort("metric", "variant")  # type: ignore[arg-type]
+                SELECT {sql_literal(p.key)} AS metric, variant, n{i} AS n, total{i} AS total,
+                       total_sq{i} AS total_sq, {typed}
+                FROM abwb_sums WHERE n{i} > 0""")
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE abwb_sums AS
+            WITH capped AS (SELECT {", ".join(capped)} FROM abwb_unit_values)
+            SELECT {", ".join(sums)} FROM capped GROUP BY variant""")
+        frame = cast(pl.DataFrame, self.con.sql(" UNION ALL ".join(selects)).pl())
+        return frame.cast(STATS_SCHEMA).sort("metric", "variant")
 
     def _units(self, plans: Sequence[MetricPlan], caps: dict[str, float | None]) -> pl.DataFrame:
         cols = [f"{_cap(p.column(n), caps[p.column(n)])} AS {p.column(n)}"
                 for p in plans for n, _ in p.parts()]
-        return self.con.sql(
+        units = self.con.sql(
             f"SELECT unit_type, unit_id, variant, first_t, {', '.join(cols)} "
             "FROM abwb_unit_values").pl()
+        return cast(pl.DataFrame, units)  # duckdb types .pl() as Any
 
     def _counts(self, query: str) -> dict[str, int]:
         rows = self.con.execute(f"{query} GROUP BY variant ORDER BY variant").fetchall()

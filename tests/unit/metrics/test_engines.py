@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import math
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from polars.testing import assert_frame_equal
 import pytest
+from polars.testing import assert_frame_equal
 
 from abwb.config import Capping, Experiment, MetricDefinition, Variant
-from abwb.metrics import MetricResults, compute_statistics, daily_cumulative_statistics
+from abwb.metrics import (
+    DuckDBEngine,
+    MetricResults,
+    compute_statistics,
+    daily_cumulative_statistics,
+)
+from abwb.metrics.inputs import prepare_events, prepare_exposures
+from abwb.metrics.plan import plan_metrics
 from abwb.simulate import ConversionStream, GaussianStream, SimulationConfig, simulate
 
 DAY = 86_400.0
@@ -160,3 +168,38 @@ def test_daily_cumulative_ends_at_the_final_statistics(
     n = daily.filter(pl.col("metric") == "conv").group_by("day").agg(pl.col("n").sum()).sort("day")
     assert n["n"].is_sorted() and n["n"][0] < n["n"][-1]  # units accumulate over days
     assert daily.filter(pl.col("kind") == "ratio")["value"].null_count() == 0
+
+
+def test_engines_agree_when_crossovers_keep_their_first_variant(
+        shared: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+    exposures, events = shared
+    # Re-expose some units in another variant: later (a plain crossover) and at the very
+    # same instant (a tie, broken by variant name) so the first-variant rule is exercised.
+    other = pl.when(pl.col("variant") == "control").then(pl.lit("b")).otherwise(pl.lit("control"))
+    extra = exposures.head(300).with_columns(other.alias("variant"))
+    exposures = pl.concat([exposures, extra.head(150), extra.slice(150).with_columns(
+        pl.col("exposed_at") + pl.duration(seconds=5))])
+    duck = compute_statistics(exposures, events, METRICS, experiment=EXPERIMENT,
+                              crossovers="first", keep_units=True)
+    pol = compute_statistics(exposures, events, METRICS, experiment=EXPERIMENT, engine="polars",
+                             crossovers="first", keep_units=True)
+    assert {k: v for k, v in duck.statistics.items() if k != "aov"} == {
+        k: v for k, v in pol.statistics.items() if k != "aov"}
+    assert all(_close(s, pol["aov"][v]) for v, s in duck["aov"].items())
+    assert duck.quality == pol.quality and duck.quality.crossover_units >= 300
+    assert duck.units is not None and pol.units is not None
+    assert duck.units.equals(pol.units)
+
+
+def test_duckdb_threads_default_to_the_usable_cores(
+        shared: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+    exposures, events = shared
+    plans = plan_metrics(METRICS)
+    sources = prepare_exposures(exposures), prepare_events(events, plans)
+    for threads, want in [(None, len(os.sched_getaffinity(0))), (1, 1)]:
+        engine = DuckDBEngine(*sources, threads=threads)
+        try:
+            got = engine.con.sql("SELECT current_setting('threads')").fetchall()[0][0]
+        finally:
+            engine.close()
+        assert int(got) == want

@@ -84,6 +84,24 @@ def test_crossovers_can_keep_their_first_variant(engine: str, small_exposures: p
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_a_tie_on_first_exposure_goes_to_the_first_variant_by_name(
+        engine: str, small_exposures: pl.DataFrame, small_events: pl.DataFrame,
+        make_exposures: Callable[..., pl.DataFrame], time_at: Callable[..., datetime]) -> None:
+    # u6 is logged in both variants at the same instant: a crossover whose first
+    # variant is "control" (ties broken by variant name), whatever the row order.
+    tie = make_exposures([("u6", "treatment", time_at(0)), ("u6", "control", time_at(0))])
+    exposures = pl.concat([small_exposures, tie])
+    r = compute_statistics(exposures, small_events, [METRICS["rev"]], experiment="exp",
+                           engine=engine, crossovers="first")  # type: ignore[arg-type]
+    assert r.quality.units_per_variant == {"control": 4, "treatment": 2}
+    assert r.quality.crossover_units == 2
+    excluded = compute_statistics(exposures, small_events, [METRICS["rev"]], experiment="exp",
+                                  engine=engine)  # type: ignore[arg-type]
+    assert excluded.quality.units_per_variant == {"control": 2, "treatment": 2}
+    assert excluded.quality.crossover_units == 2
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("tz", ["Europe/Berlin", "Asia/Kolkata", "America/New_York"])
 def test_other_time_zones_and_units_are_converted(engine: str, tz: str,
                                                   small_exposures: pl.DataFrame,

@@ -3,8 +3,9 @@
 Hashes are computed by DuckDB over the polars frame (zero-copy through Arrow) with
 the same SQL as :mod:`abwb.assignment.sql`; gates that depend on the experiment but
 not the unit (status, schedule, kill) apply to the whole frame; targeting runs the
-compiled predicate per row only when the experiment has a condition. Sticky
-assignments are not consulted: bulk answers are the deterministic ones.
+compiled predicate per row only when the experiment has a condition. Experiments the
+runtime guard arbitrates (a shared flag or surface) go row by row through the scalar
+engine. Sticky assignments are not consulted: bulk answers are the deterministic ones.
 """
 
 from __future__ import annotations
@@ -101,6 +102,9 @@ def assign_frame(
         return frame.with_columns(
             pl.lit(None, dtype=pl.String).alias("variant"), pl.lit(constant.value).alias("reason")
         )
+    if assigner.contested(experiment):
+        return _assign_rows(assigner, frame, experiment, now=now, unit_col=unit_col,
+                            unit_type=unit_type)
     exp = ce.experiment
     # Hash only what can change the answer: traffic at 100 % and absent layers or
     # holdouts need no hash (each SHA-256 column costs ~0.2 µs per unit).
@@ -158,6 +162,31 @@ def assign_frame(
         pl.col("reason"),
     )
     return frame.with_columns(result["variant"], result["reason"])
+
+
+def _assign_rows(
+    assigner: Assigner,
+    frame: pl.DataFrame,
+    experiment: str,
+    *,
+    now: datetime,
+    unit_col: str,
+    unit_type: str,
+) -> pl.DataFrame:
+    """Row by row through the scalar engine.
+
+    Used for experiments the runtime guard arbitrates: whether a rival holds a unit
+    depends on the rival's own decision, so the scalar engine answers.
+    """
+    attrs = frame.drop(unit_col).to_dicts() if frame.width > 1 else [{}] * frame.height
+    decisions = [
+        assigner.decide(experiment, unit, now=now, attributes=a, unit_type=unit_type)
+        for unit, a in zip(frame[unit_col].to_list(), attrs, strict=True)
+    ]
+    return frame.with_columns(
+        pl.Series("variant", [d.variant for d in decisions], dtype=pl.String),
+        pl.Series("reason", [d.reason.value for d in decisions], dtype=pl.String),
+    )
 
 
 def _frame_wide_reason(ce: CompiledExperiment, unit_type: str, now: datetime) -> Reason | None:

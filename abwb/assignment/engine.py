@@ -140,6 +140,10 @@ class Assigner:
         self._rivals: dict[str, tuple[Rival, ...]] = surface_rivals(bundle.experiments)
         self._surface_taken: Counter[str] = Counter()
 
+    def contested(self, key: str) -> bool:
+        """Whether the runtime guard can give ``key``'s units to a higher-precedence rival."""
+        return bool(self._rivals.get(key))
+
     @property
     def surface_taken_counts(self) -> dict[str, int]:
         """Decisions turned into ``SURFACE_TAKEN`` by the runtime guard, per experiment."""

@@ -84,3 +84,20 @@ def test_unrelated_and_non_running_experiments_are_untouched() -> None:
     c = exp("c", surfaces=["other"])
     result = Assigner(ConfigBundle(experiments=[a, b, c])).assign("u1", now=NOW)
     assert [d.reason for d in result.decisions] == [Reason.PAUSED, Reason.ASSIGNED, Reason.ASSIGNED]
+
+
+def test_bulk_path_applies_the_guard_like_the_scalar_path() -> None:
+    import polars as pl
+
+    from abwb.assignment import assign_frame
+
+    a, b = exp("a", surfaces=["checkout"]), exp("b", surfaces=["checkout"])
+    assigner = Assigner(ConfigBundle(experiments=[a, b]))
+    units = pl.DataFrame({"unit_id": [f"u{i}" for i in range(400)]})
+    assert assigner.contested("b") and not assigner.contested("a")  # a has precedence
+    for key in ("a", "b"):
+        out = assign_frame(assigner, units, key, now=NOW)
+        scalar = [assigner.decide(key, u, now=NOW) for u in units["unit_id"]]
+        assert out["variant"].to_list() == [d.variant for d in scalar]
+        assert out["reason"].to_list() == [d.reason.value for d in scalar]
+    assert "surface_taken" in assign_frame(assigner, units, "b", now=NOW)["reason"].to_list()

@@ -5,7 +5,9 @@ What belongs here: how a request proves who it is (``Authorization: Bearer <key>
 the secret), the scope a route needs, and the token bucket that answers 429.
 
 Scopes: ``read`` (GET config, audit, metrics), ``assign`` (assignment, flag
-evaluation, events) and ``admin`` (config writes; implies the other two).
+evaluation, OFREP), ``ingest`` (``POST /v1/events``) and ``admin`` (config writes;
+implies the other three). Every route declares the scope it needs in ``opt["scope"]``;
+routes without one (``/health``, ``/ready``, ``/v1/health``, ``/schema``) are public.
 Authentication is ``auto`` by default: on as soon as one key exists, off for an
 embedded demo with no keys; ``on`` and ``off`` force it.
 """
@@ -43,6 +45,7 @@ __all__ = [
     "MemoryApiKeyStore",
     "RateLimiter",
     "Scope",
+    "SharedRateLimiter",
     "generate_secret",
     "hash_secret",
     "require_scope",
@@ -50,16 +53,17 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Scope = Literal["read", "assign", "admin"]
+Scope = Literal["read", "assign", "ingest", "admin"]
 AuthMode = Literal["auto", "on", "off"]
-SCOPES: tuple[Scope, ...] = ("read", "assign", "admin")
-#: What each scope grants (admin implies the others).
+SCOPES: tuple[Scope, ...] = ("read", "assign", "ingest", "admin")
 #: Clients tracked by the rate limiter before idle ones are forgotten (bounded memory).
 _MAX_BUCKETS = 100_000
+#: What each scope grants (admin implies the others).
 _GRANTS: dict[str, frozenset[str]] = {
     "read": frozenset({"read"}),
     "assign": frozenset({"assign"}),
-    "admin": frozenset({"read", "assign", "admin"}),
+    "ingest": frozenset({"ingest"}),
+    "admin": frozenset({"read", "assign", "ingest", "admin"}),
 }
 
 
@@ -167,6 +171,20 @@ class MemoryApiKeyStore:
             return list(self._keys.values())
 
 
+class SharedRateLimiter(Protocol):
+    """A per-client limit shared by every worker process (e.g. in Redis).
+
+    Implementations fail open: when their backend is down, ``acquire`` allows the
+    request (and counts it) rather than raising.
+    """
+
+    rate_per_s: float
+
+    async def acquire(self, who: str) -> float:
+        """Take one token for ``who``: 0 when allowed, else the seconds to wait."""
+        ...
+
+
 @dataclass
 class _Bucket:
     tokens: float
@@ -227,13 +245,13 @@ class Authenticator:
     Args:
         store: Where keys live.
         mode: ``auto`` (on when a key exists), ``on`` or ``off``.
-        limiter: Per-key rate limit.
+        limiter: Per-key rate limit: in-process, or shared by every worker (Redis).
         refresh_s: How often the key list is re-read from the store.
     """
 
     store: ApiKeyStore
     mode: AuthMode = "auto"
-    limiter: RateLimiter = field(default_factory=RateLimiter)
+    limiter: RateLimiter | SharedRateLimiter = field(default_factory=RateLimiter)
     refresh_s: float = 10.0
     clock: Callable[[], float] = time.monotonic
     _keys: list[ApiKey] = field(default_factory=list)
@@ -284,8 +302,38 @@ class Authenticator:
                 found = key
         return found
 
+    def authenticate(self, connection: ASGIConnection[Any, Any, Any, Any], scope: str) -> str:
+        """Authenticate and authorise one request (no rate limit).
+
+        Returns:
+            ``key:<name>``, or ``""`` when authentication is off.
+
+        Raises:
+            NotAuthorizedException: no key, or an unknown key (401).
+            PermissionDeniedException: the key lacks ``scope`` (403).
+        """
+        if not self.enabled:
+            return ""
+        presented = _presented_key(connection.headers)
+        if presented is None:
+            raise NotAuthorizedException(
+                "send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                headers={"WWW-Authenticate": 'Bearer realm="abwb"'},
+            )
+        key = self.identify(presented)
+        if key is None:
+            raise NotAuthorizedException(
+                "unknown or revoked API key",
+                headers={"WWW-Authenticate": 'Bearer realm="abwb", error="invalid_token"'},
+            )
+        if not key.grants(scope):
+            raise PermissionDeniedException(
+                f"API key {key.name!r} has scopes {sorted(key.scopes)}; this route needs {scope!r}"
+            )
+        return f"key:{key.name}"
+
     def check(self, connection: ASGIConnection[Any, Any, Any, Any], scope: str) -> str:
-        """Authenticate, authorise and rate-limit one request.
+        """Authenticate, authorise and rate-limit one request (in-process limiter only).
 
         Returns:
             The actor recorded in the audit log: ``key:<name>``, or ``anonymous``
@@ -295,39 +343,48 @@ class Authenticator:
             NotAuthorizedException: no key, or an unknown key (401).
             PermissionDeniedException: the key lacks ``scope`` (403).
             TooManyRequestsException: the key's rate limit is exhausted (429).
+            TypeError: the limiter is a shared (async) one: use :meth:`admit`.
         """
-        who = ""
-        if self.enabled:
-            presented = _presented_key(connection.headers)
-            if presented is None:
-                raise NotAuthorizedException(
-                    "send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-                    headers={"WWW-Authenticate": 'Bearer realm="abwb"'},
-                )
-            key = self.identify(presented)
-            if key is None:
-                raise NotAuthorizedException(
-                    "unknown or revoked API key",
-                    headers={"WWW-Authenticate": 'Bearer realm="abwb", error="invalid_token"'},
-                )
-            if not key.grants(scope):
-                raise PermissionDeniedException(
-                    f"API key {key.name!r} has scopes {sorted(key.scopes)}; "
-                    f"this route needs {scope!r}"
-                )
-            who = f"key:{key.name}"
+        who = self.authenticate(connection, scope)
         if self.limiter.rate_per_s <= 0:
             return who or "anonymous"
-        if not who:
-            who = f"ip:{connection.client.host if connection.client else 'unknown'}"
-        wait = self.limiter.acquire(who)
+        if not isinstance(self.limiter, RateLimiter):
+            raise TypeError("a shared rate limiter is asynchronous: use admit()")
+        client = who or _client_of(connection)
+        self._refuse_if_waiting(self.limiter.acquire(client))
+        return who or "anonymous"
+
+    async def admit(self, connection: ASGIConnection[Any, Any, Any, Any], scope: str) -> str:
+        """:meth:`check` for any limiter, in-process or shared across processes (Redis).
+
+        Raises:
+            NotAuthorizedException: no key, or an unknown key (401).
+            PermissionDeniedException: the key lacks ``scope`` (403).
+            TooManyRequestsException: the key's rate limit is exhausted (429).
+        """
+        who = self.authenticate(connection, scope)
+        limiter = self.limiter
+        if limiter.rate_per_s <= 0:
+            return who or "anonymous"
+        client = who or _client_of(connection)
+        if isinstance(limiter, RateLimiter):
+            wait = limiter.acquire(client)
+        else:
+            wait = await limiter.acquire(client)
+        self._refuse_if_waiting(wait)
+        return who or "anonymous"
+
+    def _refuse_if_waiting(self, wait: float) -> None:
         if wait > 0:
             raise TooManyRequestsException(
                 f"rate limit of {self.limiter.rate_per_s:g} requests/s exceeded; "
                 f"retry in {wait:.2f} s",
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
-        return who if who.startswith("key:") else "anonymous"
+
+
+def _client_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    return f"ip:{connection.client.host if connection.client else 'unknown'}"
 
 
 def _presented_key(headers: Any) -> str | None:
@@ -353,4 +410,4 @@ async def require_scope(
     auth: Authenticator = connection.app.state.services.auth
     if auth.stale:
         await anyio.to_thread.run_sync(auth.reload)
-    connection.scope["abwb_actor"] = auth.check(connection, scope)  # type: ignore[typeddict-unknown-key]
+    connection.scope["abwb_actor"] = await auth.admit(connection, scope)  # type: ignore[typeddict-unknown-key]

@@ -50,6 +50,7 @@ __all__ = [
     "ErrorItem",
     "PreconditionRequired",
     "ProblemDetails",
+    "document_problems",
     "exception_handlers",
     "problem_for",
     "problem_response",
@@ -176,6 +177,8 @@ def _validation_problem(exc: ValidationException) -> ProblemDetails:
         source = raw.get("source") if isinstance(raw, dict) else None
         if source == "body" or key == "data":
             in_body = True
+            if key == "data" and message == "'data'":  # Litestar's way of saying "no body"
+                message = "a JSON request body is required"
             key = "" if key == "data" else key
         items.append(ErrorItem(key, message))
     if in_body or not items:
@@ -218,6 +221,69 @@ def problem_for(exc: Exception) -> ProblemDetails:
             detail = f"the request body is not valid JSON: {detail}"
         return _problem(status, slug, title, detail, [])
     return _problem(500, "internal", "Internal error", "unexpected error; it has been logged", [])
+
+
+def _spec(description: str) -> Any:
+    from litestar.openapi.datastructures import ResponseSpec
+
+    return ResponseSpec(
+        data_container=ProblemDetails,
+        generate_examples=False,
+        description=description,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+def document_problems(handler: Any) -> Any:
+    """Declare in ``handler``'s OpenAPI the problem responses it can answer.
+
+    Which ones follows from what the route is: scoped routes can answer 401, 403 and
+    429; routes with a body 400, 413 and 422; routes with parameters 400 (and 404 for
+    path parameters); admin writes 409, 412, 428; every scoped route 503 (store down).
+    Responses the handler already declares are kept.
+
+    Args:
+        handler: A Litestar HTTP route handler (modified in place).
+
+    Returns:
+        The handler.
+    """
+    methods = set(handler.http_methods)
+    scope = handler.opt.get("scope")
+    params = set(handler.parsed_fn_signature.parameters) - {"request", "data"}
+    in_path = {m for p in handler.paths for m in re.findall(r"\{(\w+)", p)}
+    codes: dict[int, str] = {}
+    if scope is not None:
+        codes |= {
+            401: "No API key, or an unknown or revoked one",
+            403: "The API key lacks the route's scope",
+            429: "The API key's rate limit is exhausted (see Retry-After)",
+            503: "A store is unavailable; retry later",
+        }
+    if "data" in handler.parsed_fn_signature.parameters:
+        codes |= {
+            400: "Malformed JSON body or invalid parameter",
+            413: "Request body too large",
+            422: "The body fails validation (errors list the fields)",
+        }
+    if params - in_path:
+        codes.setdefault(400, "Invalid query or header parameter")
+        codes.setdefault(422, "A parameter's value is invalid (errors name it)")
+    if in_path:
+        codes[404] = "No such object"
+    if scope == "admin" and methods & {"POST", "PUT", "PATCH", "DELETE"}:
+        codes |= {
+            409: "Refused by a rule or a conflicting object (errors explain)",
+            412: "If-Match names a stale version",
+            428: "If-Match is required",
+        }
+    if scope is None:
+        handler.security = [{}]  # public: no key needed
+    responses = dict(handler.responses or {})
+    for code, description in codes.items():
+        responses.setdefault(code, _spec(description))
+    handler.responses = responses
+    return handler
 
 
 def problem_response(

@@ -164,38 +164,47 @@ class ExposureLogger:
         queue = self._queue
         if queue is None:
             raise RuntimeError("ExposureLogger.offer() before start()")
-        queued = 0
+        queued = offered = duplicates = 0
         recent = self._recent
+        recent_size = self.config.recent_size
+        put = queue.put_nowait
         for d in decisions:
             if d.variant is None or not d.reason.in_experiment:
                 continue
             key = exposure_id(d.experiment, d.phase, unit_type, unit_id)
-            self.counts["offered"] += 1
+            offered += 1
             if key in recent:
                 # Logged moments ago by this process: skip the cache round trip too.
-                self.counts["duplicates"] += 1
+                duplicates += 1
                 continue
             recent[key] = None
-            if len(recent) > self.config.recent_size:
+            if len(recent) > recent_size:
                 recent.popitem(last=False)
             # A plain tuple: the validated Exposure is built by the flusher, off the
             # response path.
             row = (key, d.experiment, d.variant, d.phase, unit_type, unit_id, config_version, now)
             try:
-                queue.put_nowait(row)
+                put(row)
             except asyncio.QueueFull:
-                self.counts["dropped_queue_full"] += 1
-                if self.counts["dropped_queue_full"] in (1, 10, 100, 1000) or (
-                    self.counts["dropped_queue_full"] % 10_000 == 0
-                ):
-                    log.error(
-                        "exposure queue full (%d): %d exposures dropped so far",
-                        self.config.max_queue,
-                        self.counts["dropped_queue_full"],
-                    )
+                self._count_drop()
                 continue
             queued += 1
+        counts = self.counts
+        if offered:
+            counts["offered"] += offered
+        if duplicates:
+            counts["duplicates"] += duplicates
         return queued
+
+    def _count_drop(self) -> None:
+        self.counts["dropped_queue_full"] += 1
+        dropped = self.counts["dropped_queue_full"]
+        if dropped in (1, 10, 100, 1000) or dropped % 10_000 == 0:
+            log.error(
+                "exposure queue full (%d): %d exposures dropped so far",
+                self.config.max_queue,
+                dropped,
+            )
 
     def _take(self, limit: int) -> list[_Pending]:
         assert self._queue is not None

@@ -10,7 +10,9 @@ store adapter :class:`~abwb.store.api_keys.SqlApiKeyHashStore`.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +21,24 @@ from abwb.store.api_keys import SqlApiKeyHashStore
 from abwb.store.dialect import SqlDatabase, SqlDialect
 from api.auth import ApiKey, MemoryApiKeyStore, hash_secret
 
-__all__ = ["SqlApiKeyStore", "api_key_store_for"]
+__all__ = ["ApiKeyInfo", "SqlApiKeyStore", "api_key_store_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """What may be shown about a stored key: never its secret, nor its hash.
+
+    Attributes:
+        name: The key's name.
+        scopes: Its scopes, sorted.
+        created_at: When it was stored (UTC).
+        revoked_at: When it was revoked (UTC), ``None`` while active.
+    """
+
+    name: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None
 
 
 class SqlApiKeyStore:
@@ -46,13 +65,35 @@ class SqlApiKeyStore:
     def active(self) -> list[ApiKey]:
         """Every key not revoked."""
         return [
-            ApiKey(name=k.name, key_hash=k.key_hash, scopes=k.scopes)
-            for k in self._hashes.active()
+            ApiKey(name=k.name, key_hash=k.key_hash, scopes=k.scopes) for k in self._hashes.active()
         ]
 
     def configured(self) -> bool:
         """Whether any key was ever stored (revoked ones included)."""
         return self._hashes.configured()
+
+    def listing(self) -> list[ApiKeyInfo]:
+        """Every key ever stored (revoked ones included), oldest first, without hashes.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        d = self.db.dialect
+        query = (
+            f"SELECT name, {d.json_text('scopes')}, created_at, revoked_at FROM api_keys "
+            "ORDER BY created_at, name"
+        )
+        with self.db.transaction("list API keys", write=False) as conn:
+            rows = conn.execute(query).fetchall()
+        return [
+            ApiKeyInfo(
+                name=name,
+                scopes=tuple(sorted(json.loads(scopes))),
+                created_at=d.from_timestamp(created),
+                revoked_at=None if revoked is None else d.from_timestamp(revoked),
+            )
+            for name, scopes, created, revoked in rows
+        ]
 
     def add(
         self, name: str, secret: str, scopes: Iterable[str], *, now: datetime | None = None

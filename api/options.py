@@ -12,6 +12,7 @@ variable                        meaning (default)
 ``ABWB_API_RATE_LIMIT``         requests/s per key, 0 = unlimited (0)
 ``ABWB_API_RATE_BURST``         token-bucket size (2 x rate, at least 1)
 ``ABWB_API_SNAPSHOT_POLL_S``    seconds between config-version polls (1.0)
+``ABWB_API_READY_MAX_AGE_S``    ``/ready`` is 503 beyond this snapshot age, 0 = off (60)
 ==============================  =================================================
 """
 
@@ -50,6 +51,8 @@ class ApiOptions:
             (:data:`api.routes.events.EVENTS_MAX_BODY_BYTES`).
         snapshot_poll_s: How often the store's config version is polled (0: never).
         exposures: Exposure queue tuning.
+        ready_max_snapshot_age_s: ``/ready`` reports the snapshot stale (503) when it
+            was last loaded or confirmed current longer ago than this (0: never).
     """
 
     auth: AuthMode = "auto"
@@ -59,6 +62,7 @@ class ApiOptions:
     max_body_bytes: int = 1_000_000
     snapshot_poll_s: float = 1.0
     exposures: ExposureLoggerConfig = field(default_factory=ExposureLoggerConfig)
+    ready_max_snapshot_age_s: float = 60.0
 
     @property
     def effective_burst(self) -> float:
@@ -86,6 +90,7 @@ class ApiOptions:
             rate_limit_per_s=_number(env, "ABWB_API_RATE_LIMIT", 0.0),
             rate_burst=_number(env, "ABWB_API_RATE_BURST", 0.0),
             snapshot_poll_s=_number(env, "ABWB_API_SNAPSHOT_POLL_S", 1.0),
+            ready_max_snapshot_age_s=_number(env, "ABWB_API_READY_MAX_AGE_S", 60.0),
         )
 
 

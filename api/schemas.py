@@ -34,12 +34,15 @@ __all__ = [
     "FlagEvaluateResponse",
     "FlagValue",
     "HealthResponse",
+    "LiveResponse",
     "OfrepBulkItem",
     "OfrepBulkResponse",
     "OfrepError",
     "OfrepRequest",
     "OfrepSuccess",
     "Page",
+    "ReadyCheck",
+    "ReadyResponse",
     "RolloutActionRequest",
     "StatusChange",
     "SwitchRequest",
@@ -295,3 +298,36 @@ class HealthResponse(msgspec.Struct, frozen=True, kw_only=True):
     cache: dict[str, Any]
     exposures: dict[str, Any]
     degradations: dict[str, int]
+
+
+class LiveResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """Liveness: the process is up and serving HTTP."""
+
+    status: Literal["ok"] = "ok"
+
+
+class ReadyCheck(msgspec.Struct, frozen=True, kw_only=True):
+    """One dependency probed by ``/ready``.
+
+    Attributes:
+        ok: Whether it answered (or, for the snapshot, is fresh enough).
+        detail: What went wrong (empty when ok).
+        kind: The adapter probed (``SqliteConfigStore``, ``RedisAssignmentCache``...).
+        age_s: Snapshot only: seconds since it was loaded or confirmed current.
+        max_age_s: Snapshot only: the staleness threshold (``None``: not checked).
+    """
+
+    ok: bool
+    detail: str = ""
+    kind: str = ""
+    age_s: float | None = None
+    max_age_s: float | None = None
+
+
+class ReadyResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """Readiness: 200 when every check passes, else 503 naming what is degraded."""
+
+    status: Literal["ready", "degraded"]
+    degraded: list[str]
+    config_version: int
+    checks: dict[str, ReadyCheck]

@@ -1,5 +1,6 @@
 """Route handlers of the HTTP API, one module per resource; ``ROUTE_HANDLERS`` lists them."""
 
+from api.errors import document_problems
 from api.routes.assign import assign, assign_bulk
 from api.routes.audit import audit
 from api.routes.config_objects import PLURALS, object_routes
@@ -13,27 +14,32 @@ from api.routes.flags import (
     revive_flag,
     rollout_action,
 )
-from api.routes.health import health, metrics
+from api.routes.health import health, live, metrics, ready
 from api.routes.validate import validate
 
 __all__ = ["ROUTE_HANDLERS"]
 
 ROUTE_HANDLERS = [
-    assign,
-    assign_bulk,
-    evaluate_flags,
-    *(handler for kind in PLURALS for handler in object_routes(kind)),
-    get_targeting,
-    put_targeting,
-    change_status,
-    kill_flag,
-    revive_flag,
-    rollout_action,
-    ofrep_one,
-    ofrep_bulk,
-    validate,
-    audit,
-    ingest_events,
-    health,
-    metrics,
+    document_problems(handler)
+    for handler in (
+        assign,
+        assign_bulk,
+        evaluate_flags,
+        *(handler for kind in PLURALS for handler in object_routes(kind)),
+        get_targeting,
+        put_targeting,
+        change_status,
+        kill_flag,
+        revive_flag,
+        rollout_action,
+        ofrep_one,
+        ofrep_bulk,
+        validate,
+        audit,
+        ingest_events,
+        health,
+        live,
+        ready,
+        metrics,
+    )
 ]

@@ -88,7 +88,7 @@ def _prefixed(exc: InvalidInput, base: str) -> ProblemList:
 
 @post(
     "/v1/events",
-    opt={"scope": "assign"},
+    opt={"scope": "ingest"},
     status_code=202,
     tags=["events"],
     request_max_body_size=EVENTS_MAX_BODY_BYTES,

@@ -11,6 +11,7 @@ in-process snapshot's :class:`~abwb.flags.FlagEvaluator`, which never raises.
 from typing import Annotated, Any
 
 from litestar import Request, Response, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from abwb.config.flag import Flag
@@ -196,6 +197,13 @@ def _context(data: OfrepRequest) -> tuple[Any, dict[str, Any]]:
     summary="OFREP: evaluate one flag",
     description="OpenFeature Remote Evaluation Protocol. The context's `targetingKey` is "
     "the unit id; the rest are attributes. 404 FLAG_NOT_FOUND, 400 for other errors.",
+    responses={
+        404: ResponseSpec(
+            data_container=OfrepError,
+            generate_examples=False,
+            description="FLAG_NOT_FOUND (OFREP error body)",
+        )
+    },
 )
 async def ofrep_one(
     request: Request[Any, Any, Any], key: Key, data: JSONBody[OfrepRequest]

@@ -1,21 +1,25 @@
-"""``GET /v1/health`` (public) and ``GET /metrics`` (scope ``read``).
+"""``GET /health``, ``GET /ready``, ``GET /v1/health`` (public) and ``GET /metrics`` (``read``).
 
 What belongs here: probing the store and the cache, and reporting the config
 snapshot (version, age, last refresh error), the exposure queue counters (including
-drops) and the degradation counters of the assignment path.
+drops) and the degradation counters of the assignment path. ``/health`` is liveness
+(the process answers); ``/ready`` is readiness for a load balancer: 503 with the
+degraded checks named when the config store or the cache does not answer or the
+snapshot is older than ``ApiOptions.ready_max_snapshot_age_s``.
 """
 
 import asyncio
 from typing import Any
 
-from litestar import Request, get
+from litestar import Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from abwb.assignment.sticky import degradations
 from abwb.errors import AbwbError
 from api.routes.context import in_thread, services_of
-from api.schemas import HealthResponse
+from api.schemas import HealthResponse, LiveResponse, ReadyCheck, ReadyResponse
 
-__all__ = ["health", "metrics"]
+__all__ = ["health", "live", "metrics", "ready"]
 
 #: Longest a health probe may take before the component is reported down.
 PROBE_TIMEOUT_S = 2.0
@@ -47,6 +51,67 @@ async def _health(request: Request[Any, Any, Any]) -> HealthResponse:
         exposures=exposures,
         degradations=dict(degradations),
     )
+
+
+@get(
+    "/health",
+    tags=["operations"],
+    summary="Liveness",
+    description="200 as long as the process serves HTTP. Needs no key.",
+)
+async def live() -> LiveResponse:
+    """The process is up."""
+    return LiveResponse()
+
+
+@get(
+    "/ready",
+    tags=["operations"],
+    summary="Readiness",
+    description="200 when the config store answers, the cache (Redis when configured) "
+    "answers and the config snapshot is fresh; else 503 with `degraded` naming the "
+    "failed checks (`store`, `cache`, `snapshot`) and `checks` giving details and "
+    "ages. Needs no key.",
+    responses={503: ResponseSpec(data_container=ReadyResponse, description="Degraded")},
+)
+async def ready(request: Request[Any, Any, Any]) -> Response[ReadyResponse]:
+    """Readiness of the service and its dependencies."""
+    services = services_of(request)
+    store, cache = await asyncio.gather(
+        _probe(in_thread(services.config_store.config_version)),
+        _probe(services.cache.get_sticky("ready", "probe")),
+    )
+    max_age = services.options.ready_max_snapshot_age_s or None
+    age = services.snapshot_age_s()
+    fresh = max_age is None or age <= max_age
+    snapshot_detail = services.snapshot.last_error or ""
+    if not fresh:
+        snapshot_detail = f"snapshot is {age:.1f} s old (limit {max_age:g} s)" + (
+            f"; last refresh failed: {snapshot_detail}" if snapshot_detail else ""
+        )
+    checks = {
+        "store": ReadyCheck(
+            ok=store["ok"], detail=store["detail"], kind=type(services.config_store).__name__
+        ),
+        "cache": ReadyCheck(
+            ok=cache["ok"], detail=cache["detail"], kind=type(services.cache).__name__
+        ),
+        "snapshot": ReadyCheck(
+            ok=fresh,
+            detail=snapshot_detail,
+            kind="ConfigSnapshot",
+            age_s=round(age, 3) if age != float("inf") else None,
+            max_age_s=max_age,
+        ),
+    }
+    degraded = [name for name, check in checks.items() if not check.ok]
+    body = ReadyResponse(
+        status="degraded" if degraded else "ready",
+        degraded=degraded,
+        config_version=services.snapshot.version,
+        checks=checks,
+    )
+    return Response(body, status_code=503 if degraded else 200)
 
 
 @get(
@@ -85,4 +150,7 @@ async def metrics(request: Request[Any, Any, Any]) -> dict[str, Any]:
         }
     )
     flat.update({f"degraded_{k}": v for k, v in degradations.items()})
+    limiter_counters = getattr(services.auth.limiter, "counters", None)
+    if limiter_counters is not None:
+        flat.update({f"rate_limit_{k}": v for k, v in limiter_counters.items()})
     return flat

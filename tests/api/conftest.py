@@ -22,6 +22,7 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ADMIN = "admin-secret-1"
 ASSIGN = "assign-secret-1"
 READ = "read-secret-1"
+INGEST = "ingest-secret-1"
 
 
 def variants(*keys: str, payload: bool = True) -> list[dict[str, Any]]:
@@ -143,6 +144,7 @@ def keys() -> MemoryApiKeyStore:
     store.add("ops", ADMIN, ["admin"])
     store.add("svc", ASSIGN, ["assign"])
     store.add("analyst", READ, ["read"])
+    store.add("collector", INGEST, ["ingest"])
     return store
 
 

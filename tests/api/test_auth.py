@@ -10,7 +10,7 @@ from litestar.testing import TestClient
 
 from api.auth import MemoryApiKeyStore, hash_secret
 
-from .conftest import ADMIN, ASSIGN, READ, assert_problem, bearer
+from .conftest import ADMIN, ASSIGN, INGEST, READ, assert_problem, bearer
 
 
 @pytest.fixture
@@ -54,7 +54,10 @@ def test_missing_or_unknown_key_is_401(secured: TestClient[Any]) -> None:
             {"key": "s", "condition": {"attr": "plan", "op": "eq", "value": "pro"}},
             201,
         ),
-        (ASSIGN, "post", "/v1/events", {"events": []}, 202),
+        (INGEST, "post", "/v1/events", {"events": []}, 202),
+        (ADMIN, "post", "/v1/events", {"events": []}, 202),
+        (ASSIGN, "post", "/v1/events", {"events": []}, 403),
+        (INGEST, "post", "/v1/assign", {"unit_id": "u"}, 403),
         (READ, "post", "/v1/events", {"events": []}, 403),
         (READ, "post", "/v1/experiments/exp-a/status", {"action": "pause"}, 403),
     ],

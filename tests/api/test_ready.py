@@ -1,0 +1,116 @@
+"""``/health`` (liveness) and ``/ready`` (store, cache, snapshot freshness), both keyless."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from litestar.testing import TestClient
+
+from abwb.config import ConfigBundle
+from abwb.settings import Settings
+from abwb.store.memory import MemoryConfigStore, MemoryEventStore
+from api import create_app
+from api.auth import MemoryApiKeyStore
+from api.options import ApiOptions
+
+from .conftest import NOW, bearer
+from .test_failures import FlakyConfigStore
+
+
+def test_health_and_ready_with_keys_configured(
+    make_client: Callable[..., TestClient[Any]], keys: MemoryApiKeyStore
+) -> None:
+    client = make_client(keys=keys)
+    assert client.get("/health").json() == {"status": "ok"}
+    r = client.get("/ready")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "ready" and body["degraded"] == []
+    assert set(body["checks"]) == {"store", "cache", "snapshot"}
+    assert body["checks"]["snapshot"]["max_age_s"] == 60.0
+    assert body["config_version"] >= 0
+    assert client.get("/v1/health", headers=bearer("nope-nope")).status_code == 200
+
+
+def test_ready_503_when_store_raises(bundle: ConfigBundle) -> None:
+    store = FlakyConfigStore(bundle)
+    app = create_app(
+        Settings(),
+        config_store=store,
+        event_store=MemoryEventStore(),
+        options=ApiOptions(snapshot_poll_s=0),
+        clock=lambda: NOW,
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/ready").status_code == 200
+        store.down = True
+        r = client.get("/ready")
+        assert r.status_code == 503
+        body = r.json()
+        assert body["degraded"] == ["store"]
+        assert "refused" in body["checks"]["store"]["detail"]
+        assert body["checks"]["store"]["kind"] == "FlakyConfigStore"
+        assert client.get("/health").status_code == 200  # still alive
+        store.down = False
+        assert client.get("/ready").status_code == 200
+
+
+def test_ready_503_when_redis_unreachable(bundle: ConfigBundle) -> None:
+    from abwb.cache.redis import RedisAssignmentCache
+
+    cache = RedisAssignmentCache("redis://127.0.0.1:1/0")
+    app = create_app(
+        Settings(),
+        config_store=MemoryConfigStore(bundle),
+        event_store=MemoryEventStore(),
+        cache=cache,
+        options=ApiOptions(snapshot_poll_s=0),
+        clock=lambda: NOW,
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        started = time.monotonic()
+        r = client.get("/ready")
+        assert time.monotonic() - started < 5
+        assert r.status_code == 503
+        body = r.json()
+        assert body["degraded"] == ["cache"]
+        assert body["checks"]["cache"]["kind"] == "RedisAssignmentCache"
+        assert body["checks"]["cache"]["detail"]
+        assert client.blocking_portal is not None
+        client.blocking_portal.call(cache.close)
+
+
+def test_ready_503_when_snapshot_stale(bundle: ConfigBundle) -> None:
+    offset = [0.0]
+    app = create_app(
+        Settings(),
+        config_store=MemoryConfigStore(bundle),
+        event_store=MemoryEventStore(),
+        options=ApiOptions(snapshot_poll_s=0, ready_max_snapshot_age_s=30),
+        clock=lambda: NOW,
+        monotonic=lambda: time.monotonic() + offset[0],
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/ready").status_code == 200
+        offset[0] = 45.0
+        r = client.get("/ready")
+        assert r.status_code == 503
+        snap = r.json()["checks"]["snapshot"]
+        assert r.json()["degraded"] == ["snapshot"]
+        assert snap["ok"] is False and snap["age_s"] >= 45 and snap["max_age_s"] == 30
+        assert "45" in snap["detail"] and "limit 30" in snap["detail"]
+
+
+def test_ready_freshness_check_can_be_disabled(bundle: ConfigBundle) -> None:
+    app = create_app(
+        Settings(),
+        config_store=MemoryConfigStore(bundle),
+        event_store=MemoryEventStore(),
+        options=ApiOptions(snapshot_poll_s=0, ready_max_snapshot_age_s=0),
+        monotonic=lambda: time.monotonic() + 1e6,
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/ready")
+        assert r.status_code == 200 and r.json()["checks"]["snapshot"]["max_age_s"] is None

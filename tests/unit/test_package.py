@@ -127,9 +127,9 @@ def test_readme_python_examples_run_and_print_what_they_say(capsys: pytest.Captu
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
     assert len(blocks) >= 2
     namespace: dict[str, object] = {}
-    exec(blocks[0], namespace)  # noqa: S102 - our own README
+    exec(blocks[0], namespace)
     assert capsys.readouterr().out.strip() == "one-page assigned"
-    exec(blocks[1], namespace)  # noqa: S102
+    exec(blocks[1], namespace)
     z, b = namespace["z"], namespace["b"]
     assert round(z.effect_rel, 3) == 0.125 and round(z.p_value, 3) == 0.054  # type: ignore[attr-defined]
     assert round(b.chance_to_beat_control, 3) == 0.973  # type: ignore[attr-defined]

@@ -34,7 +34,6 @@ from abwb.store.protocol import ConfigStore, EventStore
 from api.auth import (
     ApiKeyStore,
     Authenticator,
-    MemoryApiKeyStore,
     RateLimiter,
     SharedRateLimiter,
     require_scope,
@@ -205,10 +204,7 @@ def create_app(
     if api_keys is None:
         found_keys = api_key_store_for(config_store)
         for key in options.keys:
-            if isinstance(found_keys, MemoryApiKeyStore):
-                found_keys.add(key.name, key.secret, key.scopes)
-            else:
-                found_keys.ensure(key.name, key.secret, key.scopes)
+            found_keys.ensure(key.name, key.secret, key.scopes)
         api_keys = found_keys
     # The last-known-good snapshot file lets a process start while its database is down;
     # only for stores this app opened itself (injected stores are the caller's business).

@@ -14,6 +14,7 @@ embedded demo with no keys; ``on`` and ``off`` force it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -34,7 +35,7 @@ from litestar.exceptions import (
 )
 from litestar.handlers.base import BaseRouteHandler
 
-from abwb.errors import AbwbError, InvalidInput
+from abwb.errors import AbwbError, Conflict, InvalidInput
 
 __all__ = [
     "SCOPES",
@@ -122,6 +123,7 @@ class MemoryApiKeyStore:
 
     def __init__(self) -> None:
         self._keys: dict[str, ApiKey] = {}
+        self._revoked: set[str] = set()
         self._lock = threading.Lock()
         self._ever = False
 
@@ -130,6 +132,8 @@ class MemoryApiKeyStore:
 
         Raises:
             InvalidInput: empty name or secret, or an unknown scope.
+            Conflict: the secret is already stored (active or revoked: a revoked key
+                stays revoked).
         """
         wanted = frozenset(scopes)
         if not name:
@@ -144,9 +148,21 @@ class MemoryApiKeyStore:
             )
         key = ApiKey(name=name, key_hash=hash_secret(secret), scopes=wanted)
         with self._lock:
+            if key.key_hash in self._keys or key.key_hash in self._revoked:
+                raise Conflict("this secret is already stored (active or revoked)")
             self._keys[key.key_hash] = key
             self._ever = True
         return key
+
+    def ensure(self, name: str, secret: str, scopes: Iterable[str]) -> None:
+        """Add the key unless its secret is already stored (start-up keys; idempotent)."""
+        key_hash = hash_secret(secret)
+        with self._lock:
+            known = key_hash in self._keys or key_hash in self._revoked
+        if not known:
+            # Conflict here means another thread added it meanwhile: the key exists.
+            with contextlib.suppress(Conflict):
+                self.add(name, secret, scopes)
 
     def revoke(self, name: str) -> int:
         """Revoke every active key called ``name``; returns how many.
@@ -158,6 +174,7 @@ class MemoryApiKeyStore:
             raise InvalidInput("must not be empty", path="name")
         with self._lock:
             kept = {h: k for h, k in self._keys.items() if k.name != name}
+            self._revoked.update(h for h in self._keys if h not in kept)
             revoked, self._keys = len(self._keys) - len(kept), kept
         return revoked
 

@@ -25,7 +25,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 import msgspec
 
-from abwb.errors import InvalidInput
+from abwb.errors import InvalidInput, StorageError
 
 __all__ = [
     "ALERT_KINDS",
@@ -326,10 +326,19 @@ class MemoryAlertStore:
             return [a for a in self._alerts.values() if a.status == "open"]
 
     def save(self, alerts: Sequence[Alert]) -> None:
-        """Insert or update alerts by ``id``."""
+        """Insert or update alerts by ``id``, all or nothing.
+
+        Raises:
+            StorageError: the batch would leave two open alerts with one ``dedup_key``
+                (the databases enforce the same rule with a partial unique index).
+        """
         with self._lock:
-            for alert in alerts:
-                self._alerts[alert.id] = alert
+            merged = {**self._alerts, **{a.id: a for a in alerts}}
+            open_keys = [a.dedup_key for a in merged.values() if a.status == "open"]
+            if len(open_keys) != len(set(open_keys)):
+                twice = sorted({k for k in open_keys if open_keys.count(k) > 1})
+                raise StorageError(f"two open alerts for dedup key(s) {twice}; nothing saved")
+            self._alerts = merged
 
     def list(
         self,

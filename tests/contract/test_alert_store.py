@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from abwb.errors import InvalidInput, StorageError
-from abwb.monitoring.alerts import Alert, AlertStore, Evidence, MemoryAlertStore, alert_id
+from abwb.monitoring.alerts import Alert, AlertStore, Evidence, alert_id
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -80,8 +80,6 @@ def test_bad_filters_name_the_field(alert_store: AlertStore, kwargs: dict[str, o
 
 
 def test_one_open_alert_per_dedup_key_and_batches_are_atomic(alert_store: AlertStore) -> None:
-    if isinstance(alert_store, MemoryAlertStore):
-        pytest.skip("enforced by the databases' partial unique index on open alerts")
     first = alert("srm:a", 0)
     alert_store.save([first])
     with pytest.raises(StorageError):

@@ -8,9 +8,6 @@ import numpy as np
 import pytest
 
 from abwb.stats import MeanStats, beta_binomial
-
-pytest.importorskip("pymc")
-
 from abwb.stats.models import (
     SamplingConfig,
     fit_hierarchical,

@@ -19,7 +19,7 @@ the tolerated harm.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
@@ -396,6 +396,22 @@ def _comparison_evidence(
     )
 
 
+def _arm_pairs(
+    metrics: Sequence[MetricDefinition],
+    stats: Mapping[str, Mapping[str, MetricStats]],
+    control: str,
+    treatments: Sequence[str],
+    config: MonitorConfig,
+) -> Iterator[tuple[MetricDefinition, str, MetricStats, MetricStats]]:
+    """Every metric × treatment whose control and treatment have enough units to test."""
+    for metric in metrics:
+        per_variant = stats.get(metric.key, {})
+        for treatment in treatments:
+            c, t = per_variant.get(control), per_variant.get(treatment)
+            if c is not None and t is not None and min(c.n, t.n) >= config.min_units_per_arm:
+                yield metric, treatment, c, t
+
+
 def check_guardrails(
     subject: SubjectRef,
     metrics: Sequence[MetricDefinition],
@@ -435,56 +451,51 @@ def check_guardrails(
     tests = max(len(metrics) * len(treatments), 1)
     alpha_each = config.alpha_guardrail / tests
     findings: list[Finding] = []
-    for metric in metrics:
-        per_variant = stats.get(metric.key, {})
+    for metric, treatment, c, t in _arm_pairs(metrics, stats, control, treatments, config):
         harmful: Alternative = "less" if metric.direction == "increase" else "greater"
         tolerance = metric.guardrail_max_harm_rel or 0.0
-        for treatment in treatments:
-            c, t = per_variant.get(control), per_variant.get(treatment)
-            if c is None or t is None or min(c.n, t.n) < config.min_units_per_arm:
-                continue
-            result = sequential_comparison(
-                c, t, planned_n=config.planned_n, alpha=alpha_each, alternative=harmful
+        result = sequential_comparison(
+            c, t, planned_n=config.planned_n, alpha=alpha_each, alternative=harmful
+        )
+        if result.status not in _USABLE:
+            continue
+        p = _harm_p_value(
+            result,
+            max_harm_rel=tolerance,
+            harmful=harmful,
+            planned_n=config.planned_n,
+            alpha=alpha_each,
+        )
+        if math.isnan(p):
+            continue
+        key = f"guardrail:{subject.key}:{metric.key}:{treatment}"
+        p = min(p, (previous_p or {}).get(key, 1.0))
+        word = "dropped" if harmful == "less" else "rose"
+        findings.append(
+            subject.finding(
+                key,
+                p < alpha_each,
+                kind="guardrail",
+                severity="critical",
+                metric=metric.key,
+                variant=treatment,
+                message=f"guardrail {metric.key} {word} in {treatment} of {subject.key}: "
+                f"{result.effect_rel:+.2%} vs {control} (tolerated {tolerance:.1%}); "
+                f"always-valid p = {p:.2g} < {alpha_each:.2g}",
+                evidence=_comparison_evidence(
+                    result,
+                    control,
+                    treatment,
+                    p,
+                    alpha_each,
+                    details={
+                        "mean_control": result.mean_control,
+                        "mean_treatment": result.mean_treatment,
+                        "max_harm_rel": tolerance,
+                    },
+                ),
             )
-            if result.status not in _USABLE:
-                continue
-            p = _harm_p_value(
-                result,
-                max_harm_rel=tolerance,
-                harmful=harmful,
-                planned_n=config.planned_n,
-                alpha=alpha_each,
-            )
-            if math.isnan(p):
-                continue
-            key = f"guardrail:{subject.key}:{metric.key}:{treatment}"
-            p = min(p, (previous_p or {}).get(key, 1.0))
-            word = "dropped" if harmful == "less" else "rose"
-            findings.append(
-                subject.finding(
-                    key,
-                    p < alpha_each,
-                    kind="guardrail",
-                    severity="critical",
-                    metric=metric.key,
-                    variant=treatment,
-                    message=f"guardrail {metric.key} {word} in {treatment} of {subject.key}: "
-                    f"{result.effect_rel:+.2%} vs {control} (tolerated {tolerance:.1%}); "
-                    f"always-valid p = {p:.2g} < {alpha_each:.2g}",
-                    evidence=_comparison_evidence(
-                        result,
-                        control,
-                        treatment,
-                        p,
-                        alpha_each,
-                        details={
-                            "mean_control": result.mean_control,
-                            "mean_treatment": result.mean_treatment,
-                            "max_harm_rel": tolerance,
-                        },
-                    ),
-                )
-            )
+        )
     return findings
 
 
@@ -526,29 +537,24 @@ def check_significance(
     tests = max(len(metrics) * len(treatments), 1)
     alpha_each = config.alpha_significance / tests
     findings: list[Finding] = []
-    for metric in metrics:
-        per_variant = stats.get(metric.key, {})
-        for treatment in treatments:
-            c, t = per_variant.get(control), per_variant.get(treatment)
-            if c is None or t is None or min(c.n, t.n) < config.min_units_per_arm:
-                continue
-            result = sequential_comparison(c, t, planned_n=config.planned_n, alpha=alpha_each)
-            if result.status not in _USABLE:
-                continue
-            key = f"significance:{subject.key}:{metric.key}:{treatment}"
-            p = min(result.p_value, (previous_p or {}).get(key, 1.0))
-            findings.append(
-                subject.finding(
-                    key,
-                    p < alpha_each,
-                    kind="significance",
-                    severity="info",
-                    metric=metric.key,
-                    variant=treatment,
-                    message=f"primary metric {metric.key} reached significance in "
-                    f"{treatment} of {subject.key}: {result.effect_rel:+.2%} vs {control}, "
-                    f"always-valid p = {p:.2g}",
-                    evidence=_comparison_evidence(result, control, treatment, p, alpha_each),
-                )
+    for metric, treatment, c, t in _arm_pairs(metrics, stats, control, treatments, config):
+        result = sequential_comparison(c, t, planned_n=config.planned_n, alpha=alpha_each)
+        if result.status not in _USABLE:
+            continue
+        key = f"significance:{subject.key}:{metric.key}:{treatment}"
+        p = min(result.p_value, (previous_p or {}).get(key, 1.0))
+        findings.append(
+            subject.finding(
+                key,
+                p < alpha_each,
+                kind="significance",
+                severity="info",
+                metric=metric.key,
+                variant=treatment,
+                message=f"primary metric {metric.key} reached significance in "
+                f"{treatment} of {subject.key}: {result.effect_rel:+.2%} vs {control}, "
+                f"always-valid p = {p:.2g}",
+                evidence=_comparison_evidence(result, control, treatment, p, alpha_each),
             )
+        )
     return findings

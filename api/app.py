@@ -26,6 +26,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from abwb.assignment.sticky import StickyAssigner
 from abwb.cache.memory import MemoryAssignmentCache
 from abwb.cache.protocol import AssignmentCache
+from abwb.changes import ConfigChanges
 from abwb.errors import CacheError
 from abwb.settings import Settings
 from abwb.snapshot.fanout import ConfigWatcher, PublishingConfigStore, RedisConfigPublisher
@@ -38,7 +39,6 @@ from api.auth import (
     SharedRateLimiter,
     require_scope,
 )
-from api.changes import ConfigChanges
 from api.errors import exception_handlers
 from api.exposures import ExposureLogger
 from api.keys import api_key_store_for

@@ -10,9 +10,9 @@ from typing import Any
 from litestar import Request, post
 from litestar.params import JSONBody
 
+from abwb.changes import problems_of
 from abwb.config.bundle import ConfigBundle
 from abwb.errors import InvalidInput, Problem
-from api.changes import problems_of
 from api.routes.context import in_thread, services_of
 from api.schemas import ValidateRequest, ValidateResponse
 

@@ -214,7 +214,7 @@ def _show_analysis(console: Console, a: Any) -> None:
     console.print(escape(f"rule: ship if {a.rule.primary_metric} wins significantly and no "
                          f"guardrail is harmed ({guard})"))
     for d in a.decisions:
-        colour = {"ship": "green", "dont_ship": "red"}.get(d.verdict, "yellow")
+        colour = {"ship": "green", "do_not_ship": "red"}.get(d.verdict, "yellow")
         console.print(f"  {d.treatment}: [{colour}]{d.verdict}[/] — {escape('; '.join(d.reasons))}")
 
 

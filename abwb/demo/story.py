@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -38,13 +38,12 @@ from abwb.metrics.pipeline import statistics_from_store
 from abwb.metrics.results import MetricResults
 from abwb.simulate.traffic import SimulationResult, append_to_store
 from abwb.stats.analysis import AnalysisTable, analyze
-from abwb.stats.bayesian import BayesResult, beta_binomial, normal_means
-from abwb.stats.decision import Decision, DecisionRule, Guardrail, decide
+from abwb.stats.bayesian import BayesResult
 from abwb.stats.frequentist import welch_ttest
 from abwb.stats.results import ComparisonResult
-from abwb.stats.sequential import confidence_sequence
+from abwb.stats.ship_rule import Guardrail, ShipRule, TreatmentVerdict, decide
 from abwb.stats.srm import srm_test
-from abwb.stats.summary import MeanStats, RatioStats
+from abwb.stats.summary import MeanStats
 
 if TYPE_CHECKING:
     from abwb.store.protocol import Kind
@@ -269,15 +268,16 @@ def simulate_traffic(
 
 @dataclass(frozen=True, slots=True)
 class AnalysisResult:
-    """Every method's answer for every metric × treatment, and the decisions.
+    """Every engine's answer for every metric × treatment, and the decision.
 
     Attributes:
-        frequentist: ``abwb.stats.analyze`` (two-proportion z, CUPED Welch, Welch; Holm).
+        frequentist: ``analyze`` with the frequentist engine (two-proportion z, CUPED
+            Welch, Welch, delta-method z; Holm).
         unadjusted_revenue: Welch t on revenue without CUPED (to show the variance cut).
         sequential: Always-valid confidence sequences per metric × treatment.
-        bayesian: Conjugate results per metric × treatment.
-        decisions: Verdict per treatment under ``rule``.
-        rule: The pre-registered decision rule.
+        bayesian: Conjugate results per metric × treatment (``metric, treatment, result``).
+        decisions: The ship rule's verdict per treatment.
+        rule: The pre-registered ship rule.
         models: Optional PyMC results (``--bayes-models``).
     """
 
@@ -285,63 +285,47 @@ class AnalysisResult:
     unadjusted_revenue: dict[str, ComparisonResult]
     sequential: list[ComparisonResult]
     bayesian: list[tuple[str, str, BayesResult]]
-    decisions: tuple[Decision, ...]
-    rule: DecisionRule
+    decisions: tuple[TreatmentVerdict, ...]
+    rule: ShipRule
     models: list[tuple[str, Any]] = field(default_factory=list)
-
-
-def _mean_stats(by_variant: Mapping[str, MeanStats | RatioStats]) -> dict[str, MeanStats] | None:
-    """The per-variant statistics if they are all means, ``None`` for a ratio metric."""
-    means = {v: s for v, s in by_variant.items() if isinstance(s, MeanStats)}
-    return means if len(means) == len(by_variant) else None
 
 
 def analyse_experiment(
     statistics: MetricResults, bundle: ConfigBundle, *, planned_n: int = 40_000,
     bayes_models: bool = False,
 ) -> AnalysisResult:
-    """Analyse the stored experiment with every method and apply the decision rule."""
+    """Analyse the stored experiment with every engine and apply the ship rule.
+
+    Every method comes from the registry (``abwb.stats.methods``) through ``analyze``
+    by the metric definitions' kinds; the verdicts from ``abwb.stats.ship_rule``.
+    """
     exp = bundle.experiment(statistics.experiment)
     assert exp is not None
     control = next(v.key for v in exp.variants if v.is_control)
     definitions = {m.key: m for m in bundle.metrics}
     stats = {k: dict(v) for k, v in statistics.statistics.items()}
-    kinds: dict[str, Any] = {}
-    for key, by_variant in stats.items():
-        kind = definitions[key].kind
-        has_cov = any(getattr(s, "has_covariate", False) for s in by_variant.values())
-        kinds[key] = ("proportion" if kind == "binomial" else "ratio" if kind == "ratio"
-                      else "cuped" if has_cov else "mean")
+    kinds = {key: definitions[key].kind for key in stats}
     table = analyze(stats, control=control, kinds=kinds)
+    sequential = analyze(stats, control=control, kinds=kinds, engine="sequential",
+                         planned_n=planned_n)
+    bayesian = analyze(stats, control=control, kinds=kinds, engine="bayesian")
     treatments = [v.key for v in exp.variants if not v.is_control]
-    revenue = _mean_stats(stats["revenue"]) if "revenue" in stats else None
-    unadjusted = ({t: welch_ttest(revenue[control], revenue[t]) for t in treatments}
-                  if revenue is not None else {})
-    sequential, bayesian = [], []
-    for key, by_variant in stats.items():
-        means = _mean_stats(by_variant)
-        if kinds[key] == "ratio" or means is None:  # analyze() checked kinds against types
-            continue
-        for t in treatments:
-            cs = confidence_sequence(means[control], means[t], planned_n=planned_n)
-            sequential.append(_label(cs, key, control, t))
-            b = (beta_binomial(means[control], means[t]) if kinds[key] == "proportion"
-                 else normal_means(means[control], means[t]))
-            bayesian.append((key, t, b))
-    rule = DecisionRule(
-        exp.metrics.primary[0],
-        guardrails=tuple(Guardrail(g, direction=definitions[g].direction,
-                                   max_harm_rel=definitions[g].guardrail_max_harm_rel or 0.0)
-                         for g in exp.metrics.guardrails))
-    decisions = decide(table, rule, srm=statistics.quality.srm)
+    revenue = {v: s for v, s in stats.get("revenue", {}).items() if isinstance(s, MeanStats)}
+    unadjusted = {t: welch_ttest(revenue[control], revenue[t]) for t in treatments
+                  if control in revenue and t in revenue}
+    primary = definitions[exp.metrics.primary[0]]
+    rule = ShipRule(primary.key, primary.direction,
+                    tuple(Guardrail.of(definitions[g]) for g in exp.metrics.guardrails))
+    srm = statistics.quality.srm
+    untrusted = ((f"sample ratio mismatch (p={srm.p_value:.2g}); results are not trustworthy",)
+                 if srm is not None and srm.alert else ())
+    decision = decide(table, rule, untrusted=untrusted)
     models = _pymc(stats, control, treatments) if bayes_models else []
-    return AnalysisResult(table, unadjusted, sequential, bayesian, decisions, rule, models)
-
-
-def _label(r: ComparisonResult, metric: str, control: str, treatment: str) -> ComparisonResult:
-    import dataclasses
-
-    return dataclasses.replace(r, metric=metric, control=control, treatment=treatment)
+    return AnalysisResult(
+        table, unadjusted,
+        [r for r in sequential if isinstance(r, ComparisonResult)],
+        [(r.metric, r.treatment, r) for r in bayesian if isinstance(r, BayesResult)],
+        decision.treatments, rule, models)
 
 
 def _pymc(stats: dict[str, Any], control: str, treatments: Sequence[str]) -> list[tuple[str, Any]]:

@@ -4,40 +4,42 @@ What belongs here: one function per monitored condition — sequential SRM,
 exposure health (no traffic, sudden drop), crossover rate, guardrail harm and
 primary-metric significance. They take statistics and a :class:`MonitorConfig`
 and return findings; they read no clock, store or network. The statistics
-themselves (always-valid p-values, confidence sequences, the SRM test) come from
-:mod:`abwb.stats`; nothing here re-implements them.
+themselves come from :mod:`abwb.stats`: each metric's method from the registry
+(:func:`abwb.stats.methods.compare`, by the metric's kind and ``MonitorConfig.engine``,
+the same choice the readout makes), whether a guardrail is harmed from
+:func:`abwb.stats.ship_rule.guardrail_status` (the rule the readout's decision uses),
+and the SRM test. Nothing here re-implements them.
 
-Guardrails are tested one-sided in the harmful direction with always-valid
-confidence sequences. The experiment's guardrail budget ``alpha_guardrail`` is
-split Bonferroni over guardrails × treatments, so the chance that an A/A
-experiment ever raises a guardrail alert, however often it is looked at, stays
-below ``alpha_guardrail``. With ``guardrail_max_harm_rel = m`` the null is
-"relative harm ≤ m": the alert fires only once the whole interval lies beyond
-the tolerated harm.
+Guardrails are tested one-sided in the harmful direction, by default with
+always-valid confidence sequences (the ``sequential`` engine). The experiment's
+guardrail budget ``alpha_guardrail`` is split Bonferroni over guardrails ×
+treatments, so the chance that an A/A experiment ever raises a guardrail alert,
+however often it is looked at, stays below ``alpha_guardrail``. With
+``guardrail_max_harm_rel = m`` the null is "relative harm ≤ m": the alert fires
+only once the whole interval lies beyond the tolerated harm. Under the sequential
+engine an alert, once established, stays (running minimum of the always-valid
+p-value over looks); under the other engines each look stands alone, because only
+an always-valid p-value may be minimised.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from scipy import stats as scipy_stats
 
 from abwb.config.metric import MetricDefinition
-from abwb.errors import InvalidInput
 from abwb.monitoring.alerts import Evidence, Finding
 from abwb.monitoring.config import MonitorConfig
 from abwb.stats.config import Alternative, AnalysisConfig
-from abwb.stats.frequentist import ratio_ztest
+from abwb.stats.methods import Comparison, MethodOptions, compare
 from abwb.stats.results import ComparisonResult
-from abwb.stats.sequential import (
-    always_valid_p_value,
-    confidence_sequence,
-    cs_radius_multiplier,
-)
+from abwb.stats.sequential import always_valid_p_value
+from abwb.stats.ship_rule import Guardrail, guardrail_status, outcome
 from abwb.stats.srm import SrmResult, sequential_srm_test
 from abwb.stats.summary import MeanStats, RatioStats
 
@@ -48,7 +50,7 @@ __all__ = [
     "check_guardrails",
     "check_significance",
     "check_srm",
-    "sequential_comparison",
+    "compare_arms",
 ]
 
 MetricStats = MeanStats | RatioStats
@@ -276,81 +278,60 @@ def check_crossover(
     )
 
 
-def sequential_comparison(
+def compare_arms(
+    metric: MetricDefinition,
     control: MetricStats,
     treatment: MetricStats,
     *,
-    planned_n: int,
+    config: MonitorConfig,
     alpha: float,
     alternative: Alternative = "two-sided",
-) -> ComparisonResult:
-    """Always-valid comparison of treatment with control for a mean or ratio metric.
+) -> Comparison:
+    """Compare treatment with control for one metric, as the monitor's checks do.
 
-    Mean metrics use :func:`abwb.stats.sequential.confidence_sequence`; ratio
-    metrics widen the delta-method z-test (:func:`abwb.stats.frequentist.ratio_ztest`)
-    with the same mixture boundary and always-valid p-value.
+    The method comes from the registry (:func:`abwb.stats.methods.compare`) by the
+    metric's kind and ``config.engine``; confidence sequences are tuned to
+    ``config.planned_n``.
 
     Args:
+        metric: The metric definition (its kind picks the method).
         control: Cumulative control statistics.
         treatment: Cumulative treatment statistics (same type as ``control``).
-        planned_n: Planned total units (tunes the mixture).
-        alpha: Level of the confidence sequence.
+        config: ``engine`` and ``planned_n``.
+        alpha: Level of the interval.
         alternative: ``two-sided``, ``greater`` or ``less``.
 
     Returns:
-        The comparison (method ``asymptotic_cs`` or ``asymptotic_cs_ratio``).
+        The comparison.
+
+    Raises:
+        InvalidInput: The statistics do not fit the metric's kind.
 
     Examples:
-        >>> c = MeanStats.from_counts(500, 5000)
-        >>> t = MeanStats.from_counts(400, 5000)
-        >>> r = sequential_comparison(c, t, planned_n=10_000, alpha=0.05, alternative="less")
-        >>> r.p_value < 0.05, r.ci_high_rel < 0
-        (True, True)
+        >>> m = MetricDefinition(key="conv", kind="binomial", event="buy")
+        >>> r = compare_arms(m, MeanStats.from_counts(500, 5000), MeanStats.from_counts(400, 5000),
+        ...                  config=MonitorConfig(planned_n=10_000), alpha=0.05,
+        ...                  alternative="less")
+        >>> r.method, r.p_value < 0.05, r.ci_high_rel < 0
+        ('asymptotic_cs', True, True)
     """
-    config = AnalysisConfig(alpha=alpha, alternative=alternative)
-    if isinstance(control, MeanStats) and isinstance(treatment, MeanStats):
-        return confidence_sequence(control, treatment, planned_n=planned_n, config=config)
-    if not (isinstance(control, RatioStats) and isinstance(treatment, RatioStats)):
-        raise InvalidInput(
-            f"expected control and treatment both MeanStats or both RatioStats, got "
-            f"{type(control).__name__} and {type(treatment).__name__}",
-            path="treatment",
-        )
-    base = ratio_ztest(control, treatment, config=config)
-    if base.status not in _USABLE:
-        return replace(base, method="asymptotic_cs_ratio")
-    n = control.n + treatment.n
-    mult = float(cs_radius_multiplier(n, planned_n, alpha))
-    z = base.effect_abs / base.se
-    p = float(always_valid_p_value(z, n, planned_n, alpha))
-    lo, hi = base.effect_abs - mult * base.se, base.effect_abs + mult * base.se
-    lo_rel, hi_rel = base.effect_rel - mult * base.se_rel, base.effect_rel + mult * base.se_rel
-    if alternative == "greater":
-        hi, hi_rel, p = math.inf, math.inf, (p if z > 0 else 1.0)
-    elif alternative == "less":
-        lo, lo_rel, p = -math.inf, -math.inf, (p if z < 0 else 1.0)
-    return replace(
-        base,
-        method="asymptotic_cs_ratio",
-        df=math.inf,
-        statistic=z,
-        p_value=p,
-        ci_low=lo,
-        ci_high=hi,
-        ci_low_rel=lo_rel,
-        ci_high_rel=hi_rel,
-    )
+    options = MethodOptions(config=AnalysisConfig(alpha=alpha, alternative=alternative),
+                            planned_n=config.planned_n)
+    return compare(control, treatment, kind=metric.kind, engine=config.engine, options=options,
+                   path=f"stats[{metric.key!r}]")
 
 
 def _harm_p_value(
-    result: ComparisonResult,
+    result: Comparison,
     *,
     max_harm_rel: float,
     harmful: Alternative,
     planned_n: int,
     alpha: float,
 ) -> float:
-    """Always-valid p-value of H0 "relative harm ≤ max_harm_rel" (one-sided)."""
+    """Always-valid p-value of H0 "relative harm ≤ max_harm_rel" (one-sided, sequential)."""
+    if not isinstance(result, ComparisonResult):
+        return math.nan
     if max_harm_rel <= 0:
         return result.p_value
     if result.status != "ok" or not result.se_rel > 0:
@@ -365,7 +346,7 @@ def _harm_p_value(
     return float(always_valid_p_value(z, n, planned_n, alpha))
 
 
-def _n(result: ComparisonResult, control: str, treatment: str) -> dict[str, int]:
+def _n(result: Comparison, control: str, treatment: str) -> dict[str, int]:
     return {control: result.n_control, treatment: result.n_treatment}
 
 
@@ -374,17 +355,17 @@ def _num(x: float) -> float | None:
 
 
 def _comparison_evidence(
-    result: ComparisonResult,
+    result: Comparison,
     control: str,
     treatment: str,
-    p_value: float,
+    p_value: float | None,
     threshold: float,
     *,
     details: dict[str, float] | None = None,
 ) -> Evidence:
     """The evidence an alert carries for a control-vs-treatment comparison."""
     return Evidence(
-        statistic=result.statistic,
+        statistic=result.statistic if isinstance(result, ComparisonResult) else math.nan,
         threshold=threshold,
         p_value=p_value,
         n=_n(result, control, treatment),
@@ -450,53 +431,56 @@ def check_guardrails(
     """
     tests = max(len(metrics) * len(treatments), 1)
     alpha_each = config.alpha_guardrail / tests
+    always_valid = config.engine == "sequential"
     findings: list[Finding] = []
     for metric, treatment, c, t in _arm_pairs(metrics, stats, control, treatments, config):
         harmful: Alternative = "less" if metric.direction == "increase" else "greater"
-        tolerance = metric.guardrail_max_harm_rel or 0.0
-        result = sequential_comparison(
-            c, t, planned_n=config.planned_n, alpha=alpha_each, alternative=harmful
-        )
-        if result.status not in _USABLE:
-            continue
-        p = _harm_p_value(
-            result,
-            max_harm_rel=tolerance,
-            harmful=harmful,
-            planned_n=config.planned_n,
-            alpha=alpha_each,
-        )
-        if math.isnan(p):
-            continue
+        guardrail = Guardrail.of(metric)
+        result = compare_arms(metric, c, t, config=config, alpha=alpha_each,
+                              alternative=harmful)
+        status = guardrail_status(result, guardrail)
+        if status == "not_established":
+            continue  # no usable estimate or an undefined interval: harm is not shown
         key = f"guardrail:{subject.key}:{metric.key}:{treatment}"
-        p = min(p, (previous_p or {}).get(key, 1.0))
+        p = _harm_p_value(result, max_harm_rel=guardrail.max_harm_rel, harmful=harmful,
+                          planned_n=config.planned_n, alpha=alpha_each)
+        earlier = (previous_p or {}).get(key, 1.0) if always_valid else 1.0
+        p = min(p, earlier) if always_valid and not math.isnan(p) else p
+        firing = status == "harmed" or earlier < alpha_each
+        evidence_p = None if math.isnan(p) or (not always_valid and guardrail.max_harm_rel) else p
         word = "dropped" if harmful == "less" else "rose"
         findings.append(
             subject.finding(
                 key,
-                p < alpha_each,
+                firing,
                 kind="guardrail",
                 severity="critical",
                 metric=metric.key,
                 variant=treatment,
                 message=f"guardrail {metric.key} {word} in {treatment} of {subject.key}: "
-                f"{result.effect_rel:+.2%} vs {control} (tolerated {tolerance:.1%}); "
-                f"always-valid p = {p:.2g} < {alpha_each:.2g}",
+                f"{result.effect_rel:+.2%} vs {control} (tolerated "
+                f"{guardrail.max_harm_rel:.1%}); {_evidence_words(evidence_p, alpha_each)}",
                 evidence=_comparison_evidence(
                     result,
                     control,
                     treatment,
-                    p,
+                    evidence_p,
                     alpha_each,
                     details={
                         "mean_control": result.mean_control,
                         "mean_treatment": result.mean_treatment,
-                        "max_harm_rel": tolerance,
+                        "max_harm_rel": guardrail.max_harm_rel,
                     },
                 ),
             )
         )
     return findings
+
+
+def _evidence_words(p: float | None, alpha: float) -> str:
+    if p is None:
+        return f"interval at level {1 - alpha:.4g}"
+    return f"p = {p:.2g} vs {alpha:.2g}"
 
 
 def check_significance(
@@ -536,24 +520,27 @@ def check_significance(
     """
     tests = max(len(metrics) * len(treatments), 1)
     alpha_each = config.alpha_significance / tests
+    always_valid = config.engine == "sequential"
     findings: list[Finding] = []
     for metric, treatment, c, t in _arm_pairs(metrics, stats, control, treatments, config):
-        result = sequential_comparison(c, t, planned_n=config.planned_n, alpha=alpha_each)
+        result = compare_arms(metric, c, t, config=config, alpha=alpha_each)
         if result.status not in _USABLE:
             continue
         key = f"significance:{subject.key}:{metric.key}:{treatment}"
-        p = min(result.p_value, (previous_p or {}).get(key, 1.0))
+        earlier = (previous_p or {}).get(key, 1.0) if always_valid else 1.0
+        p = min(result.p_value, earlier) if isinstance(result, ComparisonResult) else None
+        firing = outcome(result, metric.direction) in ("better", "worse") or earlier < alpha_each
         findings.append(
             subject.finding(
                 key,
-                p < alpha_each,
+                firing,
                 kind="significance",
                 severity="info",
                 metric=metric.key,
                 variant=treatment,
                 message=f"primary metric {metric.key} reached significance in "
                 f"{treatment} of {subject.key}: {result.effect_rel:+.2%} vs {control}, "
-                f"always-valid p = {p:.2g}",
+                f"{_evidence_words(p, alpha_each)}",
                 evidence=_comparison_evidence(result, control, treatment, p, alpha_each),
             )
         )

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, fields
 
 from abwb.errors import InvalidInput, Problem
+from abwb.stats.methods import ENGINES, Engine
 
 __all__ = ["MonitorConfig"]
 
@@ -44,6 +45,10 @@ class MonitorConfig:
         trailing_passes: Passes forming the trailing exposure rate.
         lateness_s: Rows younger than this are left for the next pass (late arrivals).
         auto_rollback: Allow rolling back rollouts whose ``auto_rollback`` is on.
+        engine: How the metric checks compare arms, through the same method registry
+            as the readout (:func:`abwb.stats.methods.method_for`). ``sequential``
+            (the default) is the only engine whose error rates hold however often the
+            monitor looks; the others exist so a monitor can mirror a readout's analysis.
     """
 
     alpha_guardrail: float = 0.05
@@ -64,10 +69,15 @@ class MonitorConfig:
     trailing_passes: int = 10
     lateness_s: float = 60.0
     auto_rollback: bool = True
+    engine: Engine = "sequential"
 
     def __post_init__(self) -> None:
-        found = (_problem(f.name, f.type, getattr(self, f.name)) for f in fields(self))
+        found = (_problem(f.name, f.type, getattr(self, f.name)) for f in fields(self)
+                 if f.name != "engine")
         problems = [p for p in found if p is not None]
+        if self.engine not in ENGINES:
+            problems.append(Problem("MonitorConfig.engine",
+                                    f"expected one of {list(ENGINES)}, got {self.engine!r}"))
         if problems:
             raise InvalidInput(problems)
 

@@ -10,9 +10,15 @@ Use in a notebook::
 Unattended: ``abwb readout KEY`` (:func:`run_readout`).
 """
 
-from abwb.readout.analysis import MetricData, compare, compare_metrics, lift_over_time
+from abwb.readout.analysis import (
+    MetricData,
+    analyse_metrics,
+    compare_metrics,
+    lift_over_time,
+    results_frame,
+)
 from abwb.readout.build import assemble_readout, build_readout
-from abwb.readout.decision import decide, describe_row, format_p_value, format_percent
+from abwb.readout.formatting import describe_row, format_p_value, format_percent
 from abwb.readout.model import (
     ExperimentFacts,
     QualityCheck,
@@ -23,6 +29,7 @@ from abwb.readout.model import (
     VariantFacts,
 )
 from abwb.readout.plots import plot_exposures, plot_forest, plot_lift_over_time, plot_posteriors
+from abwb.readout.recommendation import recommend, ship_rule_for
 from abwb.readout.report import export_html, readout_to_dict, report_dir, write_results
 from abwb.readout.runner import NotebookFailed, ReadoutRun, ensure_kernel, run_readout
 from abwb.readout.session import connect, require_version
@@ -48,12 +55,11 @@ __all__ = [
     "ReadoutResult",
     "ReadoutRun",
     "VariantFacts",
+    "analyse_metrics",
     "assemble_readout",
     "build_readout",
-    "compare",
     "compare_metrics",
     "connect",
-    "decide",
     "decision_table",
     "describe_row",
     "ensure_kernel",
@@ -70,9 +76,12 @@ __all__ = [
     "plot_posteriors",
     "quality_table",
     "readout_to_dict",
+    "recommend",
     "report_dir",
     "require_version",
+    "results_frame",
     "results_table",
     "run_readout",
+    "ship_rule_for",
     "write_results",
 ]

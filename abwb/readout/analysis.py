@@ -1,30 +1,16 @@
-"""Per metric × variant comparisons for a readout: method choice, corrections, outcomes.
+"""Per metric × variant results for a readout: the analysis table and its frame.
 
-What belongs here: turning per-variant sufficient statistics (from the metric
-pipelines) into the readout's results frame by calling :mod:`abwb.stats` — which
-test fits which metric kind under which engine, the multiple-testing correction
-across a role's rows, and the reading of each row as ``better`` / ``worse`` /
-``inconclusive`` given the metric's direction. No formula lives here; every number
-comes from an :mod:`abwb.stats` function.
-
-Method choice:
-
-============  ====================  ==========================  =====================
-metric kind   frequentist           sequential                  bayesian
-============  ====================  ==========================  =====================
-binomial      two-proportion z      confidence sequence         Beta-Binomial
-count / sum   Welch t               confidence sequence         Normal (flat prior)
-/ mean
-with CUPED    CUPED Welch t         confidence sequence         as without CUPED
-ratio         delta-method z        delta-method z (fixed)      delta-method z (fixed)
-============  ====================  ==========================  =====================
+What belongs here: running :func:`abwb.stats.analysis.analyze` over a readout's
+metrics (the method for each metric kind × engine comes from the registry in
+:mod:`abwb.stats.methods`, never from here), turning the typed results into the
+readout's results frame, with each row's outcome (:func:`abwb.stats.ship_rule.outcome`)
+and, for guardrails, whether harm is established
+(:func:`abwb.stats.ship_rule.guardrail_status`), and the lift over time. No formula
+and no method choice lives here.
 
 "With CUPED" means the statistics carry a pre-period covariate, which
 :mod:`abwb.metrics` adds for metrics with ``cuped_window_s`` (any kind but ratio);
 the row's ``variance_reduction`` says how much variance the adjustment removed.
-
-Ratio metrics have no always-valid or Bayesian path in :mod:`abwb.stats` yet; they
-fall back to the fixed-horizon delta-method test and the ``method`` column says so.
 """
 
 from __future__ import annotations
@@ -38,16 +24,13 @@ from typing import Any
 import polars as pl
 
 from abwb.config.metric import MetricDefinition
-from abwb.errors import InvalidInput
-from abwb.readout.model import Engine, MetricRole
-from abwb.stats.analysis import MetricKind as AnalysisKind
-from abwb.stats.analysis import analyze
-from abwb.stats.bayesian import BayesResult, beta_binomial, normal_means
+from abwb.readout.model import MetricRole
+from abwb.stats.analysis import AnalysisTable, analyze
+from abwb.stats.bayesian import BayesResult
 from abwb.stats.config import AnalysisConfig
-from abwb.stats.corrections import adjust_p_values
-from abwb.stats.frequentist import cuped_ttest, proportions_ztest, ratio_ztest, welch_ttest
+from abwb.stats.methods import Comparison, Engine, MethodOptions, compare
 from abwb.stats.results import ComparisonResult
-from abwb.stats.sequential import confidence_sequence
+from abwb.stats.ship_rule import Guardrail, Outcome, guardrail_status, outcome
 from abwb.stats.summary import MeanStats, RatioStats
 
 __all__ = [
@@ -55,9 +38,10 @@ __all__ = [
     "RESULT_SCHEMA",
     "MetricData",
     "Stats",
-    "compare",
+    "analyse_metrics",
     "compare_metrics",
     "lift_over_time",
+    "results_frame",
 ]
 
 Stats = MeanStats | RatioStats
@@ -65,7 +49,9 @@ Stats = MeanStats | RatioStats
 #: Columns (and dtypes) of :attr:`ReadoutResult.results`, one row per metric × treatment.
 #: ``method`` names the test (``cuped_welch_t`` for CUPED), ``variance_reduction`` is the
 #: share of variance CUPED removed (NaN otherwise), ``capping`` the metric's cap
-#: (``p99`` for a percentile, else the absolute value; null when uncapped).
+#: (``p99`` for a percentile, else the absolute value; null when uncapped);
+#: ``guardrail_status`` is ``harmed`` / ``not_harmed`` / ``not_established`` on
+#: guardrail rows (null on others).
 RESULT_SCHEMA: dict[str, Any] = {
     "metric": pl.String,
     "metric_name": pl.String,
@@ -94,6 +80,7 @@ RESULT_SCHEMA: dict[str, Any] = {
     "capping": pl.String,
     "outcome": pl.String,
     "guardrail_max_harm_rel": pl.Float64,
+    "guardrail_status": pl.String,
 }
 
 #: Columns of :attr:`ReadoutResult.over_time` (cumulative results at the end of each day).
@@ -127,102 +114,30 @@ class MetricData:
     daily: Sequence[tuple[date, Mapping[str, Stats]]] = ()
 
 
-def compare(
-    definition: MetricDefinition,
-    control: Stats,
-    treatment: Stats,
-    *,
-    engine: Engine,
-    config: AnalysisConfig,
-    previous: ComparisonResult | BayesResult | None = None,
-    draws: int = 200_000,
-) -> ComparisonResult | BayesResult:
-    """Compare one treatment with control for one metric, choosing the method.
-
-    Args:
-        definition: The metric (its kind picks the test).
-        control: Control statistics.
-        treatment: Treatment statistics.
-        engine: ``frequentist``, ``sequential`` or ``bayesian``.
-        config: Alpha, sidedness, correction.
-        previous: The previous look's result (sequential engine only).
-        draws: Monte Carlo draws for Beta-Binomial credible intervals.
-
-    Returns:
-        The stats engine's result.
-
-    Raises:
-        InvalidInput: The two statistics are of different families.
-
-    Examples:
-        >>> from abwb.config.metric import MetricDefinition
-        >>> m = MetricDefinition(key="purchase", kind="binomial", event="purchase")
-        >>> r = compare(m, MeanStats.from_counts(100, 1000), MeanStats.from_counts(130, 1000),
-        ...             engine="frequentist", config=AnalysisConfig())
-        >>> r.method, round(r.p_value, 4)
-        ('two_proportion_z', 0.0355)
-    """
-    if isinstance(control, RatioStats) and isinstance(treatment, RatioStats):
-        return ratio_ztest(control, treatment, config=config)
-    if not (isinstance(control, MeanStats) and isinstance(treatment, MeanStats)):
-        raise InvalidInput(
-            "control and treatment must both be MeanStats or both RatioStats, got "
-            f"{type(control).__name__} and {type(treatment).__name__}",
-            path=f"metrics[{definition.key!r}]",
-        )
-    binary = definition.kind == "binomial"
-    if engine == "bayesian":
-        if binary:
-            return beta_binomial(control, treatment, config=config, draws=draws)
-        return normal_means(control, treatment, config=config)
-    if engine == "sequential":
-        prev = previous if isinstance(previous, ComparisonResult) else None
-        planned = max(control.n + treatment.n, 1)
-        return confidence_sequence(control, treatment, planned_n=planned, config=config,
-                                   previous=prev)
-    if control.has_covariate and treatment.has_covariate:
-        return cuped_ttest(control, treatment, config=config)
-    if binary:
-        return proportions_ztest(control, treatment, config=config)
-    return welch_ttest(control, treatment, config=config)
+_OUTCOME_WORDS: dict[Outcome, str] = {"no_data": "no data", "not_testable": "not testable"}
 
 
-def _chance_to_win(result: ComparisonResult | BayesResult, direction: str) -> float:
+def _chance_to_win(result: Comparison, direction: str) -> float:
     if not isinstance(result, BayesResult):
         return math.nan
     ctb = result.chance_to_beat_control
     return ctb if direction == "increase" else 1.0 - ctb
 
 
-def _outcome(row: dict[str, Any], engine: Engine, alpha: float) -> str:
-    if row["status"] not in ("ok", "zero_control_mean"):
-        return "no data" if row["status"] in ("empty_arm", "insufficient_n") else "not testable"
-    good_sign = 1.0 if row["direction"] == "increase" else -1.0
-    if engine == "bayesian" and not math.isnan(row["chance_to_win"]):
-        if row["chance_to_win"] >= 1.0 - alpha:
-            return "better"
-        if row["chance_to_win"] <= alpha:
-            return "worse"
-        return "inconclusive"
-    p = row["p_value_adjusted"]
-    if math.isnan(p) or p >= alpha:
-        return "inconclusive"
-    return "better" if row["effect_abs"] * good_sign > 0 else "worse"
-
-
-def _row(
-    data: MetricData, control: str, variant: str, result: ComparisonResult | BayesResult
-) -> dict[str, Any]:
+def _row(data: MetricData, result: Comparison) -> dict[str, Any]:
     d = data.definition
-    is_bayes = isinstance(result, BayesResult)
+    freq = result if isinstance(result, ComparisonResult) else None
+    bayes = result if isinstance(result, BayesResult) else None
+    read = outcome(result, d.direction)
+    guard = (guardrail_status(result, Guardrail.of(d)) if data.role == "guardrail" else None)
     return {
         "metric": d.key,
         "metric_name": d.name or d.key,
         "role": data.role,
         "kind": d.kind,
         "direction": d.direction,
-        "variant": variant,
-        "control": control,
+        "variant": result.treatment,
+        "control": result.control,
         "method": result.method,
         "status": result.status,
         "n_control": result.n_control,
@@ -235,16 +150,17 @@ def _row(
         "effect_rel": result.effect_rel,
         "ci_low_rel": result.ci_low_rel,
         "ci_high_rel": result.ci_high_rel,
-        "p_value": math.nan if is_bayes else result.p_value,  # type: ignore[union-attr]
-        "p_value_adjusted": math.nan,
+        "p_value": freq.p_value if freq else math.nan,
+        "p_value_adjusted": freq.p_value_adjusted if freq else math.nan,
         "chance_to_win": _chance_to_win(result, d.direction),
-        "risk_treatment": result.risk_treatment if is_bayes else math.nan,  # type: ignore[union-attr]
-        "variance_reduction": math.nan if is_bayes else result.variance_reduction,  # type: ignore[union-attr]
+        "risk_treatment": bayes.risk_treatment if bayes else math.nan,
+        "variance_reduction": freq.variance_reduction if freq else math.nan,
         "capping": _capping(d),
-        "outcome": "",
+        "outcome": _OUTCOME_WORDS.get(read, read),
         "guardrail_max_harm_rel": (
             d.guardrail_max_harm_rel if d.guardrail_max_harm_rel is not None else math.nan
         ),
+        "guardrail_status": guard,
     }
 
 
@@ -257,29 +173,61 @@ def _capping(definition: MetricDefinition) -> str | None:
     return None if cap.absolute is None else f"{cap.absolute:g}"
 
 
-def _analysis_kind(data: MetricData, control: Stats) -> AnalysisKind:
-    if isinstance(control, RatioStats):
-        return "ratio"
-    if control.has_covariate:
-        return "cuped"
-    return "proportion" if data.definition.kind == "binomial" else "mean"
+def analyse_metrics(
+    metrics: Sequence[MetricData],
+    *,
+    control: str,
+    variants: Sequence[str],
+    engine: Engine,
+    config: AnalysisConfig,
+    planned_n: int | None = None,
+) -> AnalysisTable:
+    """Analyse every treatment against control on every metric with data.
 
+    Metrics without control data or without any treatment's data are left out (their
+    rows would say nothing). The multiple-testing correction runs over the whole family
+    in every engine, as :func:`abwb.stats.analysis.analyze` does.
 
-def _frequentist(
-    metrics: Sequence[MetricData], control: str, variants: Sequence[str], config: AnalysisConfig
-) -> list[tuple[MetricData, str, ComparisonResult | BayesResult]]:
+    Args:
+        metrics: Metrics with their per-variant statistics.
+        control: Control variant key.
+        variants: Treatment variant keys, in display order.
+        engine: Statistics engine.
+        config: Alpha, sidedness and correction.
+        planned_n: Planned total units for the sequential engine (``None``: units so far).
+
+    Returns:
+        The typed table (results labelled with metric and treatment).
+    """
     usable = [m for m in metrics if control in m.stats and any(v in m.stats for v in variants)]
     if not usable:
-        return []
-    table = analyze(
+        return AnalysisTable(results=(), config=config, engine=engine)
+    return analyze(
         {m.definition.key: {v: m.stats[v] for v in (control, *variants) if v in m.stats}
          for m in usable},
         control=control,
-        kinds={m.definition.key: _analysis_kind(m, m.stats[control]) for m in usable},
+        kinds={m.definition.key: m.definition.kind for m in usable},
+        engine=engine,
         config=config,
+        planned_n=planned_n,
     )
-    by_key = {m.definition.key: m for m in usable}
-    return [(by_key[r.metric], r.treatment, r) for r in table]
+
+
+def results_frame(table: AnalysisTable, metrics: Sequence[MetricData]) -> pl.DataFrame:
+    """The readout's results frame from an analysis table.
+
+    Args:
+        table: Output of :func:`analyse_metrics`.
+        metrics: The metrics analysed (definitions and roles).
+
+    Returns:
+        One row per metric × treatment, columns :data:`RESULT_SCHEMA`.
+    """
+    by_key = {m.definition.key: m for m in metrics}
+    rows = [_row(by_key[r.metric], r) for r in table]
+    if not rows:
+        return pl.DataFrame(schema=RESULT_SCHEMA)
+    return pl.DataFrame(rows, schema=RESULT_SCHEMA, orient="row")
 
 
 def compare_metrics(
@@ -289,13 +237,9 @@ def compare_metrics(
     variants: Sequence[str],
     engine: Engine,
     config: AnalysisConfig,
+    planned_n: int | None = None,
 ) -> pl.DataFrame:
-    """Compare every treatment variant with control on every metric.
-
-    The frequentist engine goes through :func:`abwb.stats.analysis.analyze`; the
-    others call their method per comparison. In every engine the p-values of the
-    whole family (metrics × treatments) are adjusted by ``config.correction``, as
-    ``analyze`` does, so ``p_value_adjusted`` means the same thing everywhere.
+    """Compare every treatment variant with control on every metric, as a frame.
 
     Args:
         metrics: Metrics with their per-variant statistics.
@@ -303,33 +247,14 @@ def compare_metrics(
         variants: Treatment variant keys, in display order.
         engine: Statistics engine.
         config: Alpha, sidedness and correction.
+        planned_n: Planned total units for the sequential engine.
 
     Returns:
         One row per metric × treatment, columns :data:`RESULT_SCHEMA`.
     """
-    if engine == "frequentist":
-        compared = _frequentist(metrics, control, variants, config)
-    else:
-        compared = [
-            (data, variant, compare(data.definition, data.stats[control], data.stats[variant],
-                                    engine=engine, config=config))
-            for data in metrics if control in data.stats
-            for variant in variants if variant in data.stats
-        ]
-    rows = [_row(data, control, variant, result) for data, variant, result in compared]
-    idx = [i for i, r in enumerate(rows) if not math.isnan(r["p_value"])]
-    if engine == "frequentist":
-        for r, (_, _, result) in zip(rows, compared, strict=True):
-            r["p_value_adjusted"] = result.p_value_adjusted  # type: ignore[union-attr]
-    elif idx:
-        adjusted = adjust_p_values([rows[i]["p_value"] for i in idx], config.correction)
-        for i, p in zip(idx, adjusted, strict=True):
-            rows[i]["p_value_adjusted"] = p
-    for r in rows:
-        r["outcome"] = _outcome(r, engine, config.alpha)
-    if not rows:
-        return pl.DataFrame(schema=RESULT_SCHEMA)
-    return pl.DataFrame(rows, schema=RESULT_SCHEMA, orient="row")
+    table = analyse_metrics(metrics, control=control, variants=variants, engine=engine,
+                            config=config, planned_n=planned_n)
+    return results_frame(table, metrics)
 
 
 def lift_over_time(
@@ -339,6 +264,7 @@ def lift_over_time(
     variants: Sequence[str],
     engine: Engine,
     config: AnalysisConfig,
+    planned_n: int | None = None,
 ) -> pl.DataFrame:
     """Relative lift and its interval at the end of each day, on cumulative data.
 
@@ -351,6 +277,7 @@ def lift_over_time(
         variants: Treatment variant keys.
         engine: Statistics engine.
         config: Alpha and sidedness.
+        planned_n: Planned total units for the sequential engine.
 
     Returns:
         Columns :data:`OVER_TIME_SCHEMA`, ordered by metric, variant, date.
@@ -358,13 +285,15 @@ def lift_over_time(
     rows: list[dict[str, Any]] = []
     for data in metrics:
         for variant in variants:
-            previous: ComparisonResult | BayesResult | None = None
+            previous: Comparison | None = None
             for day, stats in data.daily:
                 base, other = stats.get(control), stats.get(variant)
                 if base is None or other is None:
                     continue
-                result = compare(data.definition, base, other, engine=engine, config=config,
-                                 previous=previous, draws=_OVER_TIME_DRAWS)
+                options = MethodOptions(config=config, planned_n=planned_n, previous=previous,
+                                        draws=_OVER_TIME_DRAWS)
+                result = compare(base, other, kind=data.definition.kind, engine=engine,
+                                 options=options, path=f"metrics[{data.definition.key!r}]")
                 previous = result
                 rows.append({
                     "date": day,

@@ -3,7 +3,7 @@
 What belongs here: :func:`build_readout` (read the experiment and its metric
 definitions, get per-variant statistics and data-quality findings from
 :mod:`abwb.metrics` via :func:`abwb.readout.pipeline.readout_statistics`, run the
-quality checks, the comparisons and the decision) and :func:`assemble_readout`, its
+quality checks, the comparisons and the recommendation) and :func:`assemble_readout`, its
 pure second half that takes statistics already computed.
 """
 
@@ -16,8 +16,7 @@ import polars as pl
 
 from abwb.config.experiment import Experiment
 from abwb.errors import InvalidInput, NotFound
-from abwb.readout.analysis import MetricData, compare_metrics, lift_over_time
-from abwb.readout.decision import decide
+from abwb.readout.analysis import MetricData, analyse_metrics, lift_over_time, results_frame
 from abwb.readout.model import (
     Engine,
     ExperimentFacts,
@@ -29,6 +28,7 @@ from abwb.readout.model import (
 )
 from abwb.readout.pipeline import readout_statistics
 from abwb.readout.quality import assess_quality
+from abwb.readout.recommendation import recommend
 from abwb.stats.config import AnalysisConfig
 from abwb.store.protocol import ConfigStore, EventStore
 
@@ -68,6 +68,7 @@ def assemble_readout(
     engine: Engine = "frequentist",
     alpha: float = 0.05,
     config_version: int = 0,
+    planned_n: int | None = None,
 ) -> ReadoutResult:
     """The pure half of a readout: statistics in, facts + results + decision out.
 
@@ -80,6 +81,8 @@ def assemble_readout(
         engine: Statistics engine.
         alpha: Significance level.
         config_version: The workspace config version read.
+        planned_n: Planned total units tuning the sequential engine's confidence
+            sequences (``None``: the units seen so far).
 
     Returns:
         The readout.
@@ -87,10 +90,11 @@ def assemble_readout(
     config = AnalysisConfig(alpha=alpha)
     control = experiment.control.key
     treatments = [v.key for v in experiment.variants if not v.is_control]
-    results = compare_metrics(metrics, control=control, variants=treatments, engine=engine,
-                              config=config)
+    table = analyse_metrics(metrics, control=control, variants=treatments, engine=engine,
+                            config=config, planned_n=planned_n)
+    results = results_frame(table, metrics)
     over_time = lift_over_time(metrics, control=control, variants=treatments, engine=engine,
-                               config=config)
+                               config=config, planned_n=planned_n)
     counts = dict(units.group_by("variant").len().iter_rows()) if units.height else {}
     first = units["first_exposed_at"].min() if units.height else None
     last = units["first_exposed_at"].max() if units.height else None
@@ -124,7 +128,7 @@ def assemble_readout(
         quality=quality,
         results=results,
         over_time=over_time,
-        decision=decide(results, quality),
+        decision=recommend(table, results, metrics, quality),
         metric_names={m.definition.key: m.definition.name or m.definition.key for m in metrics},
     )
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import polars as pl
 
 from abwb.errors import InvalidInput, Problem
+from abwb.stats.methods import ENGINES, Engine
+from abwb.stats.ship_rule import Verdict
 
 __all__ = [
     "ENGINES",
@@ -32,10 +34,9 @@ __all__ = [
     "VariantFacts",
 ]
 
-Engine = Literal["frequentist", "sequential", "bayesian"]
-ENGINES: tuple[str, ...] = get_args(Engine)
 MetricRole = Literal["primary", "secondary", "guardrail"]
-Action = Literal["ship", "do_not_ship", "keep_running", "investigate"]
+Action = Verdict
+"""The readout's action is the ship rule's verdict (:data:`abwb.stats.ship_rule.Verdict`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +288,7 @@ class ReadoutDecision:
     Attributes:
         action: ``ship``, ``do_not_ship``, ``keep_running`` or ``investigate``.
         variant: The variant to ship (``ship``) or the one that caused the verdict.
-        rule: The rule that fired, in plain words.
+        rule: The rule that fired (its name, then plain words).
         headline: One line for the top of the report.
         reasons: Supporting sentences (guardrails, other variants, quality).
     """

@@ -16,7 +16,7 @@ import polars as pl
 
 from abwb.config.experiment import Experiment
 from abwb.metrics import DataQualityResult
-from abwb.readout.decision import format_p_value
+from abwb.readout.formatting import format_p_value
 from abwb.readout.model import QualityCheck, ReadoutQuality
 
 __all__ = [

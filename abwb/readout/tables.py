@@ -13,12 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from abwb.readout.decision import (
-    format_chance,
-    format_p_value,
-    format_percent,
-    guardrail_harmed,
-)
+from abwb.readout.formatting import format_chance, format_p_value, format_percent
 from abwb.readout.model import ReadoutResult
 
 __all__ = [
@@ -293,7 +288,7 @@ def guardrail_table(readout: ReadoutResult, *, caption: str = "") -> HtmlTable:
     rows = []
     for r in guardrails.iter_rows(named=True):
         tolerated = r["guardrail_max_harm_rel"]
-        harmed = guardrail_harmed(r)
+        harmed = r["guardrail_status"] == "harmed"
         rows.append((
             r["metric_name"],
             (r["variant"], "abwb-key"),
@@ -302,7 +297,8 @@ def guardrail_table(readout: ReadoutResult, *, caption: str = "") -> HtmlTable:
             (f"[{format_percent(r['ci_low_rel'])}, {format_percent(r['ci_high_rel'])}]", "num"),
             ("0 %" if math.isnan(tolerated) else format_percent(tolerated, signed=False), "num"),
             ("✗ harmed", "abwb-bad") if harmed else (
-                ("worse (within tolerance)", "abwb-muted") if r["outcome"] == "worse"
+                ("not established", "abwb-muted") if r["guardrail_status"] == "not_established"
+                else ("worse (within tolerance)", "abwb-muted") if r["outcome"] == "worse"
                 else ("✓ not harmed", "abwb-good")
             ),
         ))

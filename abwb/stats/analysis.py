@@ -1,22 +1,24 @@
-"""The readout entry point: analyse every metric × treatment of one experiment at once.
+"""The analysis entry point: analyse every metric × treatment of one experiment at once.
 
-What belongs here: ``analyze`` (dispatch each metric to its fixed-horizon test by
-kind, label the results, apply the multiple-testing correction across the whole
-family) and the ``AnalysisTable`` it returns. The tests themselves live in
-``frequentist``; this module only orchestrates them.
+What belongs here: ``analyze`` (pick each metric's method from the registry in
+:mod:`abwb.stats.methods` by its kind and the engine, label the results, apply the
+multiple-testing correction across the whole family) and the ``AnalysisTable`` it
+returns. The methods live in ``frequentist``, ``sequential`` and ``bayesian``; the
+choice of method lives in ``methods``; this module only orchestrates.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
+from abwb.config.metric import MetricKind
 from abwb.errors import InvalidInput
 from abwb.stats.config import AnalysisConfig
 from abwb.stats.corrections import adjust_p_values
-from abwb.stats.frequentist import cuped_ttest, proportions_ztest, ratio_ztest, welch_ttest
+from abwb.stats.methods import METRIC_KINDS, Comparison, Engine, MethodOptions, compare
 from abwb.stats.results import ComparisonResult
 from abwb.stats.summary import MeanStats, RatioStats
 
@@ -25,42 +27,35 @@ if TYPE_CHECKING:
 
 __all__ = ["AnalysisTable", "MetricKind", "analyze"]
 
-MetricKind = Literal["mean", "proportion", "ratio", "cuped"]
-"""How a metric is analysed: Welch t (``mean``), two-proportion z (``proportion``),
-delta-method z (``ratio``) or CUPED-adjusted Welch t (``cuped``)."""
-
-_TESTS: dict[str, tuple[type, Callable[..., ComparisonResult]]] = {
-    "mean": (MeanStats, welch_ttest),
-    "proportion": (MeanStats, proportions_ztest),
-    "ratio": (RatioStats, ratio_ztest),
-    "cuped": (MeanStats, cuped_ttest),
-}
-
 _DEFAULT = AnalysisConfig()
 
 
 @dataclass(frozen=True, slots=True)
 class AnalysisTable:
-    """Results of ``analyze``: one ``ComparisonResult`` per metric × treatment.
+    """Results of ``analyze``: one result per metric × treatment.
 
     Attributes:
-        results: Results in metric order, then treatment order.
+        results: Results in metric order, then treatment order: ``ComparisonResult``
+            (frequentist, sequential, and ratio metrics under the Bayesian engine) or
+            ``BayesResult``.
         config: The configuration used.
+        engine: The engine used.
     """
 
-    results: tuple[ComparisonResult, ...]
+    results: tuple[Comparison, ...]
     config: AnalysisConfig
+    engine: Engine = "frequentist"
 
-    def __iter__(self) -> Iterator[ComparisonResult]:
+    def __iter__(self) -> Iterator[Comparison]:
         return iter(self.results)
 
     def __len__(self) -> int:
         return len(self.results)
 
-    def __getitem__(self, index: int) -> ComparisonResult:
+    def __getitem__(self, index: int) -> Comparison:
         return self.results[index]
 
-    def get(self, metric: str, treatment: str) -> ComparisonResult:
+    def get(self, metric: str, treatment: str) -> Comparison:
         """Result for one metric and treatment.
 
         Args:
@@ -83,12 +78,13 @@ class AnalysisTable:
         """Results as a list of plain dicts (one per result, plus ``significant``).
 
         Returns:
-            Rows with every field of ``ComparisonResult``.
+            Rows with every field of the result; ``significant`` is the adjusted
+            p-value below alpha (``None`` for Bayesian results).
         """
         rows = []
         for r in self.results:
             row = {f.name: getattr(r, f.name) for f in dataclasses.fields(r)}
-            row["significant"] = r.significant
+            row["significant"] = r.significant if isinstance(r, ComparisonResult) else None
             rows.append(row)
         return rows
 
@@ -115,9 +111,9 @@ def _validate(
         raise InvalidInput("expected at least one metric", path="stats")
     for metric, by_variant in stats.items():
         kind = kinds.get(metric)
-        if kind is None or kind not in get_args(MetricKind):
+        if kind is None or kind not in METRIC_KINDS:
             raise InvalidInput(
-                f"expected one of {get_args(MetricKind)}, got {kind!r}", path=f"kinds[{metric!r}]"
+                f"expected one of {list(METRIC_KINDS)}, got {kind!r}", path=f"kinds[{metric!r}]"
             )
         if control not in by_variant:
             raise InvalidInput(
@@ -127,13 +123,6 @@ def _validate(
         if len(by_variant) < 2:
             raise InvalidInput("expected control and at least one treatment",
                                path=f"stats[{metric!r}]")
-        expected_type = _TESTS[kind][0]
-        for variant, s in by_variant.items():
-            if not isinstance(s, expected_type):
-                raise InvalidInput(
-                    f"kind {kind!r} needs {expected_type.__name__}, got {type(s).__name__}",
-                    path=f"stats[{metric!r}][{variant!r}]",
-                )
 
 
 def analyze(
@@ -141,25 +130,36 @@ def analyze(
     *,
     control: str,
     kinds: Mapping[str, MetricKind],
+    engine: Engine = "frequentist",
     config: AnalysisConfig = _DEFAULT,
+    planned_n: int | None = None,
+    draws: int = 200_000,
 ) -> AnalysisTable:
     """Compare every treatment with control on every metric and correct for multiplicity.
 
-    The correction (``config.correction``) runs over the whole family of
-    metric × treatment p-values; ``p_value_adjusted`` and ``significant`` reflect it.
-    CIs are per-comparison (unadjusted) at level 1 − alpha.
+    Each metric's method comes from :func:`abwb.stats.methods.method_for` (its kind,
+    the engine, and CUPED when both arms carry a covariate). The correction
+    (``config.correction``) runs over the whole family of metric × treatment p-values;
+    ``p_value_adjusted`` and ``significant`` reflect it. Intervals are per comparison
+    (unadjusted) at level 1 − alpha. Bayesian results carry no p-value and are not
+    part of the family.
 
     Args:
         stats: ``{metric: {variant: MeanStats | RatioStats}}``.
         control: Name of the control variant (must be present for every metric).
-        kinds: ``{metric: kind}``, see ``MetricKind``.
+        kinds: ``{metric: kind}``, the metric definitions' kinds (``binomial``,
+            ``count``, ``sum``, ``mean``, ``ratio``).
+        engine: ``frequentist``, ``sequential`` or ``bayesian``.
         config: Alpha, alternative and correction.
+        planned_n: Planned total units tuning the sequential engine's confidence
+            sequences; ``None`` tunes each to the units seen so far.
+        draws: Monte Carlo draws for Beta-Binomial intervals.
 
     Returns:
         The table of results (degenerate comparisons carry a status, never raise).
 
     Raises:
-        InvalidInput: Missing kind or control, unknown kind, wrong statistic type.
+        InvalidInput: Missing kind or control, unknown kind or engine, wrong statistic type.
 
     Examples:
         >>> s = {"conversion": {"control": MeanStats.from_counts(100, 1000),
@@ -167,24 +167,24 @@ def analyze(
         ...      "orders": {"control": MeanStats(n=1000, total=900.0, total_sq=2000.0),
         ...                 "b": MeanStats(n=1000, total=950.0, total_sq=2100.0)}}
         >>> table = analyze(s, control="control",
-        ...                 kinds={"conversion": "proportion", "orders": "mean"})
+        ...                 kinds={"conversion": "binomial", "orders": "count"})
         >>> [(r.metric, r.method, r.significant) for r in table]
         [('conversion', 'two_proportion_z', True), ('orders', 'welch_t', False)]
     """
     _validate(stats, control, kinds)
-    results: list[ComparisonResult] = []
+    options = MethodOptions(config=config, planned_n=planned_n, draws=draws)
+    results: list[Comparison] = []
     for metric, by_variant in stats.items():
-        test = _TESTS[kinds[metric]][1]
         for treatment, s in by_variant.items():
             if treatment == control:
                 continue
-            r = test(by_variant[control], s, config=config)
+            r = compare(by_variant[control], s, kind=kinds[metric], engine=engine,
+                        options=options, path=f"stats[{metric!r}][{treatment!r}]")
             results.append(
                 dataclasses.replace(r, metric=metric, control=control, treatment=treatment)
             )
-    adjusted = adjust_p_values([r.p_value for r in results], config.correction)
-    final = tuple(
-        dataclasses.replace(r, p_value_adjusted=p, correction=config.correction)
-        for r, p in zip(results, adjusted, strict=True)
-    )
-    return AnalysisTable(results=final, config=config)
+    tested = [(i, r) for i, r in enumerate(results) if isinstance(r, ComparisonResult)]
+    adjusted = adjust_p_values([r.p_value for _, r in tested], config.correction)
+    for (i, r), p in zip(tested, adjusted, strict=True):
+        results[i] = dataclasses.replace(r, p_value_adjusted=p, correction=config.correction)
+    return AnalysisTable(results=tuple(results), config=config, engine=engine)

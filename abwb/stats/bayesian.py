@@ -81,6 +81,9 @@ class BayesResult:
         risk_control: E[max(T − C, 0)], expected loss of keeping control.
         alpha: Credible intervals have probability 1 − alpha.
         prior: Human-readable prior description.
+        metric: Metric key (set by ``analyze``; empty when called directly).
+        control: Control variant key.
+        treatment: Treatment variant key.
     """
 
     method: str
@@ -100,6 +103,9 @@ class BayesResult:
     risk_control: float
     alpha: float
     prior: str
+    metric: str = ""
+    control: str = "control"
+    treatment: str = "treatment"
 
 
 def _nan_result(method: str, status: Status, c: MeanStats, t: MeanStats,

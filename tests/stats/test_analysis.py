@@ -1,23 +1,18 @@
-"""The readout entry point and the decision rule."""
+"""``analyze``: the registry-driven analysis of every metric × treatment, any engine."""
 
 from __future__ import annotations
-
-import math
 
 import polars as pl
 import pytest
 
 from abwb.errors import InvalidInput
 from abwb.stats import (
-    AnalysisConfig,
-    DecisionRule,
-    Guardrail,
+    BayesResult,
+    ComparisonResult,
     MeanStats,
     RatioStats,
     analyze,
-    decide,
     holm,
-    srm_test,
     welch_ttest,
 )
 
@@ -37,7 +32,7 @@ def _stats() -> dict[str, dict[str, MeanStats | RatioStats]]:
     }
 
 
-KINDS = {"conversion": "proportion", "latency_ms": "mean", "revenue_per_session": "ratio"}
+KINDS = {"conversion": "binomial", "latency_ms": "mean", "revenue_per_session": "ratio"}
 
 
 def test_analyze_table_shape_labels_and_correction() -> None:
@@ -60,7 +55,13 @@ def test_to_polars() -> None:
 
 def test_analyze_validation() -> None:
     with pytest.raises(InvalidInput, match="kinds"):
-        analyze(_stats(), control="control", kinds={"conversion": "proportion"})  # type: ignore[arg-type]
+        analyze(_stats(), control="control", kinds={"conversion": "binomial"})  # type: ignore[arg-type]
+    # One vocabulary: the metric definition's kinds; the old analysis words are refused.
+    with pytest.raises(InvalidInput, match=r"kinds\['conversion'\]"):
+        analyze(_stats(), control="control",
+                kinds={**KINDS, "conversion": "proportion"})  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="engine"):
+        analyze(_stats(), control="control", kinds=KINDS, engine="magic")  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="missing"):
         analyze(_stats(), control="ctrl", kinds=KINDS)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="RatioStats"):
@@ -68,42 +69,27 @@ def test_analyze_validation() -> None:
                 kinds={**KINDS, "conversion": "ratio"})  # type: ignore[arg-type]
 
 
-def test_decisions() -> None:
-    table = analyze(_stats(), control="control", kinds=KINDS,  # type: ignore[arg-type]
-                    config=AnalysisConfig(correction="bh"))
-    rule = DecisionRule("conversion",
-                        guardrails=(Guardrail("latency_ms", "decrease", max_harm_rel=0.05),))
-    by_t = {d.treatment: d for d in decide(table, rule)}
-    assert by_t["b"].verdict == "ship"
-    assert by_t["c"].verdict == "dont_ship"  # latency +15 % harms beyond the 5 % margin
-    assert "latency_ms" in by_t["c"].reasons[0]
-    lenient = DecisionRule("conversion", guardrails=(Guardrail("latency_ms", "decrease", 0.5),))
-    c_verdict = {d.treatment: d for d in decide(table, lenient)}["c"]
-    assert c_verdict.verdict == "keep_running"
-    at_end = {d.treatment: d for d in decide(table, lenient, at_horizon=True)}["c"]
-    assert at_end.verdict == "dont_ship"
+def test_every_engine_labels_and_corrects() -> None:
+    seq = analyze(_stats(), control="control", kinds=KINDS, engine="sequential",  # type: ignore[arg-type]
+                  planned_n=40_000)
+    assert [r.method for r in seq][::2] == ["asymptotic_cs", "asymptotic_cs",
+                                            "asymptotic_cs_ratio"]
+    raw = [r.p_value for r in seq if isinstance(r, ComparisonResult)]
+    adjusted = [r.p_value_adjusted for r in seq if isinstance(r, ComparisonResult)]
+    assert adjusted == pytest.approx(holm(raw), nan_ok=True)
+    bayes = analyze(_stats(), control="control", kinds=KINDS, engine="bayesian")  # type: ignore[arg-type]
+    conv = bayes.get("conversion", "b")
+    assert isinstance(conv, BayesResult) and conv.method == "beta_binomial"
+    assert (conv.metric, conv.control, conv.treatment) == ("conversion", "control", "b")
+    ratio = bayes.get("revenue_per_session", "b")  # no conjugate ratio path: fixed delta z
+    assert isinstance(ratio, ComparisonResult) and ratio.method == "delta_ratio_z"
 
 
-def test_srm_alert_blocks_shipping() -> None:
-    table = analyze(_stats(), control="control", kinds=KINDS)  # type: ignore[arg-type]
-    srm = srm_test({"control": 10_000, "b": 11_000, "c": 10_000}, {"control": 1, "b": 1, "c": 1})
-    assert srm.alert
-    assert {d.verdict for d in decide(table, DecisionRule("conversion"), srm=srm)} == {
-        "dont_ship"}
-
-
-def test_degenerate_primary_keeps_running() -> None:
-    table = analyze(_stats(), control="control", kinds=KINDS)  # type: ignore[arg-type]
-    d = {x.treatment: x for x in decide(table, DecisionRule("revenue_per_session"))}
-    assert d["c"].verdict == "keep_running" and "empty_arm" in d["c"].reasons[0]
-    assert math.isnan(table.get("revenue_per_session", "c").p_value)
-
-
-def test_rule_validation() -> None:
-    with pytest.raises(InvalidInput):
-        DecisionRule("x", guardrails=(Guardrail("x"),))
-    with pytest.raises(InvalidInput, match=r"Guardrail\.max_harm_rel"):
-        Guardrail("x", max_harm_rel=-0.1)
-    table = analyze(_stats(), control="control", kinds=KINDS)  # type: ignore[arg-type]
-    with pytest.raises(InvalidInput, match="not in the analysis"):
-        decide(table, DecisionRule("nope"))
+def test_cuped_is_chosen_by_the_covariate_not_by_a_kind() -> None:
+    c = MeanStats(n=1000, total=1000.0, total_sq=3000.0, covariate_total=1000.0,
+                  covariate_total_sq=3000.0, cross_total=2500.0, has_covariate=True)
+    t = MeanStats(n=1000, total=1100.0, total_sq=3300.0, covariate_total=1000.0,
+                  covariate_total_sq=3000.0, cross_total=2600.0, has_covariate=True)
+    table = analyze({"spend": {"control": c, "b": t}}, control="control",
+                    kinds={"spend": "sum"})
+    assert table[0].method == "cuped_welch_t"

@@ -16,7 +16,7 @@ from abwb.monitoring.checks import (
     check_guardrails,
     check_significance,
     check_srm,
-    sequential_comparison,
+    compare_arms,
 )
 from abwb.monitoring.config import MonitorConfig
 from abwb.stats.config import AnalysisConfig
@@ -128,16 +128,17 @@ def test_ratio_guardrail_uses_the_delta_method_with_the_mixture_boundary() -> No
                    den_total_sq=6000.0, num_den_total=11_000.0)
     t = RatioStats(n=5000, num_total=8_000.0, num_total_sq=20_000.0, den_total=5000.0,
                    den_total_sq=6000.0, num_den_total=8_500.0)
-    r = sequential_comparison(c, t, planned_n=10_000, alpha=0.05, alternative="less")
+    ratio = MetricDefinition(key="rpc", kind="ratio", numerator_event="buy", denominator_event="click")
+    r = compare_arms(ratio, c, t, config=MonitorConfig(planned_n=10_000), alpha=0.05,
+                     alternative="less")
     fixed = ratio_ztest(c, t)
     assert r.method == "asymptotic_cs_ratio" and r.effect_abs == pytest.approx(fixed.effect_abs)
     assert r.ci_low == -math.inf and r.ci_high > fixed.ci_high  # wider than the fixed-horizon CI
-    assert r.p_value < 0.05
-    ratio = MetricDefinition(key="rpc", kind="ratio", numerator_event="buy", denominator_event="click")
+    assert r.p_value < 0.05  # type: ignore[union-attr]
     f = check_guardrails(EXP, [ratio], {"rpc": {"c": c, "t": t}}, control="c", treatments=["t"], config=CFG)
     assert [x.firing for x in f] == [True]
-    with pytest.raises(InvalidInput, match="both MeanStats or both RatioStats"):
-        sequential_comparison(MeanStats.from_counts(1, 10), t, planned_n=100, alpha=0.05)
+    with pytest.raises(InvalidInput, match="needs RatioStats"):
+        compare_arms(ratio, MeanStats.from_counts(1, 10), t, config=CFG, alpha=0.05)
 
 
 def test_significance_is_two_sided_info() -> None:

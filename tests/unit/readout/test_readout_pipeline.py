@@ -44,9 +44,8 @@ METRICS = [
     MetricDefinition(key="revenue", kind="sum", event="purchase", value_column="value",
                      capping=Capping(percentile=0.99), name="Revenue"),
 ]
-#: The analysis each metric's statistics call for (CUPED where a covariate exists).
-KINDS: dict[str, MetricKind] = {"purchase": "proportion", "engagement": "cuped",
-                                "revenue": "mean"}
+#: The metric definitions' kinds (CUPED follows from the covariate, not from a kind).
+KINDS: dict[str, MetricKind] = {m.key: m.kind for m in METRICS}
 
 
 def _experiment(key: str) -> Experiment:

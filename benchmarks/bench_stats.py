@@ -18,12 +18,12 @@ def _readout_inputs(rng: np.random.Generator) -> tuple[dict, dict]:
     kinds: dict[str, str] = {}
     variants = ["control", "b", "c"]
     for m in range(20):
-        kind = ["proportion", "mean", "ratio", "cuped"][m % 4]
-        kinds[f"metric_{m}"] = kind
+        kind = ["binomial", "mean", "ratio", "cuped"][m % 4]  # "cuped": a mean with a covariate
+        kinds[f"metric_{m}"] = "mean" if kind == "cuped" else kind
         by_variant: dict[str, MeanStats | RatioStats] = {}
         for v in variants:
             n = 50_000
-            if kind == "proportion":
+            if kind == "binomial":
                 by_variant[v] = MeanStats.from_counts(int(rng.binomial(n, 0.1)), n)
             elif kind == "ratio":
                 num, den = rng.gamma(2.0, 1.0, 2000), 1.0 + rng.poisson(2.0, 2000)

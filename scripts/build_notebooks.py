@@ -46,15 +46,16 @@ alpha = 0.05
 engine = "frequentist"  # "frequentist" | "sequential" | "bayesian"
 metrics = None  # None: the experiment's own primary / secondary / guardrail metrics
 segments = []
+readout_path = None  # a readout saved by `abwb readout` (presented as is); None: compute here
 ''', "parameters"),
         code(VERSION_CHECK),
         code('''
 %matplotlib inline
 from IPython.display import Markdown, display
 
-stores = abwb.readout.connect(database_url, database_schema)
-readout = abwb.readout.build_readout(
-    stores, experiment_key, as_of=as_of, engine=engine, alpha=alpha,
+readout = abwb.readout.load_or_build_readout(
+    readout_path, experiment_key=experiment_key, database_url=database_url,
+    database_schema=database_schema, as_of=as_of, engine=engine, alpha=alpha,
     metrics=metrics, segments=segments,
 )
 display(Markdown(f"# Readout: {readout.facts.name or readout.facts.key}"))
@@ -80,10 +81,6 @@ if readout.facts.engine == "bayesian":
         code("abwb.readout.guardrail_table(readout)"),
         md("## Decision"),
         code("abwb.readout.decision_table(readout)"),
-        code('''
-for store in stores:
-    store.close()
-'''),
     ]
     return new_notebook(cells=cells, metadata=_metadata())
 

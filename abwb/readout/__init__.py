@@ -4,6 +4,8 @@ Use in a notebook::
 
     stores = abwb.readout.connect(database_url)
     readout = abwb.readout.build_readout(stores, "checkout-redesign", as_of="2026-06-01")
+    # or, for a readout ``abwb readout`` computed and saved:
+    # readout = abwb.readout.load_readout("reports/checkout-redesign/2026-06-01/readout.pkl")
     abwb.readout.headline(readout); abwb.readout.results_table(readout)
     abwb.readout.plot_forest(readout)
 
@@ -30,9 +32,16 @@ from abwb.readout.model import (
 )
 from abwb.readout.plots import plot_exposures, plot_forest, plot_lift_over_time, plot_posteriors
 from abwb.readout.recommendation import recommend, ship_rule_for
-from abwb.readout.report import export_html, readout_to_dict, report_dir, write_results
+from abwb.readout.report import (
+    export_html,
+    load_readout,
+    readout_to_dict,
+    report_dir,
+    save_readout,
+    write_results,
+)
 from abwb.readout.runner import NotebookFailed, ReadoutRun, ensure_kernel, run_readout
-from abwb.readout.session import connect, require_version
+from abwb.readout.session import connect, load_or_build_readout, require_version
 from abwb.readout.tables import (
     HtmlTable,
     decision_table,
@@ -70,6 +79,8 @@ __all__ = [
     "guardrail_table",
     "headline",
     "lift_over_time",
+    "load_or_build_readout",
+    "load_readout",
     "plot_exposures",
     "plot_forest",
     "plot_lift_over_time",
@@ -82,6 +93,7 @@ __all__ = [
     "results_frame",
     "results_table",
     "run_readout",
+    "save_readout",
     "ship_rule_for",
     "write_results",
 ]

@@ -3,8 +3,11 @@
 What belongs here: :func:`readout_to_dict` (the JSON document, version 1),
 :func:`write_results` (written by the library from a
 :class:`~abwb.readout.model.ReadoutResult`, never by notebook code, so it carries
-the library's own numbers) and :func:`export_html` (nbconvert with input cells
-hidden), plus :func:`report_dir` naming ``<reports>/<key>/<as_of>/``.
+the library's own numbers), :func:`save_readout` / :func:`load_readout` (the whole
+computed readout, so the notebook presents the very object ``results.json`` was
+written from instead of computing it a second time) and :func:`export_html`
+(nbconvert with input cells hidden), plus :func:`report_dir` naming
+``<reports>/<key>/<as_of>/``.
 
 ``results.json`` layout::
 
@@ -21,14 +24,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import pickle
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from abwb.errors import InvalidInput
 from abwb.readout.model import ReadoutResult
 
-__all__ = ["RESULTS_SCHEMA_VERSION", "export_html", "readout_to_dict", "report_dir",
-           "write_results"]
+__all__ = ["RESULTS_SCHEMA_VERSION", "export_html", "load_readout", "readout_to_dict",
+           "report_dir", "save_readout", "write_results"]
 
 RESULTS_SCHEMA_VERSION = 1
 
@@ -102,6 +107,54 @@ def write_results(readout: ReadoutResult, path: str | Path) -> Path:
     )
     tmp.replace(target)
     return target
+
+
+def save_readout(readout: ReadoutResult, path: str | Path) -> Path:
+    """Save the computed readout for the notebook to present (atomic replace).
+
+    The file is a pickle of the :class:`ReadoutResult` (frames included): it is an
+    artefact of one run, read back by :func:`load_readout` in the same environment,
+    not an exchange format — ``results.json`` is that.
+
+    Args:
+        readout: The readout.
+        path: Target file (``readout.pkl`` beside ``results.json``).
+
+    Returns:
+        The path written.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    tmp.write_bytes(pickle.dumps(readout, protocol=pickle.HIGHEST_PROTOCOL))
+    tmp.replace(target)
+    return target
+
+
+def load_readout(path: str | Path) -> ReadoutResult:
+    """Load a readout saved by :func:`save_readout` (only files abwb itself wrote).
+
+    Args:
+        path: The saved readout.
+
+    Returns:
+        The readout, exactly as computed by the run that saved it.
+
+    Raises:
+        InvalidInput: The file is missing or does not hold a readout (``readout_path``).
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise InvalidInput(f"no saved readout at {str(source)!r}", path="readout_path")
+    try:
+        readout = pickle.loads(source.read_bytes())
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        raise InvalidInput(f"{str(source)!r} is not a saved readout ({exc})",
+                           path="readout_path") from exc
+    if not isinstance(readout, ReadoutResult):
+        raise InvalidInput(f"{str(source)!r} holds a {type(readout).__name__}, not a readout",
+                           path="readout_path")
+    return readout
 
 
 def report_dir(reports_dir: str | Path, experiment_key: str, as_of: date) -> Path:

@@ -1,13 +1,15 @@
 """Running the readout notebook unattended: papermill, kernel, artefacts, failures.
 
 What belongs here: :func:`run_readout` (validate the parameters and build the
-readout in-process, write ``results.json``, execute ``readout.ipynb`` with
-papermill, export the HTML without input cells), :func:`ensure_kernel` (a kernel
+readout in-process — once —, write ``results.json`` and save the readout, execute
+``readout.ipynb`` with papermill, which loads and presents that saved readout, export
+the HTML without input cells), :func:`ensure_kernel` (a kernel
 spec that runs the current interpreter, installed into ``sys.prefix`` when
 missing) and :class:`NotebookFailed`, which names the failing cell.
 
 Artefacts go to ``<reports_dir>/<key>/<as_of>/``: ``readout.ipynb`` (executed,
-kept on failure), ``readout.html`` and ``results.json``.
+kept on failure), ``readout.html``, ``results.json`` and ``readout.pkl`` (the saved
+readout both were made from).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from abwb.errors import AbwbError
 from abwb.readout.build import build_readout
 from abwb.readout.model import ReadoutParameters, ReadoutResult
-from abwb.readout.report import export_html, report_dir, write_results
+from abwb.readout.report import export_html, report_dir, save_readout, write_results
 from abwb.settings import Settings
 
 __all__ = ["KERNEL_NAME", "NotebookFailed", "ReadoutRun", "ensure_kernel", "notebook_path",
@@ -159,9 +161,11 @@ def run_readout(
 ) -> ReadoutRun:
     """Run one readout end to end and write its artefacts.
 
-    The readout is built in-process first, so a bad parameter or unknown experiment
-    fails fast with a clear message before any kernel starts, and ``results.json``
-    holds the library's own numbers. The notebook then renders the same readout.
+    The readout is built in-process, once, so a bad parameter or unknown experiment
+    fails fast with a clear message before any kernel starts. ``results.json`` is
+    written from it and it is saved beside; the notebook receives its path
+    (``readout_path``) and presents that very object, so the HTML and the JSON carry
+    the same numbers even while the window is still open.
 
     Args:
         experiment_key: Experiment to read out.
@@ -200,6 +204,7 @@ def run_readout(
     directory = report_dir(settings.analysis.reports_dir, params.experiment_key, day)
     directory.mkdir(parents=True, exist_ok=True)
     results = write_results(readout, directory / "results.json")
+    saved = save_readout(readout, directory / "readout.pkl")
     executed = directory / "readout.ipynb"
     nb_parameters: dict[str, Any] = {
         "experiment_key": params.experiment_key,
@@ -209,6 +214,7 @@ def run_readout(
         "alpha": params.alpha,
         "engine": params.engine,
         "metrics": list(params.metrics) if params.metrics is not None else None,
+        "readout_path": str(saved.resolve()),
         **(extra_parameters or {}),
     }
     execute_notebook(notebook or notebook_path(), executed, nb_parameters,

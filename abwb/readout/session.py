@@ -7,11 +7,16 @@ environment when it is ``None``). Entry points choose adapters; a notebook is on
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from abwb.errors import InvalidInput
 from abwb.settings import DatabaseSettings, Settings
 from abwb.store.protocol import ConfigStore, EventStore
 
-__all__ = ["connect", "require_version"]
+if TYPE_CHECKING:
+    from abwb.readout.model import ReadoutResult
+
+__all__ = ["connect", "load_or_build_readout", "require_version"]
 
 
 def _parts(version: str) -> tuple[int, ...]:
@@ -91,3 +96,59 @@ def connect(
             cache=settings.cache, api=settings.api, analysis=settings.analysis,
         )
     return open_stores(settings, schema=schema)
+
+
+def load_or_build_readout(
+    readout_path: str | None,
+    *,
+    experiment_key: str,
+    database_url: str | None = None,
+    database_schema: str | None = None,
+    as_of: Any = None,
+    engine: str = "frequentist",
+    alpha: float = 0.05,
+    metrics: Any = None,
+    segments: Any = None,
+) -> ReadoutResult:
+    """The readout a notebook presents: the one a run saved, or one built now.
+
+    ``abwb readout`` computes the readout once, writes ``results.json`` from it and
+    saves it; the notebook it executes loads that very object, so the report and the
+    JSON cannot disagree. Run by hand (``readout_path`` None) the notebook builds it
+    here through the same :func:`abwb.readout.build_readout`.
+
+    Args:
+        readout_path: A readout saved by :func:`abwb.readout.save_readout`, or ``None``.
+        experiment_key: Experiment to read out (checked against the saved readout).
+        database_url: Database when building (see :func:`connect`).
+        database_schema: PostgreSQL schema when building.
+        as_of: Last day of data when building.
+        engine: Statistics engine when building.
+        alpha: Significance level when building.
+        metrics: Metric keys when building.
+        segments: Segment keys when building.
+
+    Returns:
+        The readout.
+
+    Raises:
+        InvalidInput: A bad parameter, or a saved readout of another experiment.
+    """
+    from abwb.readout.build import build_readout
+    from abwb.readout.report import load_readout
+
+    if readout_path:
+        readout = load_readout(readout_path)
+        if readout.facts.key != experiment_key:
+            raise InvalidInput(
+                f"the saved readout is of {readout.facts.key!r}, not {experiment_key!r}",
+                path="readout_path",
+            )
+        return readout
+    stores = connect(database_url, database_schema)
+    try:
+        return build_readout(stores, experiment_key, as_of=as_of, engine=engine, alpha=alpha,
+                             metrics=metrics, segments=segments)
+    finally:
+        for store in stores:
+            store.close()

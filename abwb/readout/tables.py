@@ -247,6 +247,8 @@ _METHODS = {
     "cuped_welch_t": "CUPED t-test",
     "delta_ratio_z": "delta method",
     "asymptotic_cs": "confidence sequence",
+    "asymptotic_cs_cuped": "CUPED confidence sequence",
+    "asymptotic_cs_ratio": "ratio confidence sequence",
     "beta_binomial": "Beta-Binomial",
     "normal_approx": "Normal posterior",
 }

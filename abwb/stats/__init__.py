@@ -25,8 +25,6 @@ from abwb.stats.group_sequential import (
     group_sequential_design,
 )
 from abwb.stats.methods import (
-    ENGINES,
-    METRIC_KINDS,
     Comparison,
     Engine,
     Method,
@@ -46,7 +44,6 @@ from abwb.stats.sequential import (
     ratio_confidence_sequence,
 )
 from abwb.stats.ship_rule import (
-    VERDICTS,
     Direction,
     Guardrail,
     GuardrailStatus,
@@ -64,9 +61,6 @@ from abwb.stats.srm import SrmResult, sequential_srm_p_values, sequential_srm_te
 from abwb.stats.summary import MeanStats, RatioStats, require_binary
 
 __all__ = [
-    "ENGINES",
-    "METRIC_KINDS",
-    "VERDICTS",
     "Alternative",
     "AnalysisConfig",
     "AnalysisTable",

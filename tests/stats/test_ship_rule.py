@@ -9,7 +9,6 @@ import pytest
 
 from abwb.errors import InvalidInput
 from abwb.stats import (
-    VERDICTS,
     AnalysisConfig,
     Guardrail,
     MeanStats,
@@ -23,6 +22,7 @@ from abwb.stats import (
 )
 from abwb.stats.analysis import AnalysisTable
 from abwb.stats.methods import Engine
+from abwb.stats.ship_rule import VERDICTS
 
 
 def _stats(*, conv_b: int = 1150, conv_c: int = 1010, latency_c: float = 2_300_000.0,

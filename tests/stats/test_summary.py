@@ -99,9 +99,9 @@ def test_root_all_sorted_and_complete() -> None:
     names = abwb.stats.__all__
     assert names == sorted(names)
     public = {n for n in dir(abwb.stats) if not n.startswith("_")}
-    modules = {"analysis", "bayesian", "config", "corrections", "decision", "frequentist",
-               "group_sequential", "models", "power", "results", "sequential", "srm",
-               "summary"}
+    modules = {"analysis", "bayesian", "config", "corrections", "frequentist",
+               "group_sequential", "methods", "models", "power", "results", "sequential",
+               "ship_rule", "srm", "summary"}
     assert public - modules - {"annotations"} == set(names)
 
 

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from abwb.assignment import Assigner, assign_frame, bucket
+from abwb.assignment import Assigner, bucket
+from abwb.bulk import assign_frame
 from abwb.config import ConfigBundle, Experiment, Variant
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

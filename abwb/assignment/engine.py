@@ -120,6 +120,9 @@ class Assigner:
         self.bundle = bundle
         self.version = bundle.version
         compiler = compile_condition or make_compiler(bundle.segments)
+        #: The compiler of targeting conditions (the column-wise bulk path reads the same
+        #: segments when it is the targeting engine's).
+        self.compile_condition: ConditionCompiler = compiler
         layers = {layer.key: layer for layer in bundle.layers}
         holdouts = {h.key: h for h in bundle.holdouts}
         killed_flags = {f.key for f in bundle.flags if f.killed}
@@ -143,6 +146,10 @@ class Assigner:
     def contested(self, key: str) -> bool:
         """Whether the runtime guard can give ``key``'s units to a higher-precedence rival."""
         return bool(self._rivals.get(key))
+
+    def rivals(self, key: str) -> tuple[str, ...]:
+        """Keys of the higher-precedence rivals of ``key``, in the order the guard asks them."""
+        return tuple(rival.key for rival in self._rivals.get(key, ()))
 
     @property
     def surface_taken_counts(self) -> dict[str, int]:

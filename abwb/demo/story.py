@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 
 from abwb.assignment.allocation import bucket_counts
-from abwb.assignment.bulk import assign_frame
+from abwb.bulk import assign_frame
 from abwb.assignment.conflicts import check_can_start
 from abwb.assignment.sticky import StickyAssigner
 from abwb.config.bundle import ConfigBundle

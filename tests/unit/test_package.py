@@ -51,7 +51,7 @@ LAYERS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
                    "abwb.settings"},
     "abwb.snapshot": {"msgspec", "psycopg", "redis", "abwb.assignment", "abwb.config",
                       "abwb.errors", "abwb.flags", "abwb.store", "abwb.targeting"},
-    "abwb.openfeature": {"openfeature", "abwb.flags", "abwb.snapshot"},
+    "abwb.openfeature": {"openfeature", "abwb.errors", "abwb.flags"},
     # -- use cases, jobs and reports
     "abwb.changes": {"msgspec", "abwb", "abwb.assignment", "abwb.config", "abwb.errors",
                      "abwb.flags", "abwb.snapshot", "abwb.store"},

@@ -100,15 +100,14 @@ def floor_per_request(n_exp: int) -> float:
         out: list[str | None] = []
         for traffic, variant in prefixes:
             version = attrs.get("app", {}).get("version")
-            if not (attrs.get("country") in countries and version is not None
-                    and tuple(map(int, version.split("."))) >= (4, 2, 0)
-                    and attrs.get("plan") != "enterprise"):
+            targeted = (attrs.get("country") in countries and version is not None
+                        and tuple(map(int, version.split("."))) >= (4, 2, 0)
+                        and attrs.get("plan") != "enterprise")
+            if not targeted or int.from_bytes(sha256(traffic + uid).digest()[:8]) % 10000 >= 8000:
                 out.append(None)
-            elif int.from_bytes(sha256(traffic + uid).digest()[:8], "big") % 10000 >= 8000:
-                out.append(None)
-            else:
-                b = int.from_bytes(sha256(variant + uid).digest()[:8], "big") % 10000
-                out.append(names[bisect_right(starts, b) - 1])
+                continue
+            b = int.from_bytes(sha256(variant + uid).digest()[:8]) % 10000
+            out.append(names[bisect_right(starts, b) - 1])
         return out
 
     units = [f"user-{i}" for i in range(max(200, 20_000 // n_exp))]

@@ -145,13 +145,13 @@ class Assigner:
                     predicates[text] = compiler(exp.targeting)
         self._compiled: dict[str, CompiledExperiment] = {}
         for exp in bundle.experiments:
-            text = None if exp.targeting is None else _condition_key(exp.targeting)
+            shared = None if exp.targeting is None else _condition_key(exp.targeting)
             layer = layers.get(exp.layer.layer) if exp.layer else None
             holdout = holdouts.get(exp.holdout) if exp.holdout else None
             self._compiled[exp.key] = _compile_experiment(
                 exp,
-                predicate=_match_all if text is None else predicates[text],
-                shared_predicate=text is not None and uses[text] > 1,
+                predicate=_match_all if shared is None else predicates[shared],
+                shared_predicate=shared is not None and uses[shared] > 1,
                 layer_salt=(layer.effective_salt if layer else f"layer:{exp.layer.layer}")
                 if exp.layer
                 else None,

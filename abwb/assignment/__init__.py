@@ -20,7 +20,6 @@ from abwb.assignment.layers import LayerUsage, layer_usage
 from abwb.assignment.sql import (
     DUCKDB_BUCKET_MACRO,
     POSTGRES_BUCKET_FUNCTION,
-    install_duckdb_macro,
     variant_sql,
 )
 from abwb.assignment.sticky import StickyAssigner
@@ -49,7 +48,6 @@ __all__ = [
     "check_can_start",
     "check_unit_id",
     "find_conflicts",
-    "install_duckdb_macro",
     "layer_usage",
     "reweight",
     "variant_sql",

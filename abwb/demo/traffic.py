@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from abwb.bulk import assign_frame
 from abwb.assignment.engine import Assigner
+from abwb.bulk import assign_frame
 from abwb.config.experiment import Experiment
 from abwb.events.frames import EVENT_SCHEMA, EXPOSURE_SCHEMA
 from abwb.events.models import exposure_id

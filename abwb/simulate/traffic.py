@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from abwb.bulk import assign_frame
 from abwb.assignment.engine import Assigner
+from abwb.bulk import assign_frame
 from abwb.config.bundle import ConfigBundle
 from abwb.config.experiment import Experiment
 from abwb.errors import InvalidInput, Problem

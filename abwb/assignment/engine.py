@@ -160,6 +160,7 @@ class Assigner:
                 killed=exp.flag_key in killed_flags,
             )
         self._rivals: dict[str, tuple[Rival, ...]] = surface_rivals(bundle.experiments)
+        self._any_sticky = any(exp.sticky for exp in bundle.experiments)
         self._surface_taken: Counter[str] = Counter()
 
     def contested(self, key: str) -> bool:
@@ -227,11 +228,19 @@ class Assigner:
             if experiments is not None
             else self._compiled.values()
         )
-        decisions: list[Decision] = []
         writes: dict[str, str] = {}
-        memo: dict[str, Decision] = {}
         unit = _Unit(unit_id, id_bytes, unit_type, attrs, now, stored, {}, {})
         guarded = bool(self._rivals)  # most configs have no contested surfaces
+        if not guarded and not self._any_sticky:  # the common case: one comprehension
+            return AssignmentResult(
+                unit_id=unit_id,
+                unit_type=unit_type,
+                decisions=[_decide(ce, unit) for ce in selected],
+                config_version=self.version,
+                sticky_writes=writes,
+            )
+        decisions: list[Decision] = []
+        memo: dict[str, Decision] = {}
         for ce in selected:
             decision = self._guarded(ce, unit, memo) if guarded else _decide(ce, unit)
             if decision.reason is Reason.SURFACE_TAKEN:

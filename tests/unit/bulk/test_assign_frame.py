@@ -213,3 +213,20 @@ def test_bulk_module_stays_out_of_the_light_core() -> None:
     import abwb.assignment
 
     assert not hasattr(abwb.assignment, "assign_frame")
+
+
+def test_sliced_evaluation_gives_the_same_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    import abwb.bulk.assignment as bulk_assignment
+
+    exp = Experiment(key="e", status="running", traffic_fraction=0.6, targeting=CONDITIONS[0],
+                     overrides={"u3": "t"}, variants=[Variant(key="c", weight=0.5, is_control=True),
+                                                      Variant(key="t", weight=0.5)])
+    assigner = Assigner(ConfigBundle(experiments=[exp]))
+    frame = pl.DataFrame({"unit_id": [f"u{i}" for i in range(103)],
+                          "country": [["US", "DE", None][i % 3] for i in range(103)]})
+    whole = assign_frame(assigner, frame, "e", now=NOW)
+    monkeypatch.setattr(bulk_assignment, "_SLICE_ROWS", 10)
+    sliced = assign_frame(assigner, frame, "e", now=NOW)
+    assert sliced.equals(whole)
+    assert whole["reason"].to_list() == scalar(assigner, frame, "e")[1]
+    assert whole.filter(pl.col("unit_id") == "u3")["variant"].item() == "t"

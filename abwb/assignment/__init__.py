@@ -1,4 +1,8 @@
-"""Assignment: portable hashing, allocation, the decision engine, bulk and SQL forms."""
+"""Assignment: portable hashing, allocation, the decision engine and SQL forms.
+
+The column form (``assign_frame``, ``bucket_frame``) lives in :mod:`abwb.bulk`, which
+needs polars; this package needs only the standard library and msgspec.
+"""
 
 from abwb.assignment.allocation import (
     Allocation,
@@ -8,7 +12,6 @@ from abwb.assignment.allocation import (
     canonical_allocation,
     reweight,
 )
-from abwb.assignment.bulk import assign_frame, bucket_frame
 from abwb.assignment.conflicts import ConflictReport, check_can_start, find_conflicts
 from abwb.assignment.decision import AssignmentResult, Decision, Reason
 from abwb.assignment.engine import Assigner, CompiledExperiment, ConditionCompiler, Predicate
@@ -17,7 +20,6 @@ from abwb.assignment.layers import LayerUsage, layer_usage
 from abwb.assignment.sql import (
     DUCKDB_BUCKET_MACRO,
     POSTGRES_BUCKET_FUNCTION,
-    install_duckdb_macro,
     variant_sql,
 )
 from abwb.assignment.sticky import StickyAssigner
@@ -40,15 +42,12 @@ __all__ = [
     "ReweightResult",
     "StickyAssigner",
     "allocation_of",
-    "assign_frame",
     "bucket",
     "bucket_counts",
-    "bucket_frame",
     "canonical_allocation",
     "check_can_start",
     "check_unit_id",
     "find_conflicts",
-    "install_duckdb_macro",
     "layer_usage",
     "reweight",
     "variant_sql",

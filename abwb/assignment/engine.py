@@ -13,6 +13,7 @@ version in :class:`Assigner`; a decision is then a few hashes and comparisons.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -25,9 +26,9 @@ from abwb.assignment.decision import AssignmentResult, Decision, Reason
 from abwb.assignment.hashing import (
     BUCKETS,
     bucket_of_key,
-    check_unit_id,
     salt_prefix,
     traffic_salt,
+    unit_id_bytes,
     variant_salt,
 )
 from abwb.config.bundle import ConfigBundle
@@ -72,6 +73,12 @@ class CompiledExperiment:
     allocation: Allocation
     payloads: Mapping[str, Any]
     predicate: Predicate
+    #: Whether other experiments share ``predicate`` (identical conditions).
+    shared_predicate: bool
+    targeted: bool
+    scheduled: bool
+    #: Traffic at 100 %: every unit passes, no traffic hash needed.
+    full_traffic: bool
     layer_salt: str | None
     layer_ranges: tuple[tuple[int, int], ...]
     holdout_salt: str | None
@@ -120,16 +127,31 @@ class Assigner:
         self.bundle = bundle
         self.version = bundle.version
         compiler = compile_condition or make_compiler(bundle.segments)
+        #: The compiler of targeting conditions (the column-wise bulk path reads the same
+        #: segments when it is the targeting engine's).
+        self.compile_condition: ConditionCompiler = compiler
         layers = {layer.key: layer for layer in bundle.layers}
         holdouts = {h.key: h for h in bundle.holdouts}
         killed_flags = {f.key for f in bundle.flags if f.killed}
+        # Experiments with identical conditions share one predicate, and a request
+        # evaluates a shared predicate once (see _Unit.matched).
+        predicates: dict[str, Predicate] = {}
+        uses: Counter[str] = Counter()
+        for exp in bundle.experiments:
+            if exp.targeting is not None:
+                text = _condition_key(exp.targeting)
+                uses[text] += 1
+                if text not in predicates:
+                    predicates[text] = compiler(exp.targeting)
         self._compiled: dict[str, CompiledExperiment] = {}
         for exp in bundle.experiments:
+            shared = None if exp.targeting is None else _condition_key(exp.targeting)
             layer = layers.get(exp.layer.layer) if exp.layer else None
             holdout = holdouts.get(exp.holdout) if exp.holdout else None
             self._compiled[exp.key] = _compile_experiment(
                 exp,
-                compiler=compiler,
+                predicate=_match_all if shared is None else predicates[shared],
+                shared_predicate=shared is not None and uses[shared] > 1,
                 layer_salt=(layer.effective_salt if layer else f"layer:{exp.layer.layer}")
                 if exp.layer
                 else None,
@@ -138,11 +160,16 @@ class Assigner:
                 killed=exp.flag_key in killed_flags,
             )
         self._rivals: dict[str, tuple[Rival, ...]] = surface_rivals(bundle.experiments)
+        self._any_sticky = any(exp.sticky for exp in bundle.experiments)
         self._surface_taken: Counter[str] = Counter()
 
     def contested(self, key: str) -> bool:
         """Whether the runtime guard can give ``key``'s units to a higher-precedence rival."""
         return bool(self._rivals.get(key))
+
+    def rivals(self, key: str) -> tuple[str, ...]:
+        """Keys of the higher-precedence rivals of ``key``, in the order the guard asks them."""
+        return tuple(rival.key for rival in self._rivals.get(key, ()))
 
     @property
     def surface_taken_counts(self) -> dict[str, int]:
@@ -191,7 +218,7 @@ class Assigner:
         Raises:
             InvalidInput: bad unit id, naive ``now``, or an unknown experiment key.
         """
-        check_unit_id(unit_id)
+        id_bytes = unit_id_bytes(unit_id)
         if now.tzinfo is None:
             raise InvalidInput("must be timezone-aware", path="now")
         attrs = attributes or {}
@@ -201,11 +228,19 @@ class Assigner:
             if experiments is not None
             else self._compiled.values()
         )
-        decisions: list[Decision] = []
         writes: dict[str, str] = {}
-        memo: dict[str, Decision] = {}
-        unit = _Unit(unit_id, unit_id.encode(), unit_type, attrs, now, stored, {})
+        unit = _Unit(unit_id, id_bytes, unit_type, attrs, now, stored, {}, {})
         guarded = bool(self._rivals)  # most configs have no contested surfaces
+        if not guarded and not self._any_sticky:  # the common case: one comprehension
+            return AssignmentResult(
+                unit_id=unit_id,
+                unit_type=unit_type,
+                decisions=[_decide(ce, unit) for ce in selected],
+                config_version=self.version,
+                sticky_writes=writes,
+            )
+        decisions: list[Decision] = []
+        memo: dict[str, Decision] = {}
         for ce in selected:
             decision = self._guarded(ce, unit, memo) if guarded else _decide(ce, unit)
             if decision.reason is Reason.SURFACE_TAKEN:
@@ -271,7 +306,7 @@ class Assigner:
 
 @dataclass(slots=True)
 class _Unit:
-    """One request's unit, with its id encoded once and layer buckets memoised."""
+    """One request's unit: id encoded once, layer buckets and shared predicates memoised."""
 
     id: str
     id_bytes: bytes
@@ -280,12 +315,20 @@ class _Unit:
     now: datetime
     sticky: Mapping[str, str]
     layer_buckets: dict[bytes, int]
+    #: Outcomes of predicates shared by several experiments, evaluated once per request.
+    matched: dict[Predicate, tuple[bool, str]]
+
+
+def _condition_key(condition: Any) -> str:
+    """Canonical text of a condition: equal texts mean the same audience (1 ≠ 1.0 ≠ true)."""
+    return json.dumps(condition, sort_keys=True, default=repr)
 
 
 def _compile_experiment(
     exp: Experiment,
     *,
-    compiler: ConditionCompiler,
+    predicate: Predicate,
+    shared_predicate: bool,
     layer_salt: str | None,
     holdout_salt: str | None,
     holdout_limit: float,
@@ -318,7 +361,11 @@ def _compile_experiment(
         traffic_limit=exp.traffic_fraction * BUCKETS,
         allocation=allocation_of(exp),
         payloads={v.key: v.payload for v in exp.variants},
-        predicate=_match_all if exp.targeting is None else compiler(exp.targeting),
+        predicate=predicate,
+        shared_predicate=shared_predicate,
+        targeted=exp.targeting is not None,
+        scheduled=exp.schedule.start_at is not None or exp.schedule.end_at is not None,
+        full_traffic=exp.traffic_fraction * BUCKETS >= BUCKETS,
         layer_salt=layer_salt,
         layer_ranges=tuple(exp.layer.ranges) if exp.layer else (),
         holdout_salt=holdout_salt,
@@ -358,9 +405,10 @@ def _decide(ce: CompiledExperiment, unit: _Unit) -> Decision:  # noqa: C901 - on
         return _out(ce, Reason.UNIT_TYPE_MISMATCH, f"experiment randomises {exp.unit_type!r} units")
     if ce.gate is not None:
         return ce.gate
-    start, end = exp.schedule.start_at, exp.schedule.end_at
-    if (start is not None and unit.now < start) or (end is not None and unit.now >= end):
-        return _out(ce, Reason.OUTSIDE_SCHEDULE, "now is outside the experiment's schedule")
+    if ce.scheduled:
+        start, end = exp.schedule.start_at, exp.schedule.end_at
+        if (start is not None and unit.now < start) or (end is not None and unit.now >= end):
+            return _out(ce, Reason.OUTSIDE_SCHEDULE, "now is outside the experiment's schedule")
     if exp.overrides:
         forced = exp.overrides.get(unit.id)
         if forced is not None:
@@ -368,16 +416,22 @@ def _decide(ce: CompiledExperiment, unit: _Unit) -> Decision:  # noqa: C901 - on
     uid = unit.id_bytes
     if ce.holdout_prefix is not None and bucket_of_key(ce.holdout_prefix, uid) < ce.holdout_limit:
         return _out(ce, Reason.HOLDOUT, f"unit is in holdout {exp.holdout!r}")
-    matched, why = ce.predicate(unit.attrs)
-    if not matched:
-        return _out(ce, Reason.TARGETING_MISS, why)
+    if ce.targeted:
+        if ce.shared_predicate:
+            outcome = unit.matched.get(ce.predicate)
+            if outcome is None:
+                outcome = unit.matched[ce.predicate] = ce.predicate(unit.attrs)
+        else:
+            outcome = ce.predicate(unit.attrs)
+        if not outcome[0]:
+            return _out(ce, Reason.TARGETING_MISS, outcome[1])
     if ce.layer_prefix is not None:
         layer_bucket = unit.layer_buckets.get(ce.layer_prefix)
         if layer_bucket is None:
             layer_bucket = unit.layer_buckets[ce.layer_prefix] = bucket_of_key(ce.layer_prefix, uid)
         if not any(s <= layer_bucket < e for s, e in ce.layer_ranges):
             return _out(ce, Reason.LAYER_EXCLUDED, f"layer bucket {layer_bucket} not in ranges")
-    if bucket_of_key(ce.traffic_prefix, uid) >= ce.traffic_limit:
+    if not ce.full_traffic and bucket_of_key(ce.traffic_prefix, uid) >= ce.traffic_limit:
         return ce.not_in_traffic
     if exp.sticky:
         kept = unit.sticky.get(ce.sticky_key)

@@ -21,7 +21,6 @@ __all__ = [
     "DUCKDB_BUCKET_MACRO",
     "POSTGRES_BUCKET_FUNCTION",
     "bucket_sql",
-    "install_duckdb_macro",
     "variant_sql",
 ]
 
@@ -39,11 +38,6 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
                                        'hex'), 1, 16))::bit(64)::bigint AS v) AS prefix
 $$
 """
-
-
-def install_duckdb_macro(connection: object) -> None:
-    """Create the ``abwb_bucket(salt, unit_id)`` macro on a DuckDB connection."""
-    connection.execute(DUCKDB_BUCKET_MACRO)  # type: ignore[attr-defined]
 
 
 def _literal(text: str) -> str:

@@ -25,9 +25,9 @@ import numpy as np
 import polars as pl
 
 from abwb.assignment.allocation import bucket_counts
-from abwb.assignment.bulk import assign_frame
 from abwb.assignment.conflicts import check_can_start
 from abwb.assignment.sticky import StickyAssigner
+from abwb.bulk import assign_frame
 from abwb.config.bundle import ConfigBundle
 from abwb.config.experiment import Experiment
 from abwb.demo.scenario import demo_bundle

@@ -4,7 +4,7 @@ What belongs here: the demo's behavioural model — who the users are (country, 
 app version), what each variant truly does to them (the "true effects" the analysis
 should recover) and the exposure/event rows they produce — plus the rollout traffic
 with an injected regression for the monitoring step. Assignment is never done here:
-:func:`experiment_traffic` calls :func:`abwb.assignment.bulk.assign_frame` with the
+:func:`experiment_traffic` calls :func:`abwb.bulk.assign_frame` with the
 config snapshot's compiled :class:`~abwb.assignment.engine.Assigner`, so targeting,
 layers, holdouts, traffic and overrides behave exactly as in the API; flag decisions
 in :func:`rollout_minute` come from the snapshot's ``FlagEvaluator``.
@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from abwb.assignment.bulk import assign_frame
 from abwb.assignment.engine import Assigner
+from abwb.bulk import assign_frame
 from abwb.config.experiment import Experiment
 from abwb.events.frames import EVENT_SCHEMA, EXPOSURE_SCHEMA
 from abwb.events.models import exposure_id

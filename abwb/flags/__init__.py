@@ -2,7 +2,6 @@
 
 from abwb.flags.evaluation import ErrorCode, FlagEvaluation, FlagReason
 from abwb.flags.evaluator import FlagEvaluator, default_condition_compiler, evaluation_errors
-from abwb.flags.snapshots import SnapshotEvaluators, SnapshotLike
 from abwb.flags.switch import FlagWriter, kill, revive, set_killed
 
 __all__ = [
@@ -11,8 +10,6 @@ __all__ = [
     "FlagEvaluator",
     "FlagReason",
     "FlagWriter",
-    "SnapshotEvaluators",
-    "SnapshotLike",
     "default_condition_compiler",
     "evaluation_errors",
     "kill",

@@ -77,8 +77,3 @@ class FlagEvaluation(msgspec.Struct, frozen=True, kw_only=True):
     rollout: str | None = None
     decision: Decision | None = None
     config_version: int = 0
-
-    @property
-    def is_error(self) -> bool:
-        """Whether evaluation failed (the value is the caller's default)."""
-        return self.error_code is not None

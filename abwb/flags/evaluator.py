@@ -45,6 +45,7 @@ from abwb.config.rollout import Rollout
 from abwb.errors import AbwbError, InvalidInput
 from abwb.flags.evaluation import ErrorCode, FlagEvaluation, FlagReason
 from abwb.rollout.schedule import includes, rollout_state
+from abwb.targeting.compiler import make_compiler
 
 __all__ = ["FlagEvaluator", "default_condition_compiler", "evaluation_errors"]
 
@@ -57,24 +58,8 @@ RuleKind = Literal["variation", "split", "experiment"]
 
 
 def default_condition_compiler(bundle: ConfigBundle | None = None) -> ConditionCompiler:
-    """The targeting engine's compiler bound to the bundle's segments.
-
-    Falls back to a compiler that refuses every condition (so conditional rules evaluate
-    to ``PARSE_ERROR``) when :mod:`abwb.targeting` is not available.
-    """
-    try:
-        from abwb.targeting import make_compiler
-    except ImportError:
-        return _no_compiler
+    """The targeting engine's compiler bound to the bundle's segments."""
     return make_compiler(bundle.segments if bundle else None, path="condition")
-
-
-def _no_compiler(condition: Any) -> Predicate:
-    raise InvalidInput(
-        "a rule has a condition but no condition compiler is available "
-        "(pass compile_condition=abwb.targeting.compile_condition)",
-        path="condition",
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +131,6 @@ class FlagEvaluator:
             to an experiment (built on first need when omitted).
         compile_condition: Turns rule conditions into predicates (defaults to the
             targeting engine's compiler bound to the bundle's segments).
-        loaded_at: When the snapshot was loaded (for staleness reporting by providers).
 
     Examples:
         >>> from datetime import UTC, datetime
@@ -169,11 +153,9 @@ class FlagEvaluator:
         assigner: Assigner | None = None,
         *,
         compile_condition: ConditionCompiler | None = None,
-        loaded_at: datetime | None = None,
     ) -> None:
         self.bundle = bundle
         self.version = bundle.version
-        self.loaded_at = loaded_at
         self._compiler = compile_condition or default_condition_compiler(bundle)
         self._assigner = assigner
         self._assigner_error: str | None = None

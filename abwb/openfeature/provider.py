@@ -5,16 +5,19 @@ Usage::
     from openfeature import api
     from abwb.openfeature import AbwbProvider
 
-    api.set_provider(AbwbProvider(evaluator))          # or a callable returning the
-    client = api.get_client()                           # current FlagEvaluator
+    api.set_provider(AbwbProvider(holder, stale_after_s=300))   # a ConfigSnapshotHolder
+    client = api.get_client()
     client.get_boolean_value("new-checkout", False,
                              EvaluationContext("user-42", {"country": "DE"}))
 
 The targeting key is the unit id; the attribute ``unit_type`` (if a string) selects the
 unit type for experiment delegation. abwb reasons map to OpenFeature reasons one to one
-(``PREREQUISITE_FAILED`` is reported as ``DISABLED``); a snapshot older than
-``stale_after_s`` reports ``STALE``. The abwb reason, detail, config version, rule,
-rollout and experiment decision travel in ``flag_metadata``.
+(``PREREQUISITE_FAILED`` is reported as ``DISABLED``). Staleness has one source of
+truth, the snapshot holder's :attr:`~abwb.snapshot.ConfigSnapshotHolder.age_s` (seconds
+since the snapshot was installed or last confirmed current by a refresh): past
+``stale_after_s`` the value is still served, with reason ``STALE``. The abwb reason,
+detail, config version, rule, rollout and experiment decision travel in
+``flag_metadata``.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from abwb.errors import InvalidInput
 from abwb.flags.evaluation import FlagEvaluation, FlagReason
 from abwb.flags.evaluator import FlagEvaluator
 
@@ -39,12 +43,31 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "abwb.openfeature needs the OpenFeature SDK: pip install 'abwb[openfeature]'"
     ) from exc
 
-__all__ = ["REASONS", "AbwbProvider", "EvaluatorSource"]
+__all__ = ["REASONS", "AbwbProvider", "EvaluatorSource", "SnapshotSource"]
 
 log = logging.getLogger(__name__)
 
-#: Returns the evaluator of the current config snapshot (a snapshot holder's accessor).
+#: Returns the evaluator of the current config snapshot.
 EvaluatorSource = Callable[[], FlagEvaluator]
+
+
+class _Snapshot(Protocol):
+    @property
+    def flags(self) -> FlagEvaluator: ...
+
+
+class SnapshotSource(Protocol):
+    """What the provider reads from a :class:`~abwb.snapshot.ConfigSnapshotHolder`."""
+
+    @property
+    def current(self) -> _Snapshot:
+        """The snapshot to serve (its ``flags`` evaluator answers)."""
+        ...
+
+    @property
+    def age_s(self) -> float:
+        """Seconds since the snapshot was installed or last confirmed current."""
+        ...
 
 #: abwb reason → OpenFeature reason.
 REASONS: Mapping[FlagReason, str] = {
@@ -66,28 +89,47 @@ class AbwbProvider(AbstractProvider):
     """OpenFeature provider answering from an abwb :class:`FlagEvaluator`.
 
     Args:
-        source: An evaluator, or a callable returning the current one (called on every
-            resolution, so a snapshot holder can swap in new config versions).
+        source: A snapshot holder (the evaluator of its current snapshot answers and its
+            ``age_s`` says how fresh it is), an evaluator, or a callable returning the
+            current evaluator.
         stale_after_s: Report reason ``STALE`` when the snapshot is older than this.
-        freshness: Returns when the snapshot was last confirmed current (defaults to
-            the evaluator's ``loaded_at``).
-        clock: The time used for rollouts, schedules and staleness.
+        age_s: Seconds since the snapshot was confirmed current, for an evaluator or
+            callable source (a holder's own ``age_s`` is used otherwise).
+        clock: The time used for rollouts and schedules.
+
+    Raises:
+        InvalidInput: ``stale_after_s`` is negative, or set when the age of the
+            snapshot cannot be known (an evaluator or callable without ``age_s``).
     """
 
     def __init__(
         self,
-        source: FlagEvaluator | EvaluatorSource,
+        source: SnapshotSource | FlagEvaluator | EvaluatorSource,
         *,
         stale_after_s: float | None = None,
-        freshness: Callable[[], datetime | None] | None = None,
+        age_s: Callable[[], float] | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         super().__init__()
-        self._source: EvaluatorSource = (
-            (lambda: source) if isinstance(source, FlagEvaluator) else source
-        )
+        if isinstance(source, FlagEvaluator):
+            fixed = source
+            self._source: EvaluatorSource = lambda: fixed
+        elif callable(source):
+            self._source = source
+        else:
+            holder = source
+            self._source = lambda: holder.current.flags
+            age_s = age_s or (lambda: holder.age_s)
+        if stale_after_s is not None:
+            if not stale_after_s >= 0:
+                raise InvalidInput(f"must be >= 0 seconds, got {stale_after_s!r}",
+                                   path="stale_after_s")
+            if age_s is None:
+                raise InvalidInput(
+                    "needs the snapshot's age: pass a ConfigSnapshotHolder as the source, "
+                    "or age_s=...", path="stale_after_s")
         self._stale_after_s = stale_after_s
-        self._freshness = freshness
+        self._age_s = age_s
         self._clock = clock
         self._seen_version: int | None = None
 
@@ -189,7 +231,7 @@ class AbwbProvider(AbstractProvider):
                 flag_metadata=metadata,
             )
         reason = REASONS[evaluation.reason]
-        if self._is_stale(evaluator, now):
+        if self._is_stale():
             reason = OFReason.STALE
         return FlagResolutionDetails(
             value=value,
@@ -198,11 +240,10 @@ class AbwbProvider(AbstractProvider):
             flag_metadata=metadata,
         )
 
-    def _is_stale(self, evaluator: FlagEvaluator, now: datetime) -> bool:
-        if self._stale_after_s is None:
+    def _is_stale(self) -> bool:
+        if self._stale_after_s is None or self._age_s is None:
             return False
-        fresh_at = self._freshness() if self._freshness else evaluator.loaded_at
-        return fresh_at is None or (now - fresh_at).total_seconds() > self._stale_after_s
+        return self._age_s() > self._stale_after_s
 
     def _note_version(self, evaluator: FlagEvaluator) -> None:
         if self._seen_version is not None and evaluator.version != self._seen_version:

@@ -1,7 +1,7 @@
 """Traffic simulation: units through the real assignment engine, then synthetic behaviour.
 
 What belongs here: :func:`simulate`, which assigns units with
-:func:`abwb.assignment.assign_frame` (the one assignment implementation — never a
+:func:`abwb.bulk.assign_frame` (the one assignment implementation — never a
 second hash), draws their behaviour with vectorised numpy from a seeded generator,
 injects the configured faults and returns exposure and event frames in the
 contract schema; and :func:`append_to_store`, which writes them to an
@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from abwb.assignment.bulk import assign_frame
 from abwb.assignment.engine import Assigner
+from abwb.bulk import assign_frame
 from abwb.config.bundle import ConfigBundle
 from abwb.config.experiment import Experiment
 from abwb.errors import InvalidInput, Problem

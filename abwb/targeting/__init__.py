@@ -1,6 +1,12 @@
 """Targeting: the condition language, its compiler, overlap analysis and context providers."""
 
-from abwb.targeting.compiler import compile_clause, compile_condition, make_compiler, resolve
+from abwb.targeting.compiler import (
+    TargetingCompiler,
+    compile_clause,
+    compile_condition,
+    make_compiler,
+    resolve,
+)
 from abwb.targeting.context import ContextProvider, MemoryContextProvider, merge_attributes
 from abwb.targeting.grammar import OPERATORS, condition_problems, describe
 from abwb.targeting.overlap import (
@@ -17,6 +23,7 @@ __all__ = [
     "MemoryContextProvider",
     "OverlapEstimate",
     "OverlapVerdict",
+    "TargetingCompiler",
     "analyse_overlap",
     "compile_clause",
     "compile_condition",

@@ -40,7 +40,14 @@ from abwb.targeting.semver import parse_semver
 if TYPE_CHECKING:
     from abwb.config.segment import Segment
 
-__all__ = ["Test", "compile_clause", "compile_condition", "make_compiler", "resolve"]
+__all__ = [
+    "TargetingCompiler",
+    "Test",
+    "compile_clause",
+    "compile_condition",
+    "make_compiler",
+    "resolve",
+]
 
 #: A compiled node: attributes → matched.
 Test = Callable[[Mapping[str, Any]], bool]
@@ -402,47 +409,55 @@ def compile_condition(
     return make_compiler(segments, path=path)(condition)
 
 
-def make_compiler(
-    segments: Mapping[str, Segment] | Iterable[Segment] | None = None,
-    *,
-    path: str = "targeting",
-) -> Callable[[Any], Predicate]:
-    """A one-argument compiler (the engine's ``ConditionCompiler``) bound to segments.
+class TargetingCompiler:
+    """The engine's ``ConditionCompiler``: ``condition -> predicate``, bound to segments.
 
     Segment conditions are validated and compiled once, then shared by every
-    condition this compiler builds.
+    condition this compiler builds. The bound :attr:`segments` are public so that
+    another evaluator of the same language (the column-wise one in :mod:`abwb.bulk`)
+    can tell that a predicate came from this engine and resolve the same segments.
 
     Args:
         segments: Segments available to ``{"segment": key}`` references.
         path: Path prefixed to validation problems.
-
-    Returns:
-        ``condition -> predicate``; raises :class:`InvalidInput` on a bad condition.
     """
-    by_key: Mapping[str, Segment]
-    if segments is None:
-        by_key = {}
-    elif isinstance(segments, Mapping):
-        by_key = segments
-    else:
-        by_key = {s.key: s for s in segments}
-    cache: dict[str, _Node] = {}
-    checked: set[str] = set()
 
-    def compile_one(condition: Any) -> Predicate:
+    def __init__(
+        self,
+        segments: Mapping[str, Segment] | Iterable[Segment] | None = None,
+        *,
+        path: str = "targeting",
+    ) -> None:
+        if segments is None:
+            self.segments: Mapping[str, Segment] = {}
+        elif isinstance(segments, Mapping):
+            self.segments = segments
+        else:
+            self.segments = {s.key: s for s in segments}
+        self.path = path
+        self._cache: dict[str, _Node] = {}
+        self._checked: set[str] = set()
+
+    def __call__(self, condition: Any) -> Predicate:
+        """Validate and compile ``condition``.
+
+        Raises:
+            InvalidInput: every problem with the condition, each with its path.
+        """
         if condition is None:
             return _match_all
-        problems = condition_problems(condition, path, by_key)
-        for key in _referenced(condition, by_key) - checked:
+        by_key = self.segments
+        problems = condition_problems(condition, self.path, by_key)
+        for key in _referenced(condition, by_key) - self._checked:
             found = condition_problems(
                 by_key[key].condition, f"segments[{key!r}].condition", by_key
             )
             problems += found
             if not found:
-                checked.add(key)
+                self._checked.add(key)
         if problems:
             raise InvalidInput(problems)
-        test, explain = _Compiler(by_key, cache).node(condition)
+        test, explain = _Compiler(by_key, self._cache).node(condition)
 
         def predicate(attrs: Mapping[str, Any]) -> tuple[bool, str]:
             if test(attrs):
@@ -451,7 +466,22 @@ def make_compiler(
 
         return predicate
 
-    return compile_one
+
+def make_compiler(
+    segments: Mapping[str, Segment] | Iterable[Segment] | None = None,
+    *,
+    path: str = "targeting",
+) -> TargetingCompiler:
+    """A one-argument compiler (the engine's ``ConditionCompiler``) bound to segments.
+
+    Args:
+        segments: Segments available to ``{"segment": key}`` references.
+        path: Path prefixed to validation problems.
+
+    Returns:
+        ``condition -> predicate``; raises :class:`InvalidInput` on a bad condition.
+    """
+    return TargetingCompiler(segments, path=path)
 
 
 def _match_all(_: Mapping[str, Any]) -> tuple[bool, str]:

@@ -22,16 +22,14 @@ from abwb.store import SqliteConfigStore
 CHILD = r"""
 import sys, time
 from datetime import UTC, datetime
-from abwb.flags import SnapshotEvaluators
 from abwb.snapshot.holder import ConfigSnapshotHolder
 from abwb.store import SqliteConfigStore
 
 store = SqliteConfigStore(sys.argv[1])
 holder = ConfigSnapshotHolder()
 holder.start(store)
-evaluators = SnapshotEvaluators(lambda: holder.current)
 def value():
-    return evaluators().evaluate("checkout", "user-1", {}, datetime.now(UTC), default=None).value
+    return holder.current.flags.evaluate("checkout", "user-1", {}, datetime.now(UTC), default=None).value
 assert value() is True, "flag must start on"
 print("ready", flush=True)
 deadline = time.monotonic() + 20
@@ -79,7 +77,6 @@ def test_kill_reaches_two_processes_within_a_second_sqlite(tmp_path: Path) -> No
 PG_CHILD = r"""
 import sys, time
 from datetime import UTC, datetime
-from abwb.flags import SnapshotEvaluators
 from abwb.snapshot.fanout import ConfigWatcher
 from abwb.snapshot.holder import ConfigSnapshotHolder
 from abwb.store import PostgresConfigStore, PostgresDatabase
@@ -89,9 +86,8 @@ db = PostgresDatabase(url, schema=schema, migrate=False)
 store = PostgresConfigStore(db)
 holder = ConfigSnapshotHolder()
 holder.start(store)
-evaluators = SnapshotEvaluators(lambda: holder.current)
 def value():
-    return evaluators().evaluate("checkout", "user-1", {}, datetime.now(UTC), default=None).value
+    return holder.current.flags.evaluate("checkout", "user-1", {}, datetime.now(UTC), default=None).value
 with ConfigWatcher(holder, store, poll_s=float(poll_s), redis_url=redis_url, channel=channel):
     assert value() is True
     time.sleep(0.3)  # let the subscription settle

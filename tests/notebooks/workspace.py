@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from abwb.assignment.bulk import assign_frame
+from abwb.bulk import assign_frame
 from abwb.assignment.engine import Assigner
 from abwb.config import ConfigBundle, Experiment, ExperimentMetrics, MetricDefinition, Variant
 from abwb.events import Event, Exposure, exposure_id

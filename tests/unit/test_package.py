@@ -16,11 +16,71 @@ from abwb.errors import InvalidInput
 from abwb.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-#: The pure core must not import drivers, web frameworks or notebook machinery.
-CORE = ("abwb.config", "abwb.assignment", "abwb.targeting", "abwb.stats", "abwb.flags",
-        "abwb.rollout")
-FORBIDDEN_IN_CORE = ("psycopg", "psycopg_pool", "redis", "litestar", "uvicorn", "papermill",
-                     "nbconvert", "matplotlib", "api", "abwb.store", "abwb.api", "httpx")
+
+#: The layer contract: what each package of abwb/ and api/ may import at run time, besides
+#: the standard library. An entry ``abwb.x`` admits ``abwb.x`` and its submodules; the
+#: root ``abwb`` admits only the root's re-exports. A package's own modules are always
+#: admitted. The pure core (DESIGN.md) needs no driver, web framework, notebook
+#: machinery or data-frame engine: ``import abwb`` stays light (checked below too).
+PURE = ("abwb.errors", "abwb.config", "abwb.targeting", "abwb.assignment")
+LAYERS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
+    # -- the pure core: stdlib, msgspec (and yaml for config files, re2 for regexes)
+    "abwb": {"abwb.assignment", "abwb.config", "abwb.errors", "abwb.settings"},
+    "abwb.errors": set(),
+    "abwb.settings": {"abwb.errors"},
+    "abwb.config": {"msgspec", "yaml", "abwb.errors", "abwb.targeting.grammar"},
+    "abwb.targeting": {"re2", "abwb.errors"},
+    "abwb.assignment": {"msgspec", "abwb.config", "abwb.errors", "abwb.targeting",
+                        "abwb.cache.protocol"},
+    "abwb.rollout": {"msgspec", "abwb.assignment", "abwb.config", "abwb.errors"},
+    "abwb.flags": {"msgspec", "abwb.assignment", "abwb.config", "abwb.errors", "abwb.rollout",
+                   "abwb.targeting"},
+    "abwb.stats": {"numpy", "scipy", "polars", "pymc", "arviz_stats", "nutpie", "abwb.errors"},
+    # -- frames and analysis: polars, duckdb
+    "abwb.bulk": {"polars", "polars_hash", "abwb.assignment", "abwb.config", "abwb.errors",
+                  "abwb.targeting"},
+    "abwb.events": {"msgspec", "polars", "abwb.config"},
+    "abwb.metrics": {"duckdb", "polars", "abwb.assignment", "abwb.bulk", "abwb.config",
+                     "abwb.errors", "abwb.events", "abwb.stats"},
+    "abwb.simulate": {"numpy", "polars", "abwb.assignment", "abwb.bulk", "abwb.config",
+                      "abwb.errors", "abwb.events"},
+    # -- adapters: drivers behind ports
+    "abwb.cache": {"msgspec", "redis", "abwb.errors"},
+    "abwb.store": {"msgspec", "polars", "psycopg", "psycopg_pool", "abwb.assignment",
+                   "abwb.config", "abwb.errors", "abwb.events", "abwb.monitoring",
+                   "abwb.settings"},
+    "abwb.snapshot": {"msgspec", "psycopg", "redis", "abwb.assignment", "abwb.config",
+                      "abwb.errors", "abwb.flags", "abwb.store", "abwb.targeting"},
+    "abwb.openfeature": {"openfeature", "abwb.errors", "abwb.flags"},
+    # -- use cases, jobs and reports
+    "abwb.changes": {"msgspec", "abwb", "abwb.assignment", "abwb.config", "abwb.errors",
+                     "abwb.flags", "abwb.snapshot", "abwb.store"},
+    "abwb.monitoring": {"httpx", "msgspec", "polars", "redis", "scipy", "abwb.config",
+                        "abwb.errors", "abwb.events", "abwb.rollout", "abwb.stats",
+                        "abwb.store"},
+    "abwb.readout": {"ipykernel", "jupyter_client", "matplotlib", "nbconvert", "nbformat",
+                     "numpy", "papermill", "polars", "scipy", "abwb", "abwb.config",
+                     "abwb.errors", "abwb.metrics", "abwb.settings", "abwb.stats",
+                     "abwb.store"},
+    # -- entry points: they choose adapters
+    "abwb.demo": {"msgspec", "numpy", "polars", "abwb.assignment", "abwb.bulk", "abwb.cache",
+                  "abwb.config", "abwb.errors", "abwb.events", "abwb.flags", "abwb.metrics",
+                  "abwb.monitoring", "abwb.readout", "abwb.rollout", "abwb.settings",
+                  "abwb.simulate", "abwb.snapshot", "abwb.stats", "abwb.store"},
+    "abwb.cli": {"msgspec", "rich", "uvicorn", "api", "abwb.config", "abwb.demo", "abwb.errors",
+                 "abwb.monitoring", "abwb.readout", "abwb.settings", "abwb.store"},
+    "api": {"anyio", "litestar", "msgspec", "abwb.assignment", "abwb.cache", "abwb.changes",
+            "abwb.config", "abwb.errors", "abwb.events", "abwb.flags", "abwb.settings",
+            "abwb.snapshot", "abwb.store"},
+}.items()}
+#: Imports under ``if TYPE_CHECKING:`` cost nothing at run time; these are admitted there.
+TYPE_ONLY: dict[str, frozenset[str]] = {
+    "abwb.targeting": frozenset({"polars", "abwb.config.segment"}),
+    "abwb.bulk": frozenset({"abwb.config.segment"}),
+}
+#: Loaded by ``import abwb`` never: data-frame engines, drivers, web and notebook stacks.
+HEAVY = ("duckdb", "polars", "pyarrow", "pymc", "pytensor", "litestar", "psycopg", "redis",
+         "matplotlib", "papermill", "httpx")
 
 
 def test_root_all_is_sorted_and_complete() -> None:
@@ -45,27 +105,96 @@ def test_every_module_declares_all_and_a_docstring() -> None:
     assert missing == []
 
 
-def test_core_imports_point_inward() -> None:
-    offenders = []
-    for name in iter_modules():
-        if not name.startswith(CORE):
+def layer_of(module: str) -> str:
+    """The contract entry a module belongs to: ``abwb.<package or module>`` or ``api``."""
+    parts = module.split(".")
+    if parts[0] == "api":
+        return "api"
+    return ".".join(parts[:2])
+
+
+def imports_of(path: Path) -> list[tuple[str, bool]]:
+    """Absolute imports of a module: (imported module, under ``if TYPE_CHECKING:``)."""
+    found: list[tuple[str, bool]] = []
+
+    def visit(node: ast.AST, typing_only: bool) -> None:
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, typing_only) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.module, typing_only))
+        for child in ast.iter_child_nodes(node):
+            guarded = isinstance(node, ast.If) and ast.unparse(node.test) in (
+                "TYPE_CHECKING", "typing.TYPE_CHECKING") and child in node.body
+            visit(child, typing_only or guarded)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), False)
+    return found
+
+
+def admitted(module: str, allowed: frozenset[str]) -> bool:
+    """Whether ``module`` is covered by an allow-list entry (root ``abwb`` only exactly)."""
+    return any(module == entry or (entry != "abwb" and module.startswith(entry + "."))
+               for entry in allowed)
+
+
+def contract_breaches(modules: list[tuple[str, Path]]) -> list[str]:
+    """Every import of every module that the layer contract does not admit."""
+    stdlib = frozenset(sys.stdlib_module_names) | {"__future__"}
+    breaches = []
+    for name, path in modules:
+        layer = layer_of(name)
+        if layer not in LAYERS:
+            breaches.append(f"{name}: package {layer} has no entry in the layer contract")
             continue
-        path = Path(importlib.util.find_spec(name).origin)  # type: ignore[union-attr, arg-type]
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            mods = []
-            if isinstance(node, ast.Import):
-                mods = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                mods = [node.module]
-            offenders += [f"{name} imports {m}" for m in mods
-                          if any(m == f or m.startswith(f + ".") for f in FORBIDDEN_IN_CORE)]
-    assert offenders == []
+        for imported, typing_only in imports_of(path):
+            top = imported.split(".")[0]
+            if top in stdlib or (layer_of(imported) == layer and top in ("abwb", "api")):
+                continue
+            allowed = LAYERS[layer] | (TYPE_ONLY.get(layer, frozenset()) if typing_only
+                                       else frozenset())
+            target = imported if top in ("abwb", "api") else top
+            if not admitted(target, allowed):
+                breaches.append(f"{name} imports {imported}, outside the layer contract of {layer}")
+    return breaches
+
+
+def every_module() -> list[tuple[str, Path]]:
+    out = []
+    for package in ("abwb", "api"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            out.append((".".join(parts[:-1] if parts[-1] == "__init__" else parts), path))
+    return out
+
+
+def test_every_module_keeps_to_the_layer_contract() -> None:
+    modules = every_module()
+    assert len(modules) > 100 and {layer_of(m) for m, _ in modules} <= set(LAYERS)
+    assert contract_breaches(modules) == []
+
+
+def test_layer_contract_catches_a_wrong_import(tmp_path: Path) -> None:
+    bad = tmp_path / "engine.py"
+    bad.write_text("import polars\nfrom abwb.store import memory\nimport json\n"
+                   "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import duckdb\n",
+                   encoding="utf-8")
+    assert contract_breaches([("abwb.assignment.engine", bad), ("abwb.ghost.x", bad)]) == [
+        "abwb.assignment.engine imports polars, outside the layer contract of abwb.assignment",
+        "abwb.assignment.engine imports abwb.store, outside the layer contract of abwb.assignment",
+        "abwb.assignment.engine imports duckdb, outside the layer contract of abwb.assignment",
+        "abwb.ghost.x: package abwb.ghost has no entry in the layer contract",
+    ]
+
+
+def test_pure_core_admits_no_heavy_package() -> None:
+    for layer in PURE:
+        assert not {e for e in LAYERS[layer] if e.split(".")[0] in HEAVY}, layer
 
 
 def test_import_abwb_stays_light() -> None:
-    code = ("import sys, abwb, abwb.assignment, abwb.config; "
-            "heavy = [m for m in ('pymc', 'pytensor', 'litestar', 'psycopg', 'redis', 'matplotlib', "
-            "'papermill') if m in sys.modules]; print(','.join(heavy))")
+    code = ("import sys, abwb, abwb.assignment, abwb.config, abwb.targeting, abwb.flags, "
+            "abwb.rollout; print(','.join(m for m in sys.modules if m.split('.')[0] in "
+            f"{HEAVY!r}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 

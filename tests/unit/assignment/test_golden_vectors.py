@@ -18,11 +18,10 @@ from abwb.assignment import (
     DUCKDB_BUCKET_MACRO,
     POSTGRES_BUCKET_FUNCTION,
     Assigner,
-    assign_frame,
     bucket,
-    bucket_frame,
     variant_sql,
 )
+from abwb.bulk import assign_frame, bucket_frame
 from abwb.config import ConfigBundle, Experiment
 
 VECTORS = json.loads(

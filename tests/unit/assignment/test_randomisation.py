@@ -8,7 +8,8 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from abwb.assignment import Assigner, assign_frame, bucket_frame
+from abwb.assignment import Assigner
+from abwb.bulk import assign_frame, bucket_frame
 from abwb.config import ConfigBundle, Experiment, Variant
 
 N = 1_000_000

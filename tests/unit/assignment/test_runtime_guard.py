@@ -89,7 +89,7 @@ def test_unrelated_and_non_running_experiments_are_untouched() -> None:
 def test_bulk_path_applies_the_guard_like_the_scalar_path() -> None:
     import polars as pl
 
-    from abwb.assignment import assign_frame
+    from abwb.bulk import assign_frame
 
     a, b = exp("a", surfaces=["checkout"]), exp("b", surfaces=["checkout"])
     assigner = Assigner(ConfigBundle(experiments=[a, b]))

@@ -25,6 +25,7 @@ from abwb.config import (
     SplitShare,
     Variant,
 )
+from abwb.errors import InvalidInput
 from abwb.flags import FlagEvaluator, kill
 from abwb.openfeature import AbwbProvider
 
@@ -61,7 +62,7 @@ def bundle() -> ConfigBundle:
 
 @pytest.fixture
 def client() -> Iterator[Any]:
-    api.set_provider(AbwbProvider(FlagEvaluator(bundle(), loaded_at=NOW), clock=lambda: NOW))
+    api.set_provider(AbwbProvider(FlagEvaluator(bundle()), clock=lambda: NOW))
     yield api.get_client()
     api.clear_providers()
 
@@ -151,14 +152,14 @@ def test_missing_targeting_key_for_a_hashed_flag(client: Any) -> None:
 
 
 def test_kill_switch_through_a_snapshot_source_and_config_changed_event() -> None:
-    current = {"ev": FlagEvaluator(bundle(), loaded_at=NOW)}
+    current = {"ev": FlagEvaluator(bundle())}
     events: list[EventDetails] = []
     api.set_provider(AbwbProvider(lambda: current["ev"], clock=lambda: NOW))
     api.add_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, events.append)
     try:
         c = api.get_client()
         assert c.get_boolean_value("static-on", False, ctx()) is True
-        current["ev"] = FlagEvaluator(kill(bundle(), "static-on", actor="oncall"), loaded_at=NOW)
+        current["ev"] = FlagEvaluator(kill(bundle(), "static-on", actor="oncall"))
         d = c.get_boolean_details("static-on", True, ctx())
         assert (d.value, d.reason, d.flag_metadata["config_version"]) == (False, Reason.DISABLED, 6)
         assert len(events) == 1
@@ -167,19 +168,64 @@ def test_kill_switch_through_a_snapshot_source_and_config_changed_event() -> Non
         api.clear_providers()
 
 
-def test_stale_snapshot_is_reported_but_still_served() -> None:
-    ev = FlagEvaluator(bundle(), loaded_at=NOW - timedelta(minutes=10))
-    api.set_provider(AbwbProvider(ev, stale_after_s=300, clock=lambda: NOW))
+class FakeMonotonic:
+    """Stands in for the holder module's ``time`` so a test moves its clock, never sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_holder_source_reports_the_real_reason_until_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The documented set-up: a snapshot holder and stale_after_s (issue 13)."""
+    from abwb.snapshot import holder as holder_module
+
+    clock = FakeMonotonic()
+    monkeypatch.setattr(holder_module, "time", clock)
+    holder = holder_module.ConfigSnapshotHolder()
+    holder.offer(bundle(), source="bundle")
+    api.set_provider(AbwbProvider(holder, stale_after_s=300, clock=lambda: NOW))
     try:
-        d = api.get_client().get_boolean_details("static-on", False, ctx())
-        assert (d.value, d.reason) == (True, Reason.STALE)
+        c = api.get_client()
+        assert c.get_boolean_details("static-on", False, ctx()).reason == Reason.STATIC
+        assert c.get_boolean_details("beta", False, ctx()).reason == Reason.SPLIT
+        clock.now += 300  # exactly at the limit: still fresh
+        assert c.get_boolean_details("static-on", False, ctx()).reason == Reason.STATIC
+        clock.now += 0.5
+        d = c.get_boolean_details("static-on", False, ctx())
+        assert (d.value, d.reason) == (True, Reason.STALE)  # still served
+        newer = ConfigBundle(flags=bundle().flags, version=6)
+        holder.offer(newer, source="bundle")  # a new snapshot is fresh again
+        assert c.get_boolean_details("static-on", False, ctx()).reason == Reason.STATIC
     finally:
         api.clear_providers()
-    api.set_provider(AbwbProvider(ev, stale_after_s=300, clock=lambda: NOW, freshness=lambda: NOW))
+
+
+def test_evaluator_source_takes_its_age_from_the_caller() -> None:
+    age = {"s": 10.0}
+    api.set_provider(AbwbProvider(FlagEvaluator(bundle()), stale_after_s=300,
+                                  age_s=lambda: age["s"], clock=lambda: NOW))
     try:
-        assert api.get_client().get_boolean_details("static-on", False, ctx()).reason == Reason.STATIC
+        c = api.get_client()
+        assert c.get_boolean_details("static-on", False, ctx()).reason == Reason.STATIC
+        age["s"] = 301.0
+        assert c.get_boolean_details("static-on", False, ctx()).reason == Reason.STALE
     finally:
         api.clear_providers()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"stale_after_s": 300}, "stale_after_s: needs the snapshot's age"),
+    ({"stale_after_s": -1, "age_s": lambda: 0.0}, "stale_after_s: must be >= 0 seconds, got -1"),
+])
+def test_staleness_that_cannot_be_measured_is_refused(kwargs: Any, message: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        AbwbProvider(FlagEvaluator(bundle()), **kwargs)
+    assert str(info.value).startswith(message)
 
 
 def test_failing_snapshot_source_serves_the_default() -> None:

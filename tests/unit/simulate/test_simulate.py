@@ -9,7 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from abwb.assignment import Assigner, assign_frame
+from abwb.assignment import Assigner
+from abwb.bulk import assign_frame
 from abwb.config import ConfigBundle, Experiment, MetricDefinition, Variant
 from abwb.errors import InvalidInput
 from abwb.events import EVENT_SCHEMA, EXPOSURE_SCHEMA

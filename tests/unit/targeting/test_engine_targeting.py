@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from abwb.assignment import Assigner, Reason, assign_frame
+from abwb.assignment import Assigner, Reason
+from abwb.bulk import assign_frame
 from abwb.config import ConfigBundle, Experiment, Segment, Variant
 from abwb.demo.scenario import demo_bundle, sample_users
 from abwb.errors import InvalidInput

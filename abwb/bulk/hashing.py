@@ -1,0 +1,62 @@
+"""Hash version 1 over a polars column: the bucket of every unit in one expression.
+
+What belongs here: the column form of :func:`abwb.assignment.bucket`, nothing else.
+It computes exactly the documented formula
+(``uint64_be(sha256(utf8(salt + ":" + unit_id))[0:8]) mod 10000``) with the
+``polars-hash`` plugin's SHA-256 (a stable, standard hash — never polars'
+``Expr.hash``, which changes between versions): the first 16 hex digits of the
+digest are the big-endian first 8 bytes, parsed as an unsigned 64-bit integer.
+The golden vectors pin it to the scalar hash, DuckDB and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+import polars_hash as plh
+
+from abwb.assignment.hashing import BUCKETS
+
+__all__ = ["bucket_expr", "bucket_frame"]
+
+
+def bucket_expr(salt: str, unit: pl.Expr | str = "unit_id") -> pl.Expr:
+    """Expression giving the bucket (Int32, 0 to 9,999) of ``unit`` under ``salt``.
+
+    Args:
+        salt: The salt (traffic, variant, layer, holdout or rollout salt).
+        unit: A String expression or column name of unit ids.
+
+    Returns:
+        An Int32 expression; null where the unit id is null.
+
+    Examples:
+        >>> from abwb.assignment import bucket
+        >>> frame = pl.DataFrame({"unit_id": ["b", "user-1"]})
+        >>> frame.select(bucket_expr("a"))["bucket"].to_list() == [
+        ...     bucket("a", "b"), bucket("a", "user-1")]
+        True
+    """
+    ids = pl.col(unit) if isinstance(unit, str) else unit
+    keyed = pl.lit(f"{salt}:", dtype=pl.String) + ids
+    digest = plh.CryptographicHashingNameSpace(keyed).sha2_256()
+    prefix = digest.str.slice(0, 16).str.to_integer(base=16, dtype=pl.UInt64)
+    return (prefix % BUCKETS).cast(pl.Int32).alias("bucket")
+
+
+def bucket_frame(unit_ids: pl.Series, salts: Sequence[str]) -> pl.DataFrame:
+    """Buckets of every unit id under every salt.
+
+    Args:
+        unit_ids: A Series of unit ids (cast to String).
+        salts: Salts to hash under; the result has one Int32 column per salt,
+            named ``b0``, ``b1``, ... in order.
+
+    Returns:
+        A frame with ``unit_id`` and one bucket column per salt, in input order.
+    """
+    units = pl.DataFrame({"unit_id": unit_ids.cast(pl.String)})
+    return units.with_columns(
+        bucket_expr(salt).alias(f"b{i}") for i, salt in enumerate(salts)
+    )

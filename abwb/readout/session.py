@@ -90,4 +90,6 @@ def connect(
             ),
             cache=settings.cache, api=settings.api, analysis=settings.analysis,
         )
-    return open_stores(settings, schema=schema)
+    stores = open_stores(settings, schema=schema)
+    stores.alerts.close()  # a notebook needs the config and event stores only
+    return stores.config, stores.events

@@ -91,7 +91,7 @@ def test_create_with_segment_vs_delete_segment_never_dangles(changes: ConfigChan
                                                               "value": "pro"}), actor="ana")
         targeted = _experiment(f"e{i}", targeting={"segment": seg})
         ok = _race(
-            lambda: changes.create("experiment", targeted, actor="ana"),
+            lambda: changes.create("experiment", targeted, actor="ana"),  # noqa: B023
             lambda: changes.delete("segment", seg, expected_version=None, actor="bob"),  # noqa: B023
         )
         outcomes[(ok[0], ok[1])] = outcomes.get((ok[0], ok[1]), 0) + 1

@@ -65,7 +65,9 @@ def test_state_survives_reopening(tmp_path: Path) -> None:
 
 def test_open_stores_defaults_to_the_embedded_file_and_shares_it(tmp_path: Path) -> None:
     settings = Settings(database=DatabaseSettings(home=tmp_path / "home"))
-    config, events = open_stores(settings)
+    opened = open_stores(settings)
+    config, events = opened.config, opened.events
+    opened.alerts.close()
     assert isinstance(config, SqliteConfigStore) and isinstance(events, SqliteEventStore)
     assert (tmp_path / "home" / "abwb.db").exists()
     config.create("segment", _segment("pro"), actor="ana")

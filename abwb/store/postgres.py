@@ -14,9 +14,12 @@ shared with SQLite in :mod:`abwb.store.config_objects`; events live in
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -95,7 +98,14 @@ class PostgresDatabase:
         max_size: Most connections opened.
         timeout_s: Longest wait for a connection before a request fails with
             :class:`StorageError` (keeps writes fast-failing while PostgreSQL is down).
-        connect_timeout_s: TCP connect timeout of each new connection.
+        connect_timeout_s: TCP connect timeout of each new connection (libpq counts
+            less than 2 s as 2 s; requests wait at most ``timeout_s`` for the pool).
+        statement_timeout_s: Longest a transaction may take, config writes included:
+            PostgreSQL's ``statement_timeout`` ends a slow statement, and a client-side
+            deadline cuts the connection when the server (or the network to it) stops
+            answering, so the caller gets :class:`StorageError` instead of hanging.
+        bulk_timeout_s: The same limit for bulk event appends and reads, which may
+            move many rows (:mod:`abwb.store.postgres_events`).
 
     Raises:
         StorageError: PostgreSQL cannot be reached, the schema name is invalid, or the
@@ -115,23 +125,33 @@ class PostgresDatabase:
         lazy: bool = False,
         min_size: int = 1,
         max_size: int = 8,
-        timeout_s: float = 5.0,
-        connect_timeout_s: int = 3,
+        timeout_s: float = 1.0,
+        connect_timeout_s: int = 2,
+        statement_timeout_s: float = 1.0,
+        bulk_timeout_s: float = 60.0,
     ) -> None:
         if not _SCHEMA.match(schema):
             raise StorageError(
                 f"schema must be a lowercase SQL identifier ([a-z_][a-z0-9_]*), got {schema!r}"
             )
+        if statement_timeout_s <= 0 or bulk_timeout_s <= 0 or timeout_s <= 0:
+            raise StorageError(
+                "timeout_s, statement_timeout_s and bulk_timeout_s must be > 0, got "
+                f"{timeout_s}, {statement_timeout_s}, {bulk_timeout_s}"
+            )
         self.url = url
         self.schema = schema
+        self.statement_timeout_s = statement_timeout_s
+        self.bulk_timeout_s = bulk_timeout_s
         self.where = f"{redact_url(url)} (schema {schema})"
         try:
             conninfo_to_dict(url)
         except psycopg.Error as exc:
             raise StorageError(f"invalid PostgreSQL URL {redact_url(url)!r}: {exc}") from exc
         self.connect_kwargs: dict[str, Any] = {
-            "options": f"-c search_path={schema}",
             "connect_timeout": connect_timeout_s,
+            "options": f"-c search_path={schema} "
+            f"-c statement_timeout={max(1, int(statement_timeout_s * 1000))}",
             "application_name": "abwb",
         }
         self.notify_channel = NOTIFY_CHANNEL if schema == "public" else f"{NOTIFY_CHANNEL}_{schema}"
@@ -148,7 +168,7 @@ class PostgresDatabase:
             kwargs=self.connect_kwargs,
             timeout=timeout_s,
             # A connection broken by an outage is noticed at checkout, not by a request.
-            check=ConnectionPool.check_connection,
+            check=self._check,
             open=False,
             name=f"abwb-{schema}",
         )
@@ -192,7 +212,12 @@ class PostgresDatabase:
 
     @contextmanager
     def transaction(
-        self, what: str, *, write: bool = True, consistent: bool = False
+        self,
+        what: str,
+        *,
+        write: bool = True,
+        consistent: bool = False,
+        timeout_s: float | None = None,
     ) -> Iterator[psycopg.Connection[Any]]:
         """Run a block in one transaction on a pooled connection.
 
@@ -206,13 +231,23 @@ class PostgresDatabase:
                 row locks as the statements run, so read and write transactions start
                 alike.
             consistent: Run at ``REPEATABLE READ``, so every statement reads one snapshot.
+            timeout_s: The transaction's deadline (default ``statement_timeout_s``); a
+                longer one also lifts PostgreSQL's ``statement_timeout`` to match.
         """
         if not self._verified:
             self._verify()
+        limit_s = self.statement_timeout_s if timeout_s is None else timeout_s
+        expired: list[bool] = []
         try:
-            with self.pool.connection() as conn, conn.transaction():
+            with (
+                self.pool.connection() as conn,
+                _deadline(conn, limit_s) as expired,
+                conn.transaction(),
+            ):
                 if consistent:
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                if limit_s != self.statement_timeout_s:
+                    conn.execute(f"SET LOCAL statement_timeout = {max(1, int(limit_s * 1000))}")
                 yield conn
         except PoolTimeout as exc:
             raise StorageError(
@@ -220,7 +255,17 @@ class PostgresDatabase:
                 f"{self.pool.timeout:g} s ({exc})"
             ) from exc
         except psycopg.Error as exc:
+            if expired:
+                raise StorageError(
+                    f"{what} failed on PostgreSQL {self.where}: no answer within {limit_s:g} s "
+                    "(connection cut)"
+                ) from exc
             raise StorageError(f"{what} failed on PostgreSQL {self.where}: {exc}") from exc
+
+    def _check(self, conn: psycopg.Connection[Any]) -> None:
+        """The pool's check at checkout, under the deadline (a frozen server fails it)."""
+        with _deadline(conn, self.statement_timeout_s):
+            ConnectionPool.check_connection(conn)
 
     def lock_config(self, conn: psycopg.Connection[Any]) -> None:
         """Take this schema's config-write advisory lock until the transaction ends."""
@@ -249,6 +294,7 @@ class PostgresDatabase:
         with self.connect() as conn:
             try:
                 with conn.transaction():
+                    conn.execute("SET LOCAL statement_timeout = 0")  # migrations may be slow
                     conn.execute(
                         "SELECT pg_advisory_xact_lock(hashtext(%s))",
                         (f"abwb-migrate:{self.schema}",),
@@ -312,3 +358,34 @@ class PostgresConfigStore(SqlConfigStore):
         self, database: PostgresDatabase, *, clock: Clock = _utcnow, owns: bool = False
     ) -> None:
         super().__init__(database, clock=clock, owns=owns)
+
+
+@contextmanager
+def _deadline(conn: psycopg.Connection[Any], timeout_s: float) -> Iterator[list[bool]]:
+    """Cut ``conn`` if the block has not ended after ``timeout_s``.
+
+    A server that stopped answering (frozen, or a network path that swallows packets)
+    never trips its own ``statement_timeout``, and libpq has no client-side one: shutting
+    the socket down wakes the blocked call with an ``OperationalError``, and the pool
+    discards the broken connection when it comes back. The list yielded holds ``True``
+    once the deadline has cut the connection.
+    """
+    expired: list[bool] = []
+    timer = threading.Timer(timeout_s, _cut, args=(conn, expired))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield expired
+    finally:
+        timer.cancel()
+
+
+def _cut(conn: psycopg.Connection[Any], expired: list[bool]) -> None:
+    expired.append(True)
+    with suppress(OSError, psycopg.Error):
+        fd = conn.pgconn.socket
+        dup = socket.socket(fileno=os.dup(fd))
+        try:
+            dup.shutdown(socket.SHUT_RDWR)
+        finally:
+            dup.close()

@@ -22,22 +22,10 @@ from abwb.config import Experiment, Segment, Variant
 from abwb.errors import AbwbError
 from abwb.snapshot import ConfigSnapshotHolder
 from abwb.store.config_objects import SqlConfigStore
+from tests.contract.conftest import pg_schema  # noqa: F401  (the fixture, for _database)
 
 TRIALS = 100
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def pg_schema(pg_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL schema, dropped after the test."""
-    import uuid
-
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    yield schema
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture(params=[pytest.param("sqlite", id="sqlite"),

@@ -4,18 +4,24 @@ What belongs here: :class:`ConfigChanges`, the one place where a proposed object
 checked against the rest of the config (references resolved, no new cross-object
 problem), where a JSON merge patch (RFC 7396) is applied, where lifecycle actions go
 through :func:`abwb.config.lifecycle.transition` (and, for ``start``, the overlap
-check), and where the in-process snapshot is refreshed after a write. Methods are
-synchronous (stores are); routes run them in a worker thread. Nothing here knows HTTP.
+check), and where the in-process snapshot is refreshed after a write; and the domain
+rules stores used to carry: an experiment that has run (:func:`has_run`) is archived
+instead of deleted (:func:`removal`). Each use case checks and writes inside one
+serialised store transaction (:meth:`~abwb.store.ConfigStore.change`), so what it
+checked still holds when it commits. Methods are synchronous (stores are); routes run
+them in a worker thread. Nothing here knows HTTP.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
+from abwb.assignment.conflicts import check_can_start
 from abwb.config.bundle import ConfigBundle, decode_object, validate_bundle
 from abwb.config.experiment import Experiment
 from abwb.config.flag import Flag
@@ -24,9 +30,18 @@ from abwb.config.rollout import Rollout
 from abwb.config.validation import ProblemList, raise_if
 from abwb.errors import Conflict, InvalidInput, Problem, VersionConflict
 from abwb.snapshot.holder import ConfigSnapshotHolder
-from abwb.store.protocol import KIND_MODELS, KIND_SECTIONS, ConfigStore, Kind
+from abwb.store.documents import MAX_PAGE
+from abwb.store.protocol import KIND_MODELS, KIND_SECTIONS, AuditEntry, ConfigStore, Kind
 
-__all__ = ["ROLLOUT_ACTIONS", "ConfigChanges", "merge_patch", "problems_of"]
+__all__ = [
+    "ROLLOUT_ACTIONS",
+    "RUN_STATUSES",
+    "ConfigChanges",
+    "has_run",
+    "merge_patch",
+    "problems_of",
+    "removal",
+]
 
 #: Actions ``POST /v1/rollouts/{key}/actions`` accepts.
 ROLLOUT_ACTIONS = ("start", "pause", "resume", "advance", "complete", "roll_back")
@@ -97,8 +112,61 @@ def _signature(problems: list[Problem], bundle: ConfigBundle) -> set[tuple[str, 
     return out
 
 
+#: Statuses meaning an experiment is, or has been, live: it is then archived, never deleted.
+RUN_STATUSES = frozenset({"running", "paused", "stopped"})
+
+
+def has_run(experiment: Experiment, history: Sequence[AuditEntry]) -> bool:
+    """Whether ``experiment`` is live now or ever was (a run status in its audit history).
+
+    Args:
+        experiment: The experiment as stored.
+        history: Its audit entries (any order).
+
+    Returns:
+        ``True`` when its status, or any status its audit rows record, is in
+        :data:`RUN_STATUSES`. An experiment archived straight from draft never ran.
+
+    Examples:
+        >>> from abwb.config import Variant
+        >>> exp = Experiment(key="e", status="archived", variants=[
+        ...     Variant(key="a", weight=.5, is_control=True), Variant(key="b", weight=.5)])
+        >>> has_run(exp, [])
+        False
+    """
+    if experiment.status in RUN_STATUSES:
+        return True
+    return any(
+        doc is not None and doc.get("status") in RUN_STATUSES
+        for entry in history
+        for doc in (entry.before, entry.after)
+    )
+
+
+def removal(kind: str, current: Any, history: Sequence[AuditEntry]) -> Literal["delete", "archive"]:
+    """What deleting ``current`` does: an experiment that has run is archived, the rest deleted.
+
+    The one statement of the rule, whatever the store.
+
+    Args:
+        kind: Its kind.
+        current: The object as stored.
+        history: Its audit entries.
+
+    Returns:
+        ``archive`` or ``delete``.
+    """
+    if kind == "experiment" and has_run(current, history):
+        return "archive"
+    return "delete"
+
+
 class ConfigChanges:
     """Config writes with cross-object validation and snapshot refresh.
+
+    Each write reads what it checks and writes in one serialised transaction of the
+    store (:meth:`~abwb.store.ConfigStore.change`), so no interleaving of concurrent
+    calls can store a dangling reference or start two overlapping experiments.
 
     Args:
         store: The config store.
@@ -109,9 +177,22 @@ class ConfigChanges:
         self.store = store
         self.snapshot = snapshot
 
-    def check_against_config(self, kind: str, key: str, obj: Any | None) -> None:
-        """Refuse a write that adds a cross-object problem (unknown layer, dangling ref)."""
-        before = self.store.load_bundle()
+    def check_against_config(
+        self, kind: str, key: str, obj: Any | None, *, bundle: ConfigBundle | None = None
+    ) -> None:
+        """Refuse a write that adds a cross-object problem (unknown layer, dangling ref).
+
+        Args:
+            kind: Kind written.
+            key: Key written.
+            obj: The new object (``None``: it is deleted).
+            bundle: The config to check against (default: the store's, read now).
+
+        Raises:
+            InvalidInput: the new object has problems the config did not have.
+            Conflict: deleting it would leave references to it.
+        """
+        before = self.store.load_bundle() if bundle is None else bundle
         after = _replaced(before, kind, key, obj)
         old = _signature(validate_bundle(before), before)
         new = [p for p in validate_bundle(after) if _signature([p], after) - old]
@@ -142,8 +223,10 @@ class ConfigChanges:
                 "start it with POST /v1/experiments/{key}/status",
                 path="status",
             )
-        self.check_against_config(kind, obj.key, obj)
-        return self._done(self.store.create(kind, obj, actor=actor, reason=reason))
+        with self.store.change(f"creating {kind} {obj.key!r}") as tx:
+            self.check_against_config(kind, obj.key, obj, bundle=tx.load_bundle())
+            created = tx.create(kind, obj, actor=actor, reason=reason)
+        return self._done(created)
 
     def update(
         self,
@@ -163,12 +246,6 @@ class ConfigChanges:
             InvalidInput: the patched object is invalid (every problem, with its path),
                 or the patch touches ``key``/``version``/``status``.
         """
-        current = self.store.get(kind, key)
-        if current.version != expected_version:
-            raise VersionConflict(
-                f"{kind} {key!r} is at version {current.version}, not {expected_version}: "
-                "re-read it and retry"
-            )
         problems = ProblemList()
         protected: tuple[str, ...] = ("key", "version")
         if kind == "experiment":
@@ -177,16 +254,21 @@ class ConfigChanges:
             if name in patch:
                 hint = " (use POST /v1/experiments/{key}/status)" if name == "status" else ""
                 problems.add(name, f"cannot be changed by PATCH{hint}")
-        raise_if(problems)
-        data = merge_patch(msgspec.to_builtins(current), patch)
-        obj, found = problems_of(kind, data)
-        raise_if(found)
-        self.check_against_config(kind, key, obj)
-        return self._done(
-            self.store.update(
+        with self.store.change(f"updating {kind} {key!r}") as tx:
+            current = tx.get(kind, key)
+            if current.version != expected_version:
+                raise VersionConflict(
+                    f"{kind} {key!r} is at version {current.version}, not {expected_version}: "
+                    "re-read it and retry"
+                )
+            raise_if(problems)
+            obj, found = problems_of(kind, merge_patch(msgspec.to_builtins(current), patch))
+            raise_if(found)
+            self.check_against_config(kind, key, obj, bundle=tx.load_bundle())
+            updated = tx.update(
                 kind, obj, expected_version=expected_version, actor=actor, reason=reason
             )
-        )
+        return self._done(updated)
 
     def set_targeting(
         self,
@@ -202,18 +284,18 @@ class ConfigChanges:
         Raises:
             NotFound, VersionConflict, InvalidInput: as :meth:`update`.
         """
-        current: Experiment = self.store.get("experiment", key)
-        version = current.version if expected_version is None else expected_version
-        patched = msgspec.to_builtins(current)
-        patched["targeting"] = targeting
-        obj, found = problems_of("experiment", patched)
-        raise_if(found)
-        self.check_against_config("experiment", key, obj)
-        return self._done(  # type: ignore[no-any-return]
-            self.store.update(
+        with self.store.change(f"updating experiment {key!r}") as tx:
+            current: Experiment = tx.get("experiment", key)
+            version = current.version if expected_version is None else expected_version
+            patched = msgspec.to_builtins(current)
+            patched["targeting"] = targeting
+            obj, found = problems_of("experiment", patched)
+            raise_if(found)
+            self.check_against_config("experiment", key, obj, bundle=tx.load_bundle())
+            updated = tx.update(
                 "experiment", obj, expected_version=version, actor=actor, reason=reason
             )
-        )
+        return self._done(updated)  # type: ignore[no-any-return]
 
     def change_status(
         self,
@@ -232,16 +314,16 @@ class ConfigChanges:
             Conflict: illegal transition, or overlap found by ``check_can_start``.
             VersionConflict: it changed since ``expected_version``.
         """
-        current: Experiment = self.store.get("experiment", key)
-        version = current.version if expected_version is None else expected_version
-        moved = transition(current, action, now)
-        if action in ("start", "resume"):
-            _check_can_start(moved, self.store.load_bundle())
-        return self._done(  # type: ignore[no-any-return]
-            self.store.update(
+        with self.store.change(f"changing the status of experiment {key!r}") as tx:
+            current: Experiment = tx.get("experiment", key)
+            version = current.version if expected_version is None else expected_version
+            moved = transition(current, action, now)
+            if action in ("start", "resume"):
+                _check_can_start(moved, tx.load_bundle())
+            updated = tx.update(
                 "experiment", moved, expected_version=version, actor=actor, reason=reason or action
             )
-        )
+        return self._done(updated)  # type: ignore[no-any-return]
 
     def set_killed(self, key: str, killed: bool, *, actor: str, reason: str = "") -> Flag:
         """Pull (or release) a flag's kill switch; effective in this process at once.
@@ -272,14 +354,14 @@ class ConfigChanges:
             Conflict: the action is illegal from its status.
             VersionConflict: it changed since ``expected_version``.
         """
-        current: Rollout = self.store.get("rollout", key)
-        version = current.version if expected_version is None else expected_version
-        moved = _rollout_transition(current, action, now, reason=reason, units_seen=units_seen)
-        return self._done(  # type: ignore[no-any-return]
-            self.store.update(
+        with self.store.change(f"{action} of rollout {key!r}") as tx:
+            current: Rollout = tx.get("rollout", key)
+            version = current.version if expected_version is None else expected_version
+            moved = _rollout_transition(current, action, now, reason=reason, units_seen=units_seen)
+            updated = tx.update(
                 "rollout", moved, expected_version=version, actor=actor, reason=reason or action
             )
-        )
+        return self._done(updated)  # type: ignore[no-any-return]
 
     def delete(
         self,
@@ -290,22 +372,34 @@ class ConfigChanges:
         actor: str,
         reason: str = "",
     ) -> Any | None:
-        """Delete an object (experiments that ran are archived); returns what remains.
+        """Delete an object, or archive an experiment that has run (:func:`removal`).
+
+        Returns:
+            What remains: the archived experiment, or ``None`` once deleted.
 
         Raises:
             NotFound, VersionConflict: as :meth:`update`.
             Conflict: another object refers to it.
         """
-        current = self.store.get(kind, key)
-        version = current.version if expected_version is None else expected_version
-        if not (kind == "experiment" and current.status != "draft"):
-            self.check_against_config(kind, key, None)
-        self.store.delete(kind, key, expected_version=version, actor=actor, reason=reason)
-        self.snapshot.try_refresh()
-        try:
-            return self.store.get(kind, key)
-        except LookupError:
-            return None
+        with self.store.change(f"deleting {kind} {key!r}") as tx:
+            current = tx.get(kind, key)
+            version = current.version if expected_version is None else expected_version
+            history = tx.audit(kind=kind, key=key, limit=MAX_PAGE)
+            if removal(kind, current, history) == "archive":
+                archived = msgspec.structs.replace(current, status="archived")
+                remains = tx.update(
+                    kind,
+                    archived,
+                    expected_version=version,
+                    actor=actor,
+                    reason=reason,
+                    action="archive",
+                )
+            else:
+                self.check_against_config(kind, key, None, bundle=tx.load_bundle())
+                tx.delete(kind, key, expected_version=version, actor=actor, reason=reason)
+                remains = None
+        return self._done(remains)
 
 
 def _rollout_transition(
@@ -331,10 +425,6 @@ def _rollout_transition(
 
 
 def _check_can_start(experiment: Experiment, bundle: ConfigBundle) -> None:
-    """The targeting team's overlap check, when it is installed."""
-    try:
-        from abwb.assignment.conflicts import check_can_start
-    except ImportError:
-        return
+    """Refuse to start ``experiment`` where it would overlap a running one in ``bundle``."""
     others = _replaced(bundle, "experiment", experiment.key, experiment)
     check_can_start(experiment, others)

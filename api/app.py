@@ -31,6 +31,8 @@ from abwb.errors import CacheError
 from abwb.settings import Settings
 from abwb.snapshot.fanout import ConfigWatcher, PublishingConfigStore, RedisConfigPublisher
 from abwb.snapshot.holder import ConfigSnapshot, ConfigSnapshotHolder
+from abwb.store.config_objects import SqlConfigStore
+from abwb.store.dialect import SqlDatabase
 from abwb.store.protocol import ConfigStore, EventStore
 from api.auth import (
     ApiKeyStore,
@@ -71,6 +73,8 @@ class Services:
         auth: API keys, scopes and rate limit.
         clock: Wall clock (UTC) used for ``now``; injectable for tests.
         monotonic: Monotonic clock (seconds) used for the snapshot's age in ``/ready``.
+        database: The SQL database of the config store (``None`` for memory stores); a
+            PostgreSQL one is ``LISTEN`` ed on for config changes.
     """
 
     settings: Settings
@@ -85,6 +89,7 @@ class Services:
     clock: Callable[[], datetime] = _utc_now
     monotonic: Callable[[], float] = time.monotonic
     owned: list[Any] = field(default_factory=list)
+    database: SqlDatabase | None = None
     _sticky: tuple[int, StickyAssigner] | None = None
 
     def sticky_assigner(self, snapshot: ConfigSnapshot) -> StickyAssigner:
@@ -106,10 +111,8 @@ class Services:
         on a Redis pub/sub message (when Redis is configured) or a PostgreSQL NOTIFY
         (when the config store is PostgreSQL). ``None`` when there is nothing to watch.
         """
-        inner = getattr(self.config_store, "store", self.config_store)  # unwrap publishing
-        postgres = getattr(inner, "db", None)
-        if not hasattr(postgres, "notify_channel"):
-            postgres = None
+        database = self.database
+        postgres = database if database and database.dialect.name == "postgres" else None
         redis_url = self.settings.cache.redis_url
         poll_s = self.options.snapshot_poll_s
         if poll_s <= 0 and redis_url is None and postgres is None:
@@ -189,10 +192,13 @@ def create_app(
     if config_store is None or event_store is None:
         from abwb.store.opening import open_stores
 
-        opened_config, opened_events = open_stores(settings)
-        owned += [opened_config, opened_events]
-        config_store = config_store or opened_config
-        event_store = event_store or opened_events
+        stores = open_stores(settings)
+        stores.alerts.close()  # the service keeps no alerts
+        opened_config = stores.config
+        owned += [stores.config, stores.events]
+        config_store = config_store or stores.config
+        event_store = event_store or stores.events
+    database = config_store.database if isinstance(config_store, SqlConfigStore) else None
     if cache is None:
         cache = _open_cache(settings)
         owned.append(cache)
@@ -202,7 +208,7 @@ def create_app(
         owned.append(publisher)
         config_store = PublishingConfigStore(config_store, publisher)
     if api_keys is None:
-        found_keys = api_key_store_for(config_store)
+        found_keys = api_key_store_for(database)
         for key in options.keys:
             found_keys.ensure(key.name, key.secret, key.scopes)
         api_keys = found_keys
@@ -227,6 +233,7 @@ def create_app(
         clock=clock or _utc_now,
         monotonic=monotonic or time.monotonic,
         owned=owned,
+        database=database,
     )
     services.auth.reload()
 

@@ -14,11 +14,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from abwb.errors import Conflict
 from abwb.store.api_keys import SqlApiKeyHashStore
-from abwb.store.dialect import SqlDatabase, SqlDialect
+from abwb.store.dialect import SqlDatabase
 from api.auth import ApiKey, MemoryApiKeyStore, hash_secret
 
 __all__ = ["ApiKeyInfo", "SqlApiKeyStore", "api_key_store_for"]
@@ -126,10 +125,6 @@ class SqlApiKeyStore:
         return self._hashes.revoke(name, now=now)
 
 
-def api_key_store_for(config_store: Any) -> SqlApiKeyStore | MemoryApiKeyStore:
-    """The key store living next to ``config_store``: its database, else memory."""
-    inner = getattr(config_store, "store", config_store)  # unwrap a publishing store
-    db: Any = getattr(inner, "db", None)
-    if isinstance(getattr(db, "dialect", None), SqlDialect):
-        return SqlApiKeyStore(db)
-    return MemoryApiKeyStore()
+def api_key_store_for(database: SqlDatabase | None) -> SqlApiKeyStore | MemoryApiKeyStore:
+    """The key store in ``database`` (the config store's), else in memory."""
+    return MemoryApiKeyStore() if database is None else SqlApiKeyStore(database)

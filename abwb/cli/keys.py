@@ -51,15 +51,14 @@ def _key_store() -> Iterator[Any]:
         raise InvalidInput("API keys need the 'api' extra: pip install 'abwb[api]'") from exc
     from abwb.store.opening import open_stores
 
-    config, events = open_stores(Settings.from_env())
+    stores = open_stores(Settings.from_env())
     try:
-        store = api_key_store_for(config)
+        store = api_key_store_for(stores.database)
         if not isinstance(store, SqlApiKeyStore):  # pragma: no cover - open_stores is SQL
             raise StorageError("the configured database cannot hold API keys")
         yield store
     finally:
-        config.close()
-        events.close()
+        stores.close()
 
 
 def run_create(args: argparse.Namespace) -> int:

@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the subcommand; exit 1 when a pass met an error (store outage)."""
     from abwb.monitoring import Monitor, MonitorConfig
     from abwb.settings import Settings
-    from abwb.store import alert_store_for, open_alert_store, open_stores
+    from abwb.store import open_alert_store, open_stores
 
     every_s = parse_duration_s(args.every, option="--every") if args.every else None
     if every_s is not None and every_s <= 0:
@@ -134,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
             return _list(args, listed)
         finally:
             listed.close()
-    config_store, event_store = open_stores(settings)
-    alerts = alert_store_for(config_store)  # one database, one pool for all three
+    stores = open_stores(settings)  # one database, one pool for all three
+    config_store, event_store, alerts = stores.config, stores.events, stores.alerts
     sinks = _sinks(args, settings)
     monitor = Monitor(config_store, event_store, alerts, sinks=sinks, config=config)
     try:

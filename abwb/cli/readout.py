@@ -74,12 +74,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from abwb.store import open_stores
 
-    config_store, event_store = open_stores(settings)
+    stores = open_stores(settings)
     try:
-        keys = [e.key for e in config_store.list("experiment", status="running", limit=10_000)]
+        keys = [e.key for e in stores.config.list("experiment", status="running", limit=10_000)]
     finally:
-        config_store.close()
-        event_store.close()
+        stores.close()
     failures = 0
     for key in keys:
         try:

@@ -161,13 +161,11 @@ def open_workspace(
         reset_workspace(settings, schema=schema)
     is_pg = settings.database.is_postgres
     closers: list[Any] = []
-    config, events = open_stores(settings, schema=schema if is_pg else None)
-    closers += [config.close, events.close]
+    stores = open_stores(settings, schema=schema if is_pg else None)
+    closers.append(stores.close)
+    config: ConfigStore = stores.config
+    events, alerts = stores.events, stores.alerts  # the stores' own database and pool
     try:
-        from abwb.store import alert_store_for
-
-        alerts = alert_store_for(events)  # the stores' own database and pool
-        closers.append(alerts.close)
         redis_url = settings.cache.redis_url
         cache: AssignmentCache = MemoryAssignmentCache()
         channel = f"abwb:{schema}:config"

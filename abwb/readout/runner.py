@@ -196,11 +196,11 @@ def run_readout(
     day = params.as_of or today
     stores = open_stores(settings)
     try:
-        readout = build_readout(stores, params.experiment_key, as_of=day, engine=params.engine,
-                                alpha=params.alpha, metrics=params.metrics)
+        readout = build_readout((stores.config, stores.events), params.experiment_key,
+                                as_of=day, engine=params.engine, alpha=params.alpha,
+                                metrics=params.metrics)
     finally:
-        for store in stores:
-            store.close()
+        stores.close()
     directory = report_dir(settings.analysis.reports_dir, params.experiment_key, day)
     directory.mkdir(parents=True, exist_ok=True)
     results = write_results(readout, directory / "results.json")

@@ -95,7 +95,9 @@ def connect(
             ),
             cache=settings.cache, api=settings.api, analysis=settings.analysis,
         )
-    return open_stores(settings, schema=schema)
+    stores = open_stores(settings, schema=schema)
+    stores.alerts.close()  # a notebook needs the config and event stores only
+    return stores.config, stores.events
 
 
 def load_or_build_readout(

@@ -1,4 +1,4 @@
-"""In-process config snapshots for the hot path, their fan-out and the last-known-good file."""
+"""In-process config snapshots for the hot path: fan-out, quarantine, last-known-good file."""
 
 from abwb.snapshot.fanout import (
     CONFIG_CHANNEL,
@@ -12,6 +12,7 @@ from abwb.snapshot.holder import (
     VersionedConfigSource,
     compile_bundle,
 )
+from abwb.snapshot.quarantine import QuarantinedObject, compile_valid
 from abwb.snapshot.snapshot_file import read_snapshot_file, write_snapshot_file
 
 __all__ = [
@@ -20,9 +21,11 @@ __all__ = [
     "ConfigSnapshotHolder",
     "ConfigWatcher",
     "PublishingConfigStore",
+    "QuarantinedObject",
     "RedisConfigPublisher",
     "VersionedConfigSource",
     "compile_bundle",
+    "compile_valid",
     "read_snapshot_file",
     "write_snapshot_file",
 ]

@@ -19,13 +19,14 @@ import builtins
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from abwb.config.bundle import ConfigBundle
 from abwb.errors import AbwbError
 from abwb.snapshot.holder import ConfigSnapshotHolder
-from abwb.store.protocol import AuditEntry, ConfigStore, Kind
+from abwb.store.protocol import AuditAction, AuditEntry, ConfigStore, ConfigTransaction, Kind
 
 __all__ = [
     "CONFIG_CHANNEL",
@@ -113,6 +114,13 @@ class PublishingConfigStore:
         """See :meth:`ConfigStore.list`."""
         return self.store.list(kind, status=status, limit=limit, offset=offset)
 
+    @contextmanager
+    def change(self, what: str) -> Iterator[ConfigTransaction]:
+        """See :meth:`ConfigStore.change`; announces the new version after commit."""
+        with self.store.change(what) as tx:
+            yield tx
+        self._announce()
+
     def create(self, kind: Kind, obj: Any, *, actor: str, reason: str = "") -> Any:
         """See :meth:`ConfigStore.create`; announces the new version."""
         created = self.store.create(kind, obj, actor=actor, reason=reason)
@@ -120,11 +128,18 @@ class PublishingConfigStore:
         return created
 
     def update(
-        self, kind: Kind, obj: Any, *, expected_version: int, actor: str, reason: str = ""
+        self,
+        kind: Kind,
+        obj: Any,
+        *,
+        expected_version: int,
+        actor: str,
+        reason: str = "",
+        action: AuditAction = "update",
     ) -> Any:
         """See :meth:`ConfigStore.update`; announces the new version."""
         updated = self.store.update(
-            kind, obj, expected_version=expected_version, actor=actor, reason=reason
+            kind, obj, expected_version=expected_version, actor=actor, reason=reason, action=action
         )
         self._announce()
         return updated

@@ -25,6 +25,7 @@ from abwb.assignment.engine import Assigner
 from abwb.config.bundle import ConfigBundle
 from abwb.errors import AbwbError, StorageError
 from abwb.flags.evaluator import FlagEvaluator
+from abwb.snapshot.quarantine import QuarantinedObject, compile_valid
 from abwb.snapshot.snapshot_file import read_snapshot_file, write_snapshot_file
 
 __all__ = ["ConfigSnapshot", "ConfigSnapshotHolder", "VersionedConfigSource", "compile_bundle"]
@@ -66,6 +67,9 @@ class ConfigSnapshot:
             delegate to experiments answer exactly like assignment).
         source: Where it came from (``store``, ``file``, ``bundle``).
         loaded_at: Monotonic time it was installed.
+        quarantined: Objects of the stored config left out because they do not
+            compile (:func:`~abwb.snapshot.quarantine.compile_valid`); health checks
+            report them. ``bundle`` is what is served, without them.
     """
 
     bundle: ConfigBundle
@@ -73,6 +77,7 @@ class ConfigSnapshot:
     flags: FlagEvaluator
     source: str
     loaded_at: float
+    quarantined: tuple[QuarantinedObject, ...] = ()
 
     @property
     def version(self) -> int:
@@ -114,7 +119,8 @@ class ConfigSnapshotHolder:
         self.last_error: str | None = None
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        #: Counts of ``installed``, ``stale_ignored``, ``refresh_failed``, ``file_write_failed``.
+        #: Counts of ``installed``, ``stale_ignored``, ``refresh_failed``,
+        #: ``file_write_failed`` and ``quarantined`` (objects left out of snapshots).
         self.counters: Counter[str] = Counter()
 
     @property
@@ -152,16 +158,23 @@ class ConfigSnapshotHolder:
         """Install ``bundle`` if it is newer than the current snapshot.
 
         Compilation happens outside the lock; the version check and swap inside it.
+        Objects that do not compile are quarantined (left out, logged, counted and
+        listed on :attr:`ConfigSnapshot.quarantined`) so one broken object never
+        blocks newer versions; killed flags keep serving their off variation.
 
         Returns:
             Whether it was installed.
+
+        Raises:
+            AbwbError: the bundle does not compile and no object can be blamed.
         """
         if bundle.version <= self.version:
             self.counters["stale_ignored"] += 1
             return False
-        assigner = self._compile(bundle)
+        served, assigner, flags, quarantined = compile_valid(bundle, self._compile)
+        self.counters["quarantined"] += len(quarantined)
         snapshot = ConfigSnapshot(
-            bundle, assigner, FlagEvaluator(bundle, assigner), source, time.monotonic()
+            served, assigner, flags, source, time.monotonic(), quarantined
         )
         with self._changed:
             if self._current is not None and bundle.version <= self._current.version:

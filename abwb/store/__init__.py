@@ -7,9 +7,17 @@ so importing the stores does not import monitoring.
 
 from typing import Any
 
+from abwb.store.config_objects import SqlConfigStore
 from abwb.store.memory import MemoryConfigStore, MemoryEventStore
-from abwb.store.opening import alert_store_for, open_alert_store, open_stores
-from abwb.store.protocol import KIND_MODELS, AuditEntry, ConfigStore, EventStore, Kind
+from abwb.store.opening import Stores, open_alert_store, open_stores
+from abwb.store.protocol import (
+    KIND_MODELS,
+    AuditEntry,
+    ConfigStore,
+    ConfigTransaction,
+    EventStore,
+    Kind,
+)
 from abwb.store.schema import LATEST_SCHEMA_VERSION
 from abwb.store.sqlite import SqliteConfigStore, SqliteDatabase
 from abwb.store.sqlite_events import SqliteEventStore
@@ -19,6 +27,7 @@ __all__ = [
     "LATEST_SCHEMA_VERSION",
     "AuditEntry",
     "ConfigStore",
+    "ConfigTransaction",
     "EventStore",
     "Kind",
     "MemoryConfigStore",
@@ -29,12 +38,13 @@ __all__ = [
     "PostgresEventStore",
     "SqlAlertStore",
     "SqlApiKeyHashStore",
+    "SqlConfigStore",
     "SqliteAlertStore",
     "SqliteConfigStore",
     "SqliteDatabase",
     "SqliteEventStore",
     "StoredApiKey",
-    "alert_store_for",
+    "Stores",
     "open_alert_store",
     "open_stores",
 ]

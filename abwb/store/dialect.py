@@ -5,8 +5,11 @@ written and read back as text, how a timestamp is stored), the two dialects, and
 :class:`SqlDatabase` protocol that :class:`~abwb.store.sqlite.SqliteDatabase` and
 :class:`~abwb.store.postgres.PostgresDatabase` both satisfy. Small stores whose SQL is
 the same on both databases up to these differences (alerts, API keys) are written
-once against it. Statements that genuinely differ (``INSERT OR IGNORE`` vs ``COPY``,
-``RETURNING`` plus ``pg_notify``, row locks) stay in the dialect's own adapter.
+once against it, and so is the config store (:mod:`abwb.store.config_objects`), through
+the hooks of :class:`SqlDatabase`: the workspace lock that serialises config writes, the
+consistent read of a whole bundle, and the announcement of a new config version on
+commit. What genuinely differs beyond that (``COPY`` vs ``executemany`` for events,
+``LISTEN``) stays in the dialect's own adapter.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ class SqlDialect:
         json_suffix: Appended to a JSON column so it reads back as text.
         micros: Timestamps are stored as integer microseconds since the epoch (SQLite)
             rather than as ``timestamptz`` (PostgreSQL).
+        row_lock: Appended to a ``SELECT`` that reads a row the transaction will
+            change: ``FOR UPDATE`` on PostgreSQL; empty on SQLite, whose write
+            transactions (``BEGIN IMMEDIATE``) already lock the whole file.
 
     Examples:
         >>> POSTGRES.sql("UPDATE t SET doc = " + POSTGRES.json_param + " WHERE id = ?")
@@ -47,6 +53,7 @@ class SqlDialect:
     json_param: str
     json_suffix: str
     micros: bool
+    row_lock: str = ""
 
     def sql(self, text: str) -> str:
         """``text`` (written with ``?`` markers) with this dialect's markers."""
@@ -71,7 +78,12 @@ class SqlDialect:
 
 SQLITE = SqlDialect(name="sqlite", mark="?", json_param="?", json_suffix="", micros=True)
 POSTGRES = SqlDialect(
-    name="postgres", mark="%s", json_param="?::jsonb", json_suffix="::text", micros=False
+    name="postgres",
+    mark="%s",
+    json_param="?::jsonb",
+    json_suffix="::text",
+    micros=False,
+    row_lock=" FOR UPDATE",
 )
 
 
@@ -83,8 +95,35 @@ class SqlDatabase(Protocol):
         """Its SQL dialect."""
         ...
 
-    def transaction(self, what: str, *, write: bool = True) -> AbstractContextManager[Any]:
-        """A block run in one transaction; driver errors come out as ``StorageError``."""
+    def transaction(
+        self, what: str, *, write: bool = True, consistent: bool = False
+    ) -> AbstractContextManager[Any]:
+        """A block run in one transaction; driver errors come out as ``StorageError``.
+
+        Args:
+            what: What the block does, for error messages.
+            write: The block writes (SQLite takes its write lock at ``BEGIN``).
+            consistent: Every statement of the block reads the same snapshot
+                (PostgreSQL ``REPEATABLE READ``; an SQLite transaction always does).
+        """
+        ...
+
+    def lock_config(self, conn: Any) -> None:
+        """Take the workspace-level lock that serialises config writes, until commit.
+
+        Validation against the bundle and the write happen under it, so two writers
+        never both validate against a state the other is changing. PostgreSQL: a
+        transaction-scoped advisory lock on the schema; SQLite: the write lock its
+        ``BEGIN IMMEDIATE`` already holds.
+        """
+        ...
+
+    def announce_config(self, conn: Any, version: int) -> None:
+        """Tell listeners in other processes, on commit only, that ``version`` exists.
+
+        PostgreSQL: ``pg_notify`` (delivered only if the transaction commits); SQLite:
+        nothing (other processes poll the version).
+        """
         ...
 
     def retain(self) -> None:

@@ -1,10 +1,10 @@
-"""Pure rules shared by every store: argument checks, documents, versions, archiving.
+"""Pure checks and conversions shared by every store: arguments, documents, versions.
 
-What belongs here: everything a store decides without touching its database — which
-model a kind holds, how an object becomes a JSON document and back, when an
-experiment counts as having run (so it is archived rather than deleted), the
-messages of ``NotFound`` / ``Conflict`` / ``VersionConflict``, and timestamp
-conversion to UTC microseconds. Adapters call these so their behaviour is identical.
+What belongs here: everything a store does without touching its database — which
+model a kind holds, how an object becomes a JSON document and back, the messages of
+``NotFound`` / ``Conflict`` / ``VersionConflict``, and timestamp conversion to UTC
+microseconds. Adapters call these so their behaviour is identical. Domain rules
+(archive instead of delete, legal status changes) are not here: see :mod:`abwb.changes`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from abwb.store.protocol import KIND_MODELS
 
 __all__ = [
     "MAX_PAGE",
-    "RUN_STATUSES",
     "already_exists",
     "check_actor",
     "check_kind",
@@ -32,7 +31,6 @@ __all__ = [
     "decode_doc",
     "encode_doc",
     "from_micros",
-    "has_run",
     "not_found",
     "stale_version",
     "to_micros",
@@ -41,8 +39,6 @@ __all__ = [
 
 #: Largest ``limit`` a list or audit query accepts.
 MAX_PAGE = 1000
-#: Statuses that mean an experiment has been live: it is archived, never deleted.
-RUN_STATUSES = frozenset({"running", "paused", "stopped"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -174,11 +170,6 @@ def decode_doc(kind: str, doc: bytes | str) -> Any:
 def with_version(obj: Any, version: int) -> Any:
     """A copy of ``obj`` carrying ``version``."""
     return msgspec.structs.replace(obj, version=version)
-
-
-def has_run(kind: str, obj: Any, *, before: bool = False) -> bool:
-    """Whether an experiment has (now or ``before``) been live: then it is archived, not deleted."""
-    return before or (kind == "experiment" and getattr(obj, "status", None) in RUN_STATUSES)
 
 
 def not_found(kind: str, key: str) -> NotFound:

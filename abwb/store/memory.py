@@ -2,16 +2,17 @@
 
 What belongs here: implementations of the :mod:`abwb.store.protocol` ports that keep
 everything in process memory, for fast API and unit tests and for throwaway demos.
-They honour the same contract as the SQLite/PostgreSQL stores (versions, audit,
-global config version, archive-instead-of-delete, idempotent appends); nothing
-survives the process.
+They honour the same contract as the SQL stores (versions, audit, global config
+version, serialised and atomic :meth:`MemoryConfigStore.change`, idempotent appends);
+nothing survives the process.
 """
 
 from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,13 +23,9 @@ from abwb.config.bundle import ConfigBundle
 from abwb.events.frames import events_frame, exposures_frame
 from abwb.events.models import AppendResult, Event, Exposure
 from abwb.store import documents as docs
-from abwb.store.protocol import KIND_MODELS, KIND_SECTIONS, AuditEntry, Kind
+from abwb.store.protocol import KIND_MODELS, KIND_SECTIONS, AuditAction, AuditEntry, Kind
 
 __all__ = ["MemoryConfigStore", "MemoryEventStore"]
-
-#: Statuses after which an experiment counts as having run (it is archived, not deleted).
-_RAN = frozenset({"running", "paused", "stopped", "archived"})
-
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
@@ -63,7 +60,6 @@ class MemoryConfigStore:
         self._lock = threading.RLock()
         self._clock = clock
         self._objects: dict[str, dict[str, Any]] = {kind: {} for kind in KIND_MODELS}
-        self._has_run: set[str] = set()
         self._audit: list[AuditEntry] = []
         self._version = 0
         if bundle is not None:
@@ -84,6 +80,23 @@ class MemoryConfigStore:
         """The global config version (bumped by every write)."""
         with self._lock:
             return self._version
+
+    @contextmanager
+    def change(self, what: str) -> Iterator[MemoryConfigStore]:
+        """One serialised, atomic change: other writers wait; an exception undoes it all.
+
+        Args:
+            what: What the change does (unused here; the SQL stores name it in errors).
+        """
+        with self._lock:
+            objects = {kind: dict(objs) for kind, objs in self._objects.items()}
+            audit_len, version = len(self._audit), self._version
+            try:
+                yield self
+            except BaseException:
+                self._objects, self._version = objects, version
+                del self._audit[audit_len:]
+                raise
 
     def get(self, kind: Kind, key: str) -> Any:
         """The object ``key`` of ``kind``.
@@ -126,9 +139,16 @@ class MemoryConfigStore:
             return stored
 
     def update(
-        self, kind: Kind, obj: Any, *, expected_version: int, actor: str, reason: str = ""
+        self,
+        kind: Kind,
+        obj: Any,
+        *,
+        expected_version: int,
+        actor: str,
+        reason: str = "",
+        action: AuditAction = "update",
     ) -> Any:
-        """Replace an object, bumping its version.
+        """Replace an object, bumping its version (``action`` is what the audit records).
 
         Raises:
             NotFound: no such object.
@@ -141,13 +161,13 @@ class MemoryConfigStore:
             if before.version != expected_version:
                 raise docs.stale_version(kind, obj.key, expected_version, before.version)
             stored = msgspec.structs.replace(obj, version=before.version + 1)
-            self._write(kind, "update", before, stored, actor, reason)
+            self._write(kind, action, before, stored, actor, reason)
             return stored
 
     def delete(
         self, kind: Kind, key: str, *, expected_version: int, actor: str, reason: str = ""
     ) -> None:
-        """Delete an object; an experiment that has ever run is archived instead.
+        """Delete an object (whether to archive instead is :mod:`abwb.changes`' rule).
 
         Raises:
             NotFound: no such object.
@@ -158,13 +178,7 @@ class MemoryConfigStore:
             before = self.get(kind, key)
             if before.version != expected_version:
                 raise docs.stale_version(kind, key, expected_version, before.version)
-            if kind == "experiment" and key in self._has_run:
-                after = msgspec.structs.replace(
-                    before, status="archived", version=before.version + 1
-                )
-                self._write(kind, "archive", before, after, actor, reason)
-            else:
-                self._write(kind, "delete", before, None, actor, reason)
+            self._write(kind, "delete", before, None, actor, reason)
 
     def audit(
         self, *, kind: Kind | None = None, key: str | None = None, limit: int = 100
@@ -192,8 +206,6 @@ class MemoryConfigStore:
             del self._objects[kind][key]
         else:
             self._objects[kind][key] = after
-            if kind == "experiment" and after.status in _RAN:
-                self._has_run.add(key)
         self._version += 1
         self._audit.append(
             AuditEntry(

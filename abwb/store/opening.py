@@ -1,32 +1,61 @@
 """Choosing and opening the stores a process uses, from its settings.
 
-What belongs here: :func:`open_stores` and :func:`open_alert_store`, the one place
-that maps ``settings.database.effective_url`` to an implementation (SQLite file or
-PostgreSQL), :func:`alert_store_for` (the alert store on the database a config or
-event store already uses), and the error naming the missing ``postgres`` extra.
+What belongs here: :func:`open_stores` (returning the typed :class:`Stores` record,
+so nobody reaches into a store for its database) and :func:`open_alert_store`, the one
+place that maps ``settings.database.effective_url`` to an implementation (SQLite file
+or PostgreSQL), and the error naming the missing ``postgres`` extra.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from abwb.errors import StorageError
 from abwb.settings import Settings
-from abwb.store.dialect import SqlDatabase, SqlDialect
-from abwb.store.protocol import ConfigStore, EventStore
+from abwb.store.config_objects import SqlConfigStore
+from abwb.store.dialect import SqlDatabase
+from abwb.store.protocol import EventStore
 from abwb.store.sqlite import SqliteConfigStore, SqliteDatabase, sqlite_path
 from abwb.store.sqlite_events import SqliteEventStore
 
 if TYPE_CHECKING:
     from abwb.store.alerts import SqlAlertStore
+    from abwb.store.api_keys import SqlApiKeyHashStore
 
-__all__ = ["alert_store_for", "open_alert_store", "open_stores"]
+__all__ = ["Stores", "open_alert_store", "open_stores"]
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """The stores of one abwb database, sharing its connection(s).
+
+    Attributes:
+        config: Config objects, audit log and config version.
+        events: Exposures and events.
+        alerts: Monitoring alerts.
+        api_key_hashes: Hashes of the API keys.
+        database: The open database itself (its dialect tells SQLite from PostgreSQL;
+            a PostgreSQL one is what a config watcher ``LISTEN`` s on).
+    """
+
+    config: SqlConfigStore
+    events: EventStore
+    alerts: SqlAlertStore
+    api_key_hashes: SqlApiKeyHashStore
+    database: SqlDatabase
+
+    def close(self) -> None:
+        """Close every store (the database closes with the last)."""
+        self.config.close()
+        self.events.close()
+        self.alerts.close()
 
 
 def open_stores(
     settings: Settings, *, migrate: bool = True, schema: str | None = None
-) -> tuple[ConfigStore, EventStore]:
-    """The config and event stores of ``settings`` (sharing one database).
+) -> Stores:
+    """The stores of ``settings`` (sharing one database).
 
     Args:
         settings: Process settings; ``database.effective_url`` picks the backend.
@@ -36,7 +65,7 @@ def open_stores(
             ignored for SQLite.
 
     Returns:
-        ``(config_store, event_store)``. Close both (the database closes with the last).
+        The :class:`Stores`; close them with :meth:`Stores.close`.
 
     Raises:
         StorageError: the database cannot be opened, is newer than this build, or the
@@ -46,18 +75,30 @@ def open_stores(
         >>> import tempfile, pathlib
         >>> from abwb.settings import DatabaseSettings
         >>> home = pathlib.Path(tempfile.mkdtemp())
-        >>> config, events = open_stores(Settings(database=DatabaseSettings(home=home)))
-        >>> type(config).__name__, config.config_version()
+        >>> stores = open_stores(Settings(database=DatabaseSettings(home=home)))
+        >>> type(stores.config).__name__, stores.config.config_version()
         ('SqliteConfigStore', 0)
-        >>> config.close(); events.close()
+        >>> stores.close()
     """
-    db = _open_database(settings, migrate=migrate, schema=schema)
-    if isinstance(db, SqliteDatabase):
-        return SqliteConfigStore(db, owns=True), SqliteEventStore(db, owns=True)
-    from abwb.store.postgres import PostgresConfigStore
-    from abwb.store.postgres_events import PostgresEventStore
+    from abwb.store.api_keys import SqlApiKeyHashStore
 
-    return PostgresConfigStore(db, owns=True), PostgresEventStore(db, owns=True)
+    db = _open_database(settings, migrate=migrate, schema=schema)
+    events: EventStore
+    config: SqlConfigStore
+    if isinstance(db, SqliteDatabase):
+        config, events = SqliteConfigStore(db, owns=True), SqliteEventStore(db, owns=True)
+    else:
+        from abwb.store.postgres import PostgresConfigStore
+        from abwb.store.postgres_events import PostgresEventStore
+
+        config, events = PostgresConfigStore(db, owns=True), PostgresEventStore(db, owns=True)
+    return Stores(
+        config=config,
+        events=events,
+        alerts=_alert_store(db, owns=True),
+        api_key_hashes=SqlApiKeyHashStore(db),
+        database=db,
+    )
 
 
 def open_alert_store(
@@ -90,25 +131,6 @@ def open_alert_store(
         >>> alerts.close()
     """
     db = _open_database(settings, migrate=migrate, schema=schema)
-    return _alert_store(db, owns=True)
-
-
-def alert_store_for(store: ConfigStore | EventStore) -> SqlAlertStore:
-    """The alert store on the database ``store`` already uses (its pool is shared).
-
-    Args:
-        store: An SQLite or PostgreSQL config or event store (as from
-            :func:`open_stores`).
-
-    Returns:
-        The alert store; it keeps the database open until it is closed too.
-
-    Raises:
-        StorageError: ``store`` keeps no SQL database (e.g. an in-memory store).
-    """
-    db: Any = getattr(store, "db", None)
-    if not isinstance(getattr(db, "dialect", None), SqlDialect):
-        raise StorageError(f"a {type(store).__name__} keeps no SQL database to hold alerts")
     return _alert_store(db, owns=True)
 
 

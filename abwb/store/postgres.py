@@ -1,34 +1,36 @@
-"""PostgreSQL store: the pooled connection/migration layer and :class:`PostgresConfigStore`.
+"""PostgreSQL database: the pooled connection/migration layer and :class:`PostgresConfigStore`.
 
-What belongs here: a ``psycopg_pool`` pool pinned to one schema (``search_path``),
+What belongs here: a ``psycopg_pool`` pool pinned to one schema (``search_path``) with
+connect, pool-wait and statement timeouts (a write against a PostgreSQL that is down
+or frozen fails with :class:`~abwb.errors.StorageError` within about a second),
 migrations applied under an advisory lock, translation of every psycopg / pool error
-into :class:`~abwb.errors.StorageError` naming what failed, and the config store.
-Each config write is one transaction with its audit row, the bump of
-``config_version`` and a ``pg_notify('abwb_config', version)`` that PostgreSQL
-delivers to listeners only when the transaction commits. Events live in
+into :class:`~abwb.errors.StorageError` naming what failed, and the PostgreSQL side of
+the :class:`~abwb.store.dialect.SqlDatabase` hooks: the advisory transaction lock that
+serialises config writes and the ``pg_notify('abwb_config', version)`` that PostgreSQL
+delivers to listeners only when the transaction commits. The config store's SQL is
+shared with SQLite in :mod:`abwb.store.config_objects`; events live in
 :mod:`abwb.store.postgres_events`.
 """
 
 from __future__ import annotations
 
-import builtins
+import os
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
-from abwb.config.bundle import ConfigBundle
 from abwb.errors import InvalidInput, StorageError
-from abwb.store import documents as docs
+from abwb.store.config_objects import Clock, SqlConfigStore
 from abwb.store.dialect import POSTGRES, SqlDialect
-from abwb.store.protocol import KIND_SECTIONS, AuditEntry, Kind
 from abwb.store.schema import check_schema_version, migrations
 
 __all__ = [
@@ -43,7 +45,6 @@ __all__ = [
 #: (``abwb_config_<schema>`` outside the ``public`` schema, so schemas do not mix).
 NOTIFY_CHANNEL = "abwb_config"
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-Clock = Callable[[], datetime]
 
 
 def _utcnow() -> datetime:
@@ -97,7 +98,14 @@ class PostgresDatabase:
         max_size: Most connections opened.
         timeout_s: Longest wait for a connection before a request fails with
             :class:`StorageError` (keeps writes fast-failing while PostgreSQL is down).
-        connect_timeout_s: TCP connect timeout of each new connection.
+        connect_timeout_s: TCP connect timeout of each new connection (libpq counts
+            less than 2 s as 2 s; requests wait at most ``timeout_s`` for the pool).
+        statement_timeout_s: Longest a transaction may take, config writes included:
+            PostgreSQL's ``statement_timeout`` ends a slow statement, and a client-side
+            deadline cuts the connection when the server (or the network to it) stops
+            answering, so the caller gets :class:`StorageError` instead of hanging.
+        bulk_timeout_s: The same limit for bulk event appends and reads, which may
+            move many rows (:mod:`abwb.store.postgres_events`).
 
     Raises:
         StorageError: PostgreSQL cannot be reached, the schema name is invalid, or the
@@ -117,23 +125,33 @@ class PostgresDatabase:
         lazy: bool = False,
         min_size: int = 1,
         max_size: int = 8,
-        timeout_s: float = 5.0,
-        connect_timeout_s: int = 3,
+        timeout_s: float = 1.0,
+        connect_timeout_s: int = 2,
+        statement_timeout_s: float = 1.0,
+        bulk_timeout_s: float = 60.0,
     ) -> None:
         if not _SCHEMA.match(schema):
             raise StorageError(
                 f"schema must be a lowercase SQL identifier ([a-z_][a-z0-9_]*), got {schema!r}"
             )
+        if statement_timeout_s <= 0 or bulk_timeout_s <= 0 or timeout_s <= 0:
+            raise StorageError(
+                "timeout_s, statement_timeout_s and bulk_timeout_s must be > 0, got "
+                f"{timeout_s}, {statement_timeout_s}, {bulk_timeout_s}"
+            )
         self.url = url
         self.schema = schema
+        self.statement_timeout_s = statement_timeout_s
+        self.bulk_timeout_s = bulk_timeout_s
         self.where = f"{redact_url(url)} (schema {schema})"
         try:
             conninfo_to_dict(url)
         except psycopg.Error as exc:
             raise StorageError(f"invalid PostgreSQL URL {redact_url(url)!r}: {exc}") from exc
         self.connect_kwargs: dict[str, Any] = {
-            "options": f"-c search_path={schema}",
             "connect_timeout": connect_timeout_s,
+            "options": f"-c search_path={schema} "
+            f"-c statement_timeout={max(1, int(statement_timeout_s * 1000))}",
             "application_name": "abwb",
         }
         self.notify_channel = NOTIFY_CHANNEL if schema == "public" else f"{NOTIFY_CHANNEL}_{schema}"
@@ -150,7 +168,7 @@ class PostgresDatabase:
             kwargs=self.connect_kwargs,
             timeout=timeout_s,
             # A connection broken by an outage is noticed at checkout, not by a request.
-            check=ConnectionPool.check_connection,
+            check=self._check,
             open=False,
             name=f"abwb-{schema}",
         )
@@ -194,23 +212,68 @@ class PostgresDatabase:
 
     @contextmanager
     def transaction(
-        self, what: str, *, write: bool = True
+        self,
+        what: str,
+        *,
+        write: bool = True,
+        consistent: bool = False,
+        timeout_s: float | None = None,
     ) -> Iterator[psycopg.Connection[Any]]:
         """Run a block in one transaction on a pooled connection.
 
         Commits when the block ends normally, rolls back on any exception; psycopg and
-        pool errors come out as :class:`StorageError` naming ``what`` failed. ``write``
-        is accepted for symmetry with :meth:`SqliteDatabase.transaction
-        <abwb.store.sqlite.SqliteDatabase.transaction>`: PostgreSQL takes its row
-        locks as the statements run, so read and write transactions start alike.
+        pool errors come out as :class:`StorageError` naming ``what`` failed.
+
+        Args:
+            what: What the block does, for error messages.
+            write: Accepted for symmetry with :meth:`SqliteDatabase.transaction
+                <abwb.store.sqlite.SqliteDatabase.transaction>`: PostgreSQL takes its
+                row locks as the statements run, so read and write transactions start
+                alike.
+            consistent: Run at ``REPEATABLE READ``, so every statement reads one snapshot.
+            timeout_s: The transaction's deadline (default ``statement_timeout_s``); a
+                longer one also lifts PostgreSQL's ``statement_timeout`` to match.
         """
         if not self._verified:
             self._verify()
+        limit_s = self.statement_timeout_s if timeout_s is None else timeout_s
+        expired: list[bool] = []
         try:
-            with self.pool.connection() as conn, conn.transaction():
+            with (
+                self.pool.connection() as conn,
+                _deadline(conn, limit_s) as expired,
+                conn.transaction(),
+            ):
+                if consistent:
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                if limit_s != self.statement_timeout_s:
+                    conn.execute(f"SET LOCAL statement_timeout = {max(1, int(limit_s * 1000))}")
                 yield conn
+        except PoolTimeout as exc:
+            raise StorageError(
+                f"{what} failed on PostgreSQL {self.where}: no connection within "
+                f"{self.pool.timeout:g} s ({exc})"
+            ) from exc
         except psycopg.Error as exc:
+            if expired:
+                raise StorageError(
+                    f"{what} failed on PostgreSQL {self.where}: no answer within {limit_s:g} s "
+                    "(connection cut)"
+                ) from exc
             raise StorageError(f"{what} failed on PostgreSQL {self.where}: {exc}") from exc
+
+    def _check(self, conn: psycopg.Connection[Any]) -> None:
+        """The pool's check at checkout, under the deadline (a frozen server fails it)."""
+        with _deadline(conn, self.statement_timeout_s):
+            ConnectionPool.check_connection(conn)
+
+    def lock_config(self, conn: psycopg.Connection[Any]) -> None:
+        """Take this schema's config-write advisory lock until the transaction ends."""
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"abwb-config:{self.schema}",))
+
+    def announce_config(self, conn: psycopg.Connection[Any], version: int) -> None:
+        """``pg_notify`` the new version: delivered to ``LISTEN`` ers only on commit."""
+        conn.execute("SELECT pg_notify(%s, %s)", (self.notify_channel, str(version)))
 
     def schema_version(self) -> int:
         """The applied schema version (0 for an empty schema)."""
@@ -231,6 +294,7 @@ class PostgresDatabase:
         with self.connect() as conn:
             try:
                 with conn.transaction():
+                    conn.execute("SET LOCAL statement_timeout = 0")  # migrations may be slow
                     conn.execute(
                         "SELECT pg_advisory_xact_lock(hashtext(%s))",
                         (f"abwb-migrate:{self.schema}",),
@@ -277,8 +341,12 @@ class PostgresDatabase:
         self.pool.close()
 
 
-class PostgresConfigStore:
+class PostgresConfigStore(SqlConfigStore):
     """Config objects in PostgreSQL (production).
+
+    All of its behaviour is :class:`~abwb.store.config_objects.SqlConfigStore`'s; the
+    PostgreSQL parts (advisory lock, ``REPEATABLE READ`` bundle reads, ``FOR UPDATE``,
+    ``pg_notify``) are hooks of :class:`PostgresDatabase`.
 
     Args:
         database: An open :class:`PostgresDatabase` (may be shared with the event store).
@@ -289,274 +357,35 @@ class PostgresConfigStore:
     def __init__(
         self, database: PostgresDatabase, *, clock: Clock = _utcnow, owns: bool = False
     ) -> None:
-        self.db = database
-        self._owns = owns
-        if owns:
-            database.retain()
-        self._clock = clock
-
-    def load_bundle(self) -> ConfigBundle:
-        """Every object as one consistent bundle (one REPEATABLE READ snapshot)."""
-        sections: dict[str, list[Any]] = {s: [] for s in KIND_SECTIONS.values()}
-        with self.db.transaction("loading the config bundle") as conn:
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            version = _config_version(conn)
-            rows = conn.execute(
-                "SELECT kind, doc::text FROM config_objects ORDER BY kind, key"
-            ).fetchall()
-        for kind, doc in rows:
-            if kind in KIND_SECTIONS:
-                sections[KIND_SECTIONS[kind]].append(docs.decode_doc(kind, doc))
-        return ConfigBundle(**sections, version=version)
-
-    def config_version(self) -> int:
-        """The global config version."""
-        with self.db.transaction("reading the config version") as conn:
-            return _config_version(conn)
-
-    def get(self, kind: Kind, key: str) -> Any:
-        """The object ``key`` of ``kind``.
-
-        Raises:
-            NotFound: no such object.
-        """
-        docs.check_kind(kind)
-        with self.db.transaction(f"reading {kind} {key!r}") as conn:
-            row = conn.execute(
-                "SELECT doc::text FROM config_objects WHERE kind = %s AND key = %s", (kind, key)
-            ).fetchone()
-        if row is None:
-            raise docs.not_found(kind, key)
-        return docs.decode_doc(kind, row[0])
-
-    def list(
-        self, kind: Kind, *, status: str | None = None, limit: int = 100, offset: int = 0
-    ) -> list[Any]:
-        """Objects of ``kind`` ordered by key, optionally filtered by ``status``."""
-        docs.check_kind(kind)
-        docs.check_page(limit, offset)
-        query = "SELECT doc::text FROM config_objects WHERE kind = %s"
-        params: list[Any] = [kind]
-        if status is not None:
-            query += " AND status = %s"
-            params.append(status)
-        query += " ORDER BY key LIMIT %s OFFSET %s"
-        with self.db.transaction(f"listing {kind}s") as conn:
-            rows = conn.execute(query.encode(), [*params, limit, offset]).fetchall()
-        return [docs.decode_doc(kind, r[0]) for r in rows]
-
-    def create(self, kind: Kind, obj: Any, *, actor: str, reason: str = "") -> Any:
-        """Store a new object; returns it with ``version=1``.
-
-        Raises:
-            Conflict: the key exists.
-            InvalidInput: wrong type for ``kind`` or empty ``actor``.
-        """
-        docs.check_object(kind, obj)
-        docs.check_actor(actor)
-        stored = docs.with_version(obj, 1)
-        doc = docs.encode_doc(stored).decode()
-        now = self._clock()
-        with self.db.transaction(f"creating {kind} {obj.key!r}") as conn:
-            inserted = conn.execute(
-                "INSERT INTO config_objects (kind, key, status, phase, version, has_run, doc, "
-                "created_at, updated_at) VALUES (%s, %s, %s, %s, 1, %s, %s::jsonb, %s, %s) "
-                "ON CONFLICT (kind, key) DO NOTHING",
-                (
-                    kind,
-                    obj.key,
-                    getattr(obj, "status", None),
-                    getattr(obj, "phase", None),
-                    docs.has_run(kind, obj),
-                    doc,
-                    now,
-                    now,
-                ),
-            ).rowcount
-            if not inserted:
-                raise docs.already_exists(kind, obj.key)
-            _audit(
-                conn, self.db.notify_channel, actor, "create", kind, obj.key, reason, None, doc, now
-            )
-        return stored
-
-    def update(
-        self, kind: Kind, obj: Any, *, expected_version: int, actor: str, reason: str = ""
-    ) -> Any:
-        """Replace an object; returns it with its new version.
-
-        Raises:
-            NotFound: no such object.
-            VersionConflict: its version is not ``expected_version``.
-        """
-        docs.check_object(kind, obj)
-        docs.check_actor(actor)
-        stored = docs.with_version(obj, expected_version + 1)
-        doc = docs.encode_doc(stored).decode()
-        now = self._clock()
-        with self.db.transaction(f"updating {kind} {obj.key!r}") as conn:
-            before, ran = _current(conn, kind, obj.key, expected_version)
-            conn.execute(
-                "UPDATE config_objects SET status = %s, phase = %s, version = %s, has_run = %s, "
-                "doc = %s::jsonb, updated_at = %s WHERE kind = %s AND key = %s",
-                (
-                    getattr(obj, "status", None),
-                    getattr(obj, "phase", None),
-                    expected_version + 1,
-                    docs.has_run(kind, obj, before=ran),
-                    doc,
-                    now,
-                    kind,
-                    obj.key,
-                ),
-            )
-            _audit(
-                conn,
-                self.db.notify_channel,
-                actor,
-                "update",
-                kind,
-                obj.key,
-                reason,
-                before,
-                doc,
-                now,
-            )
-        return stored
-
-    def delete(
-        self, kind: Kind, key: str, *, expected_version: int, actor: str, reason: str = ""
-    ) -> None:
-        """Delete an object; an experiment that has ever run is archived instead.
-
-        Raises:
-            NotFound: no such object.
-            VersionConflict: its version is not ``expected_version``.
-        """
-        docs.check_kind(kind)
-        docs.check_actor(actor)
-        now = self._clock()
-        with self.db.transaction(f"deleting {kind} {key!r}") as conn:
-            before, ran = _current(conn, kind, key, expected_version)
-            if ran:
-                archived = msgspec.structs.replace(
-                    docs.decode_doc(kind, before), status="archived", version=expected_version + 1
-                )
-                doc = docs.encode_doc(archived).decode()
-                conn.execute(
-                    "UPDATE config_objects SET status = 'archived', version = %s, "
-                    "doc = %s::jsonb, updated_at = %s WHERE kind = %s AND key = %s",
-                    (expected_version + 1, doc, now, kind, key),
-                )
-                _audit(
-                    conn,
-                    self.db.notify_channel,
-                    actor,
-                    "archive",
-                    kind,
-                    key,
-                    reason,
-                    before,
-                    doc,
-                    now,
-                )
-            else:
-                conn.execute("DELETE FROM config_objects WHERE kind = %s AND key = %s", (kind, key))
-                _audit(
-                    conn,
-                    self.db.notify_channel,
-                    actor,
-                    "delete",
-                    kind,
-                    key,
-                    reason,
-                    before,
-                    None,
-                    now,
-                )
-
-    def audit(
-        self, *, kind: Kind | None = None, key: str | None = None, limit: int = 100
-    ) -> builtins.list[AuditEntry]:
-        """Recorded changes, newest first, optionally of one kind / key."""
-        if kind is not None:
-            docs.check_kind(kind)
-        docs.check_page(limit)
-        query = (
-            "SELECT actor, action, kind, key, reason, before::text, after::text, "
-            "config_version, at FROM audit_log WHERE true"
-        )
-        params: list[Any] = []
-        if kind is not None:
-            query += " AND kind = %s"
-            params.append(kind)
-        if key is not None:
-            query += " AND key = %s"
-            params.append(key)
-        query += " ORDER BY id DESC LIMIT %s"
-        with self.db.transaction("reading the audit log") as conn:
-            rows = conn.execute(query.encode(), [*params, limit]).fetchall()
-        return [
-            AuditEntry(
-                actor=r[0],
-                action=r[1],
-                kind=r[2],
-                key=r[3],
-                reason=r[4],
-                before=None if r[5] is None else msgspec.json.decode(r[5]),
-                after=None if r[6] is None else msgspec.json.decode(r[6]),
-                config_version=r[7],
-                at=r[8].astimezone(UTC),
-            )
-            for r in rows
-        ]
-
-    def close(self) -> None:
-        """Release the database if this store owns it (idempotent)."""
-        if self._owns:
-            self._owns = False
-            self.db.release()
+        super().__init__(database, clock=clock, owns=owns)
 
 
-def _config_version(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("SELECT config_version FROM config_meta WHERE id = 1").fetchone()
-    return int(row[0]) if row else 0
+@contextmanager
+def _deadline(conn: psycopg.Connection[Any], timeout_s: float) -> Iterator[list[bool]]:
+    """Cut ``conn`` if the block has not ended after ``timeout_s``.
+
+    A server that stopped answering (frozen, or a network path that swallows packets)
+    never trips its own ``statement_timeout``, and libpq has no client-side one: shutting
+    the socket down wakes the blocked call with an ``OperationalError``, and the pool
+    discards the broken connection when it comes back. The list yielded holds ``True``
+    once the deadline has cut the connection.
+    """
+    expired: list[bool] = []
+    timer = threading.Timer(timeout_s, _cut, args=(conn, expired))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield expired
+    finally:
+        timer.cancel()
 
 
-def _current(conn: psycopg.Connection[Any], kind: str, key: str, expected: int) -> tuple[str, bool]:
-    row = conn.execute(
-        "SELECT version, has_run, doc::text FROM config_objects "
-        "WHERE kind = %s AND key = %s FOR UPDATE",
-        (kind, key),
-    ).fetchone()
-    if row is None:
-        raise docs.not_found(kind, key)
-    if row[0] != expected:
-        raise docs.stale_version(kind, key, expected, row[0])
-    return row[2], bool(row[1])
-
-
-def _audit(
-    conn: psycopg.Connection[Any],
-    channel: str,
-    actor: str,
-    action: str,
-    kind: str,
-    key: str,
-    reason: str,
-    before: str | None,
-    after: str | None,
-    now: datetime,
-) -> None:
-    row = conn.execute(
-        "UPDATE config_meta SET config_version = config_version + 1 WHERE id = 1 "
-        "RETURNING config_version"
-    ).fetchone()
-    version = int(row[0]) if row else 0
-    conn.execute(
-        "INSERT INTO audit_log (actor, action, kind, key, reason, before, after, config_version, "
-        "at) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)",
-        (actor, action, kind, key, reason, before, after, version, now),
-    )
-    # Delivered to LISTEN abwb_config only if (and when) this transaction commits.
-    conn.execute("SELECT pg_notify(%s, %s)", (channel, str(version)))
+def _cut(conn: psycopg.Connection[Any], expired: list[bool]) -> None:
+    expired.append(True)
+    with suppress(OSError, psycopg.Error):
+        fd = conn.pgconn.socket
+        dup = socket.socket(fileno=os.dup(fd))
+        try:
+            dup.shutdown(socket.SHUT_RDWR)
+        finally:
+            dup.close()

@@ -119,7 +119,12 @@ class PostgresEventStore:
         if not values:
             return AppendResult(accepted=0, duplicates=0)
         cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-        with self.db.transaction(f"appending {len(values)} {table}") as conn, conn.cursor() as cur:
+        with (
+            self.db.transaction(
+                f"appending {len(values)} {table}", timeout_s=self.db.bulk_timeout_s
+            ) as conn,
+            conn.cursor() as cur,
+        ):
             if self.method == "insert":
                 cur.executemany(
                     sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING").format(
@@ -183,7 +188,7 @@ class PostgresEventStore:
         )
         buffer = io.BytesIO()
         with (
-            self.db.transaction(f"reading {table}") as conn,
+            self.db.transaction(f"reading {table}", timeout_s=self.db.bulk_timeout_s) as conn,
             conn.cursor() as cur,
             cur.copy(copy_sql) as copy,
         ):

@@ -1,17 +1,23 @@
 """The store ports: ``ConfigStore`` (config objects + audit) and ``EventStore``.
 
-What belongs here: the two ``Protocol`` s every store implements, the ``Kind`` of
-config object and its model class, and :class:`AuditEntry`. Implementations:
-:mod:`abwb.store.sqlite` (embedded default) and :mod:`abwb.store.postgres`
-(production). Every write is one transaction together with its audit row and the
-bump of the global ``config_version``; failures raise
-:class:`~abwb.errors.StorageError` wrapping the driver error.
+What belongs here: the ``Protocol`` s every store implements, the ``Kind`` of config
+object and its model class, and :class:`AuditEntry`. Implementations:
+:mod:`abwb.store.memory` (tests, demos), :mod:`abwb.store.config_objects` (the SQL
+config store, on SQLite or PostgreSQL) and the event adapters. Every write is one
+transaction together with its audit row and the bump of the global
+``config_version``; :meth:`ConfigStore.change` groups reads and writes in one
+serialised transaction, so a check made against the config still holds when the write
+commits. Failures raise :class:`~abwb.errors.StorageError` wrapping the driver error.
+
+Stores keep data; they decide nothing. Which experiments are archived rather than
+deleted, and which status changes are legal, is decided in :mod:`abwb.changes`.
 """
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -33,6 +39,7 @@ __all__ = [
     "AuditAction",
     "AuditEntry",
     "ConfigStore",
+    "ConfigTransaction",
     "EventStore",
     "Kind",
 ]
@@ -88,9 +95,76 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     config_version: int = 0
 
 
+class ConfigTransaction(Protocol):
+    """Reads and writes inside one serialised config transaction (see :meth:`ConfigStore.change`).
+
+    Everything read here stays true until the transaction commits: no other config
+    write can run in between. Writes become visible together, at commit; an exception
+    leaving the block rolls every one of them back.
+    """
+
+    def load_bundle(self) -> ConfigBundle:
+        """Every object, as one bundle; ``version`` is the config version."""
+        ...
+
+    def get(self, kind: Kind, key: str) -> Any:
+        """The object ``key`` of ``kind``; raises ``NotFound``."""
+        ...
+
+    def audit(
+        self, *, kind: Kind | None = None, key: str | None = None, limit: int = 100
+    ) -> builtins.list[AuditEntry]:
+        """Recorded changes, newest first."""
+        ...
+
+    def create(self, kind: Kind, obj: Any, *, actor: str, reason: str = "") -> Any:
+        """Store a new object; returns it with ``version=1``; ``Conflict`` if the key exists."""
+        ...
+
+    def update(
+        self,
+        kind: Kind,
+        obj: Any,
+        *,
+        expected_version: int,
+        actor: str,
+        reason: str = "",
+        action: AuditAction = "update",
+    ) -> Any:
+        """Replace an object; ``VersionConflict`` if it changed since ``expected_version``.
+
+        ``action`` is what the audit row records (``update``, or ``archive``).
+        """
+        ...
+
+    def delete(
+        self, kind: Kind, key: str, *, expected_version: int, actor: str, reason: str = ""
+    ) -> None:
+        """Delete an object; ``VersionConflict`` if it changed since ``expected_version``."""
+        ...
+
+
 @runtime_checkable
 class ConfigStore(Protocol):
-    """Config objects with optimistic concurrency, an audit log and a global version."""
+    """Config objects with optimistic concurrency, an audit log and a global version.
+
+    ``create``, ``update`` and ``delete`` each run as their own :meth:`change`.
+    """
+
+    def change(self, what: str) -> AbstractContextManager[ConfigTransaction]:
+        """One serialised transaction of config reads and writes.
+
+        Args:
+            what: What the change does, for error messages.
+
+        Returns:
+            A context manager yielding the :class:`ConfigTransaction`; it commits when
+            the block ends normally and rolls back on any exception.
+
+        Raises:
+            StorageError: the database failed or its lock could not be taken in time.
+        """
+        ...
 
     def load_bundle(self) -> ConfigBundle:
         """Every object, as one consistent bundle; ``version`` is the config version."""
@@ -115,7 +189,14 @@ class ConfigStore(Protocol):
         ...
 
     def update(
-        self, kind: Kind, obj: Any, *, expected_version: int, actor: str, reason: str = ""
+        self,
+        kind: Kind,
+        obj: Any,
+        *,
+        expected_version: int,
+        actor: str,
+        reason: str = "",
+        action: AuditAction = "update",
     ) -> Any:
         """Replace an object; ``VersionConflict`` if it changed since ``expected_version``."""
         ...
@@ -123,7 +204,7 @@ class ConfigStore(Protocol):
     def delete(
         self, kind: Kind, key: str, *, expected_version: int, actor: str, reason: str = ""
     ) -> None:
-        """Delete an object; an experiment that has ever run is archived instead."""
+        """Delete an object (whether it should be archived instead is for the caller)."""
         ...
 
     def audit(

@@ -1,36 +1,31 @@
-"""Embedded SQLite store: the connection/migration layer and :class:`SqliteConfigStore`.
+"""Embedded SQLite database: the connection/migration layer and :class:`SqliteConfigStore`.
 
 What belongs here: opening an SQLite file safely for several threads and processes
 (WAL journal, ``busy_timeout``, ``BEGIN IMMEDIATE`` for writes, one connection per
 thread), applying the SQLite migrations, translating ``sqlite3`` errors into
-:class:`~abwb.errors.StorageError`, and the config store. The event store is in
-:mod:`abwb.store.sqlite_events`; both can share one :class:`SqliteDatabase`.
+:class:`~abwb.errors.StorageError`, and the SQLite side of the
+:class:`~abwb.store.dialect.SqlDatabase` hooks. The config store's SQL is shared with
+PostgreSQL in :mod:`abwb.store.config_objects`; :class:`SqliteConfigStore` only opens a
+path. The event store is in :mod:`abwb.store.sqlite_events`; all share one
+:class:`SqliteDatabase`.
 """
 
 from __future__ import annotations
 
-import builtins
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import msgspec
-
-from abwb.config.bundle import ConfigBundle
 from abwb.errors import StorageError
 from abwb.store import documents as docs
+from abwb.store.config_objects import Clock, SqlConfigStore
 from abwb.store.dialect import SQLITE, SqlDialect
-from abwb.store.protocol import KIND_SECTIONS, AuditEntry, Kind
 from abwb.store.schema import check_schema_version, migrations
 
 __all__ = ["SqliteConfigStore", "SqliteDatabase", "sqlite_path"]
-
-Clock = Callable[[], datetime]
-
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -137,11 +132,14 @@ class SqliteDatabase:
         return conn
 
     @contextmanager
-    def transaction(self, what: str, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+    def transaction(
+        self, what: str, *, write: bool = True, consistent: bool = False
+    ) -> Iterator[sqlite3.Connection]:
         """Run a block in one transaction (``BEGIN IMMEDIATE`` when writing).
 
         Commits when the block ends normally; rolls back on any exception. ``sqlite3``
-        errors come out as :class:`StorageError` naming ``what`` failed.
+        errors come out as :class:`StorageError` naming ``what`` failed. ``consistent``
+        needs nothing here: an SQLite transaction reads one snapshot of the file.
         """
         conn = self.connection()
         try:
@@ -159,6 +157,14 @@ class SqliteDatabase:
             with suppress(sqlite3.Error):
                 conn.rollback()
             raise
+
+    def lock_config(self, conn: sqlite3.Connection) -> None:
+        """Nothing to take: ``BEGIN IMMEDIATE`` already holds the file's write lock."""
+        if not conn.in_transaction:  # pragma: no cover - transaction() always began one
+            raise StorageError("config writes must run inside transaction()")
+
+    def announce_config(self, conn: sqlite3.Connection, version: int) -> None:
+        """Nothing to send: SQLite has no notifications (other processes poll)."""
 
     def schema_version(self) -> int:
         """The applied schema version (0 for a new file)."""
@@ -233,8 +239,11 @@ def _statements(script: str) -> Iterator[str]:
         raise StorageError(f"incomplete SQL statement in a migration: {buffer[:80]!r}")
 
 
-class SqliteConfigStore:
+class SqliteConfigStore(SqlConfigStore):
     """Config objects in an SQLite file (the embedded default).
+
+    All of its behaviour is :class:`~abwb.store.config_objects.SqlConfigStore`'s; this
+    class only accepts a path as well as an open database.
 
     Args:
         database: An open :class:`SqliteDatabase` (may be shared with the event store)
@@ -258,245 +267,6 @@ class SqliteConfigStore:
     def __init__(
         self, database: SqliteDatabase | str | Path, *, clock: Clock = _utcnow, owns: bool = False
     ) -> None:
-        self.db = database if isinstance(database, SqliteDatabase) else SqliteDatabase(database)
-        self._owns = owns or not isinstance(database, SqliteDatabase)
-        if self._owns:
-            self.db.retain()
-        self._clock = clock
-
-    def load_bundle(self) -> ConfigBundle:
-        """Every object as one consistent bundle (read in one transaction)."""
-        sections: dict[str, list[Any]] = {s: [] for s in KIND_SECTIONS.values()}
-        with self.db.transaction("loading the config bundle", write=False) as conn:
-            version = _config_version(conn)
-            rows = conn.execute(
-                "SELECT kind, doc FROM config_objects ORDER BY kind, key"
-            ).fetchall()
-        for kind, doc in rows:
-            if kind in KIND_SECTIONS:
-                sections[KIND_SECTIONS[kind]].append(docs.decode_doc(kind, doc))
-        return ConfigBundle(**sections, version=version)
-
-    def config_version(self) -> int:
-        """The global config version."""
-        with self.db.transaction("reading the config version", write=False) as conn:
-            return _config_version(conn)
-
-    def get(self, kind: Kind, key: str) -> Any:
-        """The object ``key`` of ``kind``.
-
-        Raises:
-            NotFound: no such object.
-        """
-        docs.check_kind(kind)
-        with self.db.transaction(f"reading {kind} {key!r}", write=False) as conn:
-            row = conn.execute(
-                "SELECT doc FROM config_objects WHERE kind = ? AND key = ?", (kind, key)
-            ).fetchone()
-        if row is None:
-            raise docs.not_found(kind, key)
-        return docs.decode_doc(kind, row[0])
-
-    def list(
-        self, kind: Kind, *, status: str | None = None, limit: int = 100, offset: int = 0
-    ) -> list[Any]:
-        """Objects of ``kind`` ordered by key, optionally filtered by ``status``."""
-        docs.check_kind(kind)
-        docs.check_page(limit, offset)
-        sql = "SELECT doc FROM config_objects WHERE kind = ?"
-        params: list[Any] = [kind]
-        if status is not None:
-            sql += " AND status = ?"
-            params.append(status)
-        sql += " ORDER BY key LIMIT ? OFFSET ?"
-        with self.db.transaction(f"listing {kind}s", write=False) as conn:
-            rows = conn.execute(sql, [*params, limit, offset]).fetchall()
-        return [docs.decode_doc(kind, r[0]) for r in rows]
-
-    def create(self, kind: Kind, obj: Any, *, actor: str, reason: str = "") -> Any:
-        """Store a new object; returns it with ``version=1``.
-
-        Raises:
-            Conflict: the key exists.
-            InvalidInput: wrong type for ``kind`` or empty ``actor``.
-        """
-        docs.check_object(kind, obj)
-        docs.check_actor(actor)
-        stored = docs.with_version(obj, 1)
-        doc = docs.encode_doc(stored)
-        now = docs.to_micros(self._clock())
-        with self.db.transaction(f"creating {kind} {obj.key!r}") as conn:
-            if conn.execute(
-                "SELECT 1 FROM config_objects WHERE kind = ? AND key = ?", (kind, obj.key)
-            ).fetchone():
-                raise docs.already_exists(kind, obj.key)
-            conn.execute(
-                "INSERT INTO config_objects (kind, key, status, phase, version, has_run, doc, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
-                (
-                    kind,
-                    obj.key,
-                    getattr(obj, "status", None),
-                    getattr(obj, "phase", None),
-                    docs.has_run(kind, obj),
-                    doc.decode(),
-                    now,
-                    now,
-                ),
-            )
-            self._audit(conn, actor, "create", kind, obj.key, reason, None, doc, now)
-        return stored
-
-    def update(
-        self, kind: Kind, obj: Any, *, expected_version: int, actor: str, reason: str = ""
-    ) -> Any:
-        """Replace an object; returns it with its new version.
-
-        Raises:
-            NotFound: no such object.
-            VersionConflict: its version is not ``expected_version``.
-        """
-        docs.check_object(kind, obj)
-        docs.check_actor(actor)
-        stored = docs.with_version(obj, expected_version + 1)
-        doc = docs.encode_doc(stored)
-        now = docs.to_micros(self._clock())
-        with self.db.transaction(f"updating {kind} {obj.key!r}") as conn:
-            before, ran = self._current(conn, kind, obj.key, expected_version)
-            conn.execute(
-                "UPDATE config_objects SET status = ?, phase = ?, version = ?, has_run = ?, "
-                "doc = ?, updated_at = ? WHERE kind = ? AND key = ?",
-                (
-                    getattr(obj, "status", None),
-                    getattr(obj, "phase", None),
-                    expected_version + 1,
-                    docs.has_run(kind, obj, before=ran),
-                    doc.decode(),
-                    now,
-                    kind,
-                    obj.key,
-                ),
-            )
-            self._audit(conn, actor, "update", kind, obj.key, reason, before, doc, now)
-        return stored
-
-    def delete(
-        self, kind: Kind, key: str, *, expected_version: int, actor: str, reason: str = ""
-    ) -> None:
-        """Delete an object; an experiment that has ever run is archived instead.
-
-        Raises:
-            NotFound: no such object.
-            VersionConflict: its version is not ``expected_version``.
-        """
-        docs.check_kind(kind)
-        docs.check_actor(actor)
-        now = docs.to_micros(self._clock())
-        with self.db.transaction(f"deleting {kind} {key!r}") as conn:
-            before, ran = self._current(conn, kind, key, expected_version)
-            if ran:
-                archived = msgspec.structs.replace(
-                    docs.decode_doc(kind, before), status="archived", version=expected_version + 1
-                )
-                doc = docs.encode_doc(archived)
-                conn.execute(
-                    "UPDATE config_objects SET status = 'archived', version = ?, doc = ?, "
-                    "updated_at = ? WHERE kind = ? AND key = ?",
-                    (expected_version + 1, doc.decode(), now, kind, key),
-                )
-                self._audit(conn, actor, "archive", kind, key, reason, before, doc, now)
-            else:
-                conn.execute("DELETE FROM config_objects WHERE kind = ? AND key = ?", (kind, key))
-                self._audit(conn, actor, "delete", kind, key, reason, before, None, now)
-
-    def audit(
-        self, *, kind: Kind | None = None, key: str | None = None, limit: int = 100
-    ) -> builtins.list[AuditEntry]:
-        """Recorded changes, newest first, optionally of one kind / key."""
-        if kind is not None:
-            docs.check_kind(kind)
-        docs.check_page(limit)
-        sql = (
-            "SELECT actor, action, kind, key, reason, before, after, config_version, at "
-            "FROM audit_log WHERE 1 = 1"
-        )
-        params: list[Any] = []
-        if kind is not None:
-            sql += " AND kind = ?"
-            params.append(kind)
-        if key is not None:
-            sql += " AND key = ?"
-            params.append(key)
-        sql += " ORDER BY id DESC LIMIT ?"
-        with self.db.transaction("reading the audit log", write=False) as conn:
-            rows = conn.execute(sql, [*params, limit]).fetchall()
-        return [
-            AuditEntry(
-                actor=r[0],
-                action=r[1],
-                kind=r[2],
-                key=r[3],
-                reason=r[4],
-                before=None if r[5] is None else msgspec.json.decode(r[5]),
-                after=None if r[6] is None else msgspec.json.decode(r[6]),
-                config_version=r[7],
-                at=docs.from_micros(r[8]),
-            )
-            for r in rows
-        ]
-
-    def close(self) -> None:
-        """Release the database if this store owns it (idempotent)."""
-        if self._owns:
-            self._owns = False
-            self.db.release()
-
-    def _current(
-        self, conn: sqlite3.Connection, kind: str, key: str, expected: int
-    ) -> tuple[bytes, bool]:
-        row = conn.execute(
-            "SELECT version, has_run, doc FROM config_objects WHERE kind = ? AND key = ?",
-            (kind, key),
-        ).fetchone()
-        if row is None:
-            raise docs.not_found(kind, key)
-        if row[0] != expected:
-            raise docs.stale_version(kind, key, expected, row[0])
-        doc = row[2]
-        return (doc.encode() if isinstance(doc, str) else doc), bool(row[1])
-
-    @staticmethod
-    def _audit(
-        conn: sqlite3.Connection,
-        actor: str,
-        action: str,
-        kind: str,
-        key: str,
-        reason: str,
-        before: bytes | None,
-        after: bytes | None,
-        now: int,
-    ) -> None:
-        version = conn.execute(
-            "UPDATE config_meta SET config_version = config_version + 1 WHERE id = 1 "
-            "RETURNING config_version"
-        ).fetchone()[0]
-        conn.execute(
-            "INSERT INTO audit_log (actor, action, kind, key, reason, before, after, "
-            "config_version, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                actor,
-                action,
-                kind,
-                key,
-                reason,
-                None if before is None else before.decode(),
-                None if after is None else after.decode(),
-                version,
-                now,
-            ),
-        )
-
-
-def _config_version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT config_version FROM config_meta WHERE id = 1").fetchone()[0])
+        shared = isinstance(database, SqliteDatabase)
+        db = database if isinstance(database, SqliteDatabase) else SqliteDatabase(database)
+        super().__init__(db, clock=clock, owns=owns or not shared)

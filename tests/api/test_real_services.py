@@ -132,7 +132,9 @@ def test_app_on_postgres_and_redis(pg_url: str, pg_schema: str, redis_url: str) 
     from abwb.cache.redis import RedisAssignmentCache
 
     settings = Settings(database=DatabaseSettings(url=pg_url))
-    config_store, event_store = open_stores(settings, schema=pg_schema)
+    opened = open_stores(settings, schema=pg_schema)
+    config_store, event_store = opened.config, opened.events
+    opened.alerts.close()
     prefix = f"abwb-test-{uuid.uuid4().hex[:8]}:"
     cache = RedisAssignmentCache(redis_url, prefix=prefix)
     app = create_app(
@@ -204,11 +206,13 @@ def test_api_keys_live_in_the_database(tmp_path: Path) -> None:
 def test_api_keys_on_postgres(pg_url: str, pg_schema: str) -> None:
     from api.keys import SqlApiKeyStore
 
-    config_store, event_store = open_stores(
+    opened = open_stores(
         Settings(database=DatabaseSettings(url=pg_url)), schema=pg_schema
     )
+    config_store, event_store = opened.config, opened.events
+    opened.alerts.close()
     try:
-        keys = SqlApiKeyStore(config_store.db)  # type: ignore[attr-defined]
+        keys = SqlApiKeyStore(opened.database)
         keys.add("svc", "svc-secret-1", ["assign"])
         keys.ensure("svc", "svc-secret-1", ["assign"])  # idempotent
         assert [(k.name, k.scopes) for k in keys.active()] == [("svc", frozenset({"assign"}))]

@@ -60,16 +60,23 @@ def test_delete_draft_removes_it(config_store: ConfigStore) -> None:
     assert entry.before is not None and entry.before["key"] == "checkout"
 
 
-def test_experiment_that_ran_is_archived_not_deleted(config_store: ConfigStore) -> None:
+def test_the_store_decides_nothing_archiving_is_an_audited_update(
+    config_store: ConfigStore,
+) -> None:
+    # Archive-instead-of-delete is abwb.changes' rule (tests/contract/test_config_rules.py);
+    # the store records what it is told, with the audit action it is given.
     config_store.create("experiment", experiment(), actor="ana")
     config_store.update("experiment", experiment(status="running"), expected_version=1, actor="ana")
-    # Stopping and going back to draft does not erase the fact it ran.
-    config_store.update("experiment", experiment(status="draft"), expected_version=2, actor="ana")
-    config_store.delete("experiment", "checkout", expected_version=3, actor="ana")
-    archived = config_store.get("experiment", "checkout")
-    assert (archived.status, archived.version) == ("archived", 4)
+    archived = config_store.update(
+        "experiment", experiment(status="archived"), expected_version=2, actor="ana",
+        action="archive",
+    )
+    assert (archived.status, archived.version) == ("archived", 3)
     assert config_store.audit(key="checkout")[0].action == "archive"
     assert [e.key for e in config_store.list("experiment", status="archived")] == ["checkout"]
+    config_store.delete("experiment", "checkout", expected_version=3, actor="ana")
+    with pytest.raises(NotFound):
+        config_store.get("experiment", "checkout")
 
 
 def test_list_filters_orders_and_pages(config_store: ConfigStore) -> None:

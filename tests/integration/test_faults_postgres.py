@@ -30,13 +30,20 @@ NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 class TcpProxy:
-    """Forwards a local port to PostgreSQL; ``cut()`` simulates the server dying."""
+    """Forwards a local port to PostgreSQL; ``cut()`` simulates the server dying.
+
+    ``freeze()`` simulates a server (or network path) that stops answering: the proxy
+    keeps every connection open and accepts bytes, but forwards nothing until ``thaw()``.
+    """
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.down = False
+        self.frozen = threading.Event()
+        self.thawed = threading.Event()
+        self.thawed.set()
         self.sockets: list[socket.socket] = []
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -60,10 +67,10 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         with suppress(OSError):
             while data := src.recv(65536):
+                self.thawed.wait()  # frozen: hold the bytes, answer nothing
                 dst.sendall(data)
         for s in (src, dst):
             with suppress(OSError):
@@ -81,7 +88,14 @@ class TcpProxy:
     def restore(self) -> None:
         self.down = False
 
+    def freeze(self) -> None:
+        self.thawed.clear()
+
+    def thaw(self) -> None:
+        self.thawed.set()
+
     def close(self) -> None:
+        self.thaw()
         self.cut()
         self.listener.close()
 
@@ -119,7 +133,7 @@ def _events(start: int, count: int) -> list[Event]:
 
 def test_postgres_outage(proxy_url: tuple[str, TcpProxy], schema: str, tmp_path: Path) -> None:
     url, proxy = proxy_url
-    db = PostgresDatabase(url, schema=schema, timeout_s=1.0, connect_timeout_s=1)
+    db = PostgresDatabase(url, schema=schema, timeout_s=1.0, connect_timeout_s=2)
     config, events = PostgresConfigStore(db), PostgresEventStore(db)
     config.create(
         "flag",
@@ -216,4 +230,41 @@ def test_postgres_outage(proxy_url: tuple[str, TcpProxy], schema: str, tmp_path:
         assert holder.wait_for(3, timeout_s=3)
     assert holder.current.assigner.decide("exp", "u1", now=NOW).reason.value == "killed"
     late_db.close()
+    db.close()
+
+
+def _flag(key: str) -> Flag:
+    return Flag(key=key, type="bool", variations={"on": True, "off": False},
+                default_variation="off", off_variation="off")
+
+
+@pytest.mark.parametrize("fault", ["frozen", "down"])
+def test_writes_fail_fast_when_postgres_stops_answering(
+    proxy_url: tuple[str, TcpProxy], schema: str, fault: str
+) -> None:
+    url, proxy = proxy_url
+    db = PostgresDatabase(url, schema=schema)  # the defaults: 1 s pool wait, 1 s per transaction
+    config = PostgresConfigStore(db)
+    config.create("flag", _flag("f"), actor="ana")
+    proxy.freeze() if fault == "frozen" else proxy.cut()
+    took: list[float] = []
+    for i in range(3):
+        started = time.monotonic()
+        with pytest.raises(StorageError, match=r"creating flag 'g\d' failed on PostgreSQL"):
+            config.create("flag", _flag(f"g{i}"), actor="ana")
+        took.append(time.monotonic() - started)
+    print(f"\nconfig write with PostgreSQL {fault}: StorageError after "
+          f"{', '.join(f'{t:.2f}' for t in took)} s (limit 1 s + pool wait)")
+    assert max(took) < 2.5  # 1 s deadline, 1 s pool wait; far from the 7.9 s hang of before
+    proxy.thaw()
+    proxy.restore()
+    deadline = time.monotonic() + 20
+    while True:  # the pool replaces the cut connections; writes succeed again
+        try:
+            config.create("flag", _flag("after"), actor="ana")
+            break
+        except StorageError:
+            assert time.monotonic() < deadline, "PostgreSQL writes did not recover"
+            time.sleep(0.1)
+    assert [f.key for f in config.list("flag")] == ["after", "f"]
     db.close()

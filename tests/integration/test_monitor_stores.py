@@ -36,7 +36,7 @@ from abwb.monitoring import (
 )
 from abwb.monitoring.alerts import Evidence, Finding, reconcile
 from abwb.settings import DatabaseSettings, Settings
-from abwb.store import PostgresDatabase, alert_store_for, open_stores
+from abwb.store import PostgresDatabase, open_stores
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -111,7 +111,9 @@ def _outage_run(config: Any, events: Any, alerts: Any, take_down: Callable[[], N
 
 def test_sqlite_event_store_outage_loses_nothing(tmp_path: Path) -> None:
     home = tmp_path / ".abwb"
-    config, events = open_stores(Settings(database=DatabaseSettings(home=home)))
+    opened = open_stores(Settings(database=DatabaseSettings(home=home)))
+    config, events = opened.config, opened.events
+    opened.alerts.close()
     alerts = SqliteAlertStore(home / "abwb.db")
     other = sqlite3.connect(home / "abwb.db", isolation_level=None)
     try:
@@ -127,8 +129,9 @@ def test_sqlite_event_store_outage_loses_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_postgres_event_store_outage_loses_nothing(pg_url: str, pg_schema: str) -> None:
-    config, events = open_stores(Settings(database=DatabaseSettings(url=pg_url)), schema=pg_schema)
-    alerts = alert_store_for(config)
+    opened = open_stores(Settings(database=DatabaseSettings(url=pg_url)), schema=pg_schema)
+    config, events = opened.config, opened.events
+    alerts = opened.alerts
     other = psycopg.connect(pg_url, autocommit=True)
     try:
         _outage_run(config, events, alerts,

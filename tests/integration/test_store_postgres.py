@@ -117,7 +117,9 @@ def test_config_writes_notify_only_after_commit(pg_url: str, schema: str) -> Non
 
 def test_open_stores_with_a_postgres_url(pg_url: str, schema: str) -> None:
     settings = Settings(database=DatabaseSettings(url=pg_url))
-    config, events = open_stores(settings, schema=schema)
+    opened = open_stores(settings, schema=schema)
+    config, events = opened.config, opened.events
+    opened.alerts.close()
     config.create("segment", _segment("a"), actor="ana")
     assert config.config_version() == 1
     config.close()

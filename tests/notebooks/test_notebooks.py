@@ -70,11 +70,11 @@ def test_notebook_executes_on_fixture_workspace(
     if name == "readout":
         assert "abwb-headline" in html and "Decision rule" in html
         assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3  # plots rendered
-        stores = open_stores(workspace)
+        opened = open_stores(workspace)
+        stores = (opened.config, opened.events)
         try:
             readout = build_readout(stores, KEY, as_of=AS_OF, engine="bayesian")
         finally:
-            for s in stores:
-                s.close()
+            opened.close()
         assert readout.headline in html_module.unescape(html)
         assert not math.isnan(readout.results["chance_to_win"][0])

@@ -38,7 +38,8 @@ def test_readout_writes_report_and_results_matching_library(workspace: Settings,
     assert "abwb.readout.build_readout(" not in html  # input cells hidden
     assert (directory / "readout.ipynb").exists()
     written = json.loads((directory / "results.json").read_text())
-    stores = open_stores(workspace)
+    opened = open_stores(workspace)
+    stores = (opened.config, opened.events)
     try:
         expected = readout_to_dict(build_readout(stores, KEY, as_of=AS_OF))
         experiment = stores[0].get("experiment", KEY)
@@ -47,8 +48,7 @@ def test_readout_writes_report_and_results_matching_library(workspace: Settings,
                                         catalog=stores[0].load_bundle().metrics,
                                         as_of=window_end(AS_OF))
     finally:
-        for s in stores:
-            s.close()
+        opened.close()
     assert written["decision"] == expected["decision"]
     assert written["quality"] == expected["quality"]
     assert len(written["results"]) == len(expected["results"]) == 3

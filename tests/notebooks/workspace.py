@@ -49,7 +49,9 @@ def build_workspace(tmp: Path, *, users: int = 3000, seed: int = 11) -> Settings
         database=DatabaseSettings(url=f"sqlite:///{(tmp / 'abwb.db').as_posix()}", home=tmp),
         analysis=AnalysisSettings(reports_dir=tmp / "reports"),
     )
-    config_store, event_store = open_stores(settings)
+    opened = open_stores(settings)
+    config_store, event_store = opened.config, opened.events
+    opened.alerts.close()
     try:
         for m in metric_definitions():
             config_store.create("metric", m, actor="test")

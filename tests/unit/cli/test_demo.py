@@ -96,8 +96,10 @@ def test_demo_cli_end_to_end_and_rerun_resets(tmp_path: Path, monkeypatch: pytes
 
 
 def _exposures(tmp_path: Path) -> int:
-    config, events = open_stores(Settings(database=DatabaseSettings(home=tmp_path / ".abwb",
+    opened = open_stores(Settings(database=DatabaseSettings(home=tmp_path / ".abwb",
                                                                    url=f"sqlite:///{tmp_path}/.abwb/demo.db")))
+    config, events = opened.config, opened.events
+    opened.alerts.close()
     try:
         return events.read_exposures(experiment=story.EXPERIMENT).height
     finally:

@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _seed(home: Path, stream: Callable[..., tuple[pl.DataFrame, pl.DataFrame]]) -> None:
-    config, events = open_stores(Settings(database=DatabaseSettings(home=home)))
+    opened = open_stores(Settings(database=DatabaseSettings(home=home)))
+    config, events = opened.config, opened.events
+    opened.alerts.close()
     config.create("metric", MetricDefinition(key="conv", kind="binomial", event="buy"), actor="me")
     config.create("experiment", Experiment(key="exp", status="running",
                                            variants=[Variant("c", 0.5, True), Variant("t", 0.5)],

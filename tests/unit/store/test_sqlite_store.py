@@ -65,7 +65,9 @@ def test_state_survives_reopening(tmp_path: Path) -> None:
 
 def test_open_stores_defaults_to_the_embedded_file_and_shares_it(tmp_path: Path) -> None:
     settings = Settings(database=DatabaseSettings(home=tmp_path / "home"))
-    config, events = open_stores(settings)
+    opened = open_stores(settings)
+    config, events = opened.config, opened.events
+    opened.alerts.close()
     assert isinstance(config, SqliteConfigStore) and isinstance(events, SqliteEventStore)
     assert (tmp_path / "home" / "abwb.db").exists()
     config.create("segment", _segment("pro"), actor="ana")
@@ -143,3 +145,16 @@ def test_concurrent_processes_write_without_losing_anything(tmp_path: Path) -> N
     assert store.config_version() == 75  # every write bumped the counter exactly once
     assert len(store.audit(limit=1000)) == 75
     store.close()
+
+
+def test_open_stores_is_a_typed_record_over_one_database(tmp_path: Path) -> None:
+    stores = open_stores(Settings(database=DatabaseSettings(home=tmp_path / "home")))
+    assert stores.database.dialect.name == "sqlite"
+    assert stores.config.database is stores.database
+    stores.config.create("segment", _segment("pro"), actor="ana")
+    stores.api_key_hashes.add("ci", "ab" * 32, ["read"])
+    assert [k.name for k in stores.api_key_hashes.active()] == ["ci"]
+    assert stores.alerts.open_alerts() == []
+    stores.close()
+    with pytest.raises(StorageError, match="is closed"):
+        stores.events.read_events()

@@ -35,7 +35,8 @@ LAYERS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "abwb.rollout": {"msgspec", "abwb.assignment", "abwb.config", "abwb.errors"},
     "abwb.flags": {"msgspec", "abwb.assignment", "abwb.config", "abwb.errors", "abwb.rollout",
                    "abwb.targeting"},
-    "abwb.stats": {"numpy", "scipy", "polars", "pymc", "arviz_stats", "nutpie", "abwb.errors"},
+    "abwb.stats": {"numpy", "scipy", "polars", "pymc", "arviz_stats", "nutpie", "abwb.errors",
+                   "abwb.config.metric"},
     # -- frames and analysis: polars, duckdb
     "abwb.bulk": {"polars", "polars_hash", "abwb.assignment", "abwb.config", "abwb.errors",
                   "abwb.targeting"},

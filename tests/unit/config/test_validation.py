@@ -98,15 +98,19 @@ TWO = [{"key": "control", "weight": 0.5, "is_control": True}, {"key": "b", "weig
             {"variants": [TWO[0], {"key": "b", "weight": 0.5, "payload": "x" * 20000}]},
             "experiments[0].variants[1].payload: must encode to at most 16384 bytes",
         ),
-        ({"colour": "blue"}, "experiments[0]: Object contains unknown field `colour`"),
+        ({"colour": "blue"}, "experiments[0].colour: unknown field; expected one of ["),
         (
             {"traffic_fraction": "half"},
             "experiments[0].traffic_fraction: Expected `float`, got `str`",
         ),
-        ({"status": "live"}, "experiments[0].status: Invalid enum value 'live'"),
+        (
+            {"status": "live"},
+            "experiments[0].status: must be one of ['draft', 'scheduled', 'running', "
+            "'paused', 'stopped', 'archived'], got 'live'",
+        ),
         (
             {"variants": [TWO[0], {"key": "b", "weight": 0.5, "extra": 1}]},
-            "experiments[0].variants[1]: Object contains unknown field `extra`",
+            "experiments[0].variants[1].extra: unknown field; expected one of [",
         ),
     ],
 )

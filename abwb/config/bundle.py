@@ -68,32 +68,15 @@ class ConfigBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
             if name not in known:
                 hint = did_you_mean(str(name), known) or f"; expected one of {sorted(known)}"
                 problems.add(_join(path, str(name)), f"unknown section{hint}")
-        sections: dict[str, list[Any]] = {}
-        origins: dict[str, list[int]] = {}
-        failed: set[str] = set()
-        for name, kind in SECTIONS.items():
-            raw = data.get(name) or []
-            if not isinstance(raw, list):
-                problems.add(_join(path, name), f"must be a list, got {type(raw).__name__}")
-                continue
-            decoded, origins[name] = [], []
-            for i, item in enumerate(raw):
-                obj = decode_object(item, kind, problems, path=f"{_join(path, name)}[{i}]")
-                if obj is None:
-                    obj = salvage(item, kind)  # still check its references below
-                if obj is not None:
-                    decoded.append(obj)
-                    origins[name].append(i)
-                elif isinstance(item, Mapping) and isinstance(item.get("key"), str):
-                    failed.add(item["key"])
-            sections[name] = decoded
+        sections, origins, failed = _decode_sections(data, path, problems)
         version = data.get("version", 0)
         if not isinstance(version, int) or isinstance(version, bool) or version < 0:
             problems.add(_join(path, "version"), f"must be an integer >= 0, got {version!r}")
             version = 0
         bundle = cls(**sections, version=version)
-        # Cross-object checks run on what did decode, so one run reports every stage;
-        # a reference to an object that failed to decode is not reported twice.
+        # Cross-object checks run on what did decode (and on salvaged objects), so one
+        # run reports every stage; a reference to an object that failed to decode is
+        # not reported twice.
         for p in validate_bundle(bundle):
             if any(f"{key!r}" in p.message for key in failed):
                 continue
@@ -149,6 +132,36 @@ def decode_object[T: msgspec.Struct](
         # Diagnose field by field: msgspec stops at the first problem, we want them all.
         problems.extend(struct_problems(data, kind, path=path))
     return None
+
+
+def _decode_sections(
+    data: Mapping[str, Any], path: str, problems: ProblemList
+) -> tuple[dict[str, list[Any]], dict[str, list[int]], set[str]]:
+    """Decode each section's objects.
+
+    Returns:
+        ``(objects by section, their index in the file, keys of unusable objects)``;
+        invalid objects are salvaged (for cross-object checks only) where possible.
+    """
+    sections: dict[str, list[Any]] = {}
+    origins: dict[str, list[int]] = {}
+    failed: set[str] = set()
+    for name, kind in SECTIONS.items():
+        raw = data.get(name) or []
+        if not isinstance(raw, list):
+            problems.add(_join(path, name), f"must be a list, got {type(raw).__name__}")
+            continue
+        sections[name], origins[name] = [], []
+        for i, item in enumerate(raw):
+            obj = decode_object(item, kind, problems, path=f"{_join(path, name)}[{i}]")
+            if obj is None:
+                obj = salvage(item, kind)  # still check its references
+            if obj is not None:
+                sections[name].append(obj)
+                origins[name].append(i)
+            elif isinstance(item, Mapping) and isinstance(item.get("key"), str):
+                failed.add(item["key"])
+    return sections, origins, failed
 
 
 def validate_bundle(bundle: ConfigBundle) -> list[Problem]:

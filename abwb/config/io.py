@@ -7,10 +7,9 @@ instead of silently becoming ``True``/``False`` as in YAML 1.1.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
-
-import re
 
 import msgspec
 import yaml
@@ -24,7 +23,7 @@ __all__ = ["dump_bundle", "load_bundle", "parse_text"]
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
 
-class _Yaml12Loader(yaml.SafeLoader):
+class _Yaml12Loader(yaml.SafeLoader):  # type: ignore[misc]  # yaml ships no stubs
     """``yaml.SafeLoader`` with YAML 1.2 booleans (``true``/``false`` only)."""
 
 
@@ -54,7 +53,7 @@ def parse_text(text: str, *, source: str = "<text>") -> Any:
         except msgspec.DecodeError:
             pass  # not strict JSON (comments, trailing commas) — let YAML have a go
     try:
-        return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader
+        return yaml.load(text, Loader=_Yaml12Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

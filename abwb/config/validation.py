@@ -198,41 +198,42 @@ def _diagnose(value: Any, tp: Any, path: str, problems: ProblemList) -> None:
         error = exc
     tp = _without_none(tp, value)
     origin = get_origin(tp)
-    if isinstance(tp, type) and issubclass(tp, msgspec.Struct) and isinstance(value, Mapping):
-        if _struct_fields(value, tp, path, problems):
-            return
-    elif origin is list and isinstance(value, list):
-        before = len(problems)
-        (item_tp,) = get_args(tp)
-        for i, item in enumerate(value):
-            _diagnose(item, item_tp, f"{path}[{i}]", problems)
-        if len(problems) > before:
-            return
-    elif origin is dict and isinstance(value, Mapping):
-        before = len(problems)
-        key_tp, value_tp = get_args(tp)
-        for name, item in value.items():
-            if not isinstance(name, str):
-                problems.add(_join(path, f"[{name!r}]"), _key_message(name))
-                continue
-            _diagnose(item, value_tp, _join(path, f"[{name!r}]"), problems)
-        if len(problems) > before:
-            return
-    elif origin is Literal:
+    if _diagnose_inside(value, tp, path, problems):
+        return
+    if origin is Literal:
         allowed = list(get_args(tp))
         hint = did_you_mean(value, map(str, allowed)) if isinstance(value, str) else ""
         problems.add(path, f"must be one of {allowed}, got {value!r}{hint}")
-        return
     elif tp is bool and isinstance(value, str):
         problems.add(path, f"must be true or false, got {value!r}" + _yaml11_hint(value))
-        return
-    _from_error(error, path, problems, value)
+    else:
+        _from_error(error, path, problems, value)
+
+
+def _diagnose_inside(value: Any, tp: Any, path: str, problems: ProblemList) -> bool:
+    """Diagnose the parts of a struct, list or dict; True if a problem was found inside."""
+    origin = get_origin(tp)
+    before = len(problems)
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct) and isinstance(value, Mapping):
+        _struct_fields(value, tp, path, problems)
+    elif origin is list and isinstance(value, list):
+        (item_tp,) = get_args(tp)
+        for i, item in enumerate(value):
+            _diagnose(item, item_tp, f"{path}[{i}]", problems)
+    elif origin is dict and isinstance(value, Mapping):
+        value_tp = get_args(tp)[1]
+        for name, item in value.items():
+            if isinstance(name, str):
+                _diagnose(item, value_tp, _join(path, f"[{name!r}]"), problems)
+            else:
+                problems.add(_join(path, f"[{name!r}]"), _key_message(name))
+    return len(problems) > before
 
 
 def _struct_fields(
     value: Mapping[Any, Any], tp: type[msgspec.Struct], path: str, problems: ProblemList
-) -> bool:
-    """Check each field of a struct separately; True if any problem was found."""
+) -> None:
+    """Check each field of a struct separately, then the model's own checks on the rest."""
     before = len(problems)
     fields = {f.encode_name: f for f in msgspec.structs.fields(tp)}
     bad: set[str] = set()
@@ -240,10 +241,8 @@ def _struct_fields(
         if not isinstance(name, str):
             problems.add(_join(path, f"[{name!r}]"), _key_message(name))
         elif name not in fields:
-            problems.add(
-                _join(path, name),
-                "unknown field" + (did_you_mean(name, fields) or f"; expected one of {sorted(fields)}"),
-            )
+            hint = did_you_mean(name, fields) or f"; expected one of {sorted(fields)}"
+            problems.add(_join(path, name), f"unknown field{hint}")
     for name, field in fields.items():
         if name not in value:
             if field.required:
@@ -254,27 +253,35 @@ def _struct_fields(
         if len(problems) > count:
             bad.add(name)
     if len(problems) == before:
-        return False
-    # The model's own checks on the fields that did decode (bad ones fall back to defaults).
-    rest = {k: v for k, v in value.items() if isinstance(k, str) and k in fields and k not in bad}
+        return  # every field is fine on its own: the caller reports the model's check
+    prefixes = tuple(_join(path, name) for name in bad)
+    problems.extend(
+        p
+        for p in _semantic_problems(value, tp, path, fields, bad)
+        if not p.path.startswith(prefixes) and p not in problems
+    )
+
+
+def _semantic_problems(
+    value: Mapping[Any, Any],
+    tp: type[msgspec.Struct],
+    path: str,
+    fields: Mapping[str, Any],
+    bad: set[str],
+) -> ProblemList:
+    """The model's own checks on the fields that did decode (bad ones take defaults)."""
     semantic = ProblemList()
+    rest = {k: v for k, v in value.items() if isinstance(k, str) and k in fields and k not in bad}
     if all(name in rest for name, f in fields.items() if f.required):
         try:
             msgspec.convert(rest, tp, strict=True)
         except msgspec.ValidationError as exc:
             _from_error(exc, path, semantic, rest)
-    else:
-        partial = salvage(value, tp)
-        own_checks = getattr(partial, "problems", None)
-        if callable(own_checks):
-            semantic.extend(Problem(_join(path, p.path), p.message) for p in own_checks())
-    if semantic:
-        problems.extend(
-                p for p in semantic
-                if not any(p.path.startswith(_join(path, name)) for name in bad)
-                and p not in problems
-            )
-    return True
+        return semantic
+    own_checks = getattr(salvage(value, tp), "problems", None)
+    if callable(own_checks):
+        semantic.extend(Problem(_join(path, p.path), p.message) for p in own_checks())
+    return semantic
 
 
 def _from_error(

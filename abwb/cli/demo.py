@@ -2,9 +2,10 @@
 
 A thin display over :mod:`abwb.demo.story`: each chapter is one story step whose
 real result (stored rows, audit entries, alerts, files) is shown as a compact table.
-The demo persists into ``$ABWB_HOME/demo.db`` by default, or into its own PostgreSQL
-schema (``--schema``, default ``abwb_demo``) when ``ABWB_DATABASE_URL`` is set, and
-resets that data on every run.
+The demo persists into the default workspace ``$ABWB_HOME/abwb.db`` (refusing to reset
+one it did not create), or into its own PostgreSQL schema (``--schema``, default
+``ABWB_DATABASE_SCHEMA`` when set, else ``abwb_demo``) when ``ABWB_DATABASE_URL`` is set,
+and resets that data on every run. It ends with the commands to try next on the same data.
 """
 
 from __future__ import annotations
@@ -33,11 +34,16 @@ def register(sub: Any) -> None:
         "demo", help="run the end-to-end demo (persistence, assignment, stats, flags, monitoring)",
         description="Seed a demo workspace, simulate traffic, analyse it, ramp and kill a flag, "
                     "catch a regression and write a readout. Safe to re-run: it resets only "
-                    "its own data ($ABWB_HOME/demo.db or the PostgreSQL schema --schema).")
+                    "its own data ($ABWB_HOME/abwb.db, the default workspace, or the PostgreSQL "
+                    "schema --schema).",
+        epilog="examples:\n  abwb demo\n  abwb demo --users 20000 --no-notebook\n"
+               "  ABWB_DATABASE_URL=postgresql://localhost/test abwb demo --schema abwb_demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--users", type=int, default=100_000,
                    help="simulated users offered the experiment (default 100000)")
-    p.add_argument("--schema", default="abwb_demo",
-                   help="PostgreSQL schema of the demo (default abwb_demo; dropped and re-created)")
+    p.add_argument("--schema", default=None,
+                   help="PostgreSQL schema of the demo (default ABWB_DATABASE_SCHEMA unless "
+                        "public, else abwb_demo; dropped and re-created)")
     p.add_argument("--bayes-models", action="store_true",
                    help="also fit the PyMC hierarchical model (adds ~10 s to compile)")
     p.add_argument("--no-notebook", action="store_true",
@@ -94,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
     ch = _Chapters(console)
     console.print(f"[bold]abwb demo[/] — demo clock {now:%Y-%m-%d %H:%M} UTC, "
                   f"{args.users:,} simulated users")
+    settings = Settings.from_env()
+    schema = args.schema or _default_schema(settings)
     ws = ch.run("Persistence: config written through the ConfigStore",
-                lambda: open_workspace(Settings.from_env(), schema=args.schema))
+                lambda: open_workspace(settings, schema=schema))
     try:
         setup = story.persist_config(ws)
         console.print(f"store: [cyan]{setup.backend}[/] (reset for this run)")
@@ -134,7 +142,40 @@ def run(args: argparse.Namespace) -> int:
     finally:
         ws.close()
     _summary(console, traffic, analysis, flags, monitor, readout, time.perf_counter() - started)
+    _next_steps(console, settings, schema, as_of)
     return 0
+
+
+def _default_schema(settings: Any) -> str:
+    """ABWB_DATABASE_SCHEMA when it names a schema of its own, else ``abwb_demo``."""
+    from abwb.demo.workspace import DEMO_SCHEMA
+
+    schema: str = settings.database.schema
+    return schema if schema != "public" else DEMO_SCHEMA
+
+
+def next_commands(settings: Any, schema: str, as_of: Any) -> list[str]:
+    """The commands to try after the demo, on the demo's own workspace."""
+    prefix = ""
+    if settings.database.is_postgres and schema != settings.database.schema:
+        prefix = f"ABWB_DATABASE_SCHEMA={schema} "
+    return [
+        f"{prefix}./run abwb readout checkout-redesign --as-of {as_of}",
+        f"{prefix}./run abwb export -o workspace.yaml   # the workspace as config as code",
+        f"{prefix}./run abwb monitor --list",
+        "./run lab                                  # JupyterLab on notebooks/",
+    ]
+
+
+def _next_steps(console: Console, settings: Any, schema: str, as_of: Any) -> None:
+    from abwb.demo.workspace import demo_settings
+
+    where = (f"PostgreSQL schema {schema}" if settings.database.is_postgres
+             else demo_settings(settings).database.effective_url.removeprefix("sqlite:///"))
+    console.rule("[bold]Next[/]", align="left")
+    console.print(f"the demo's data is the workspace every command uses: {where}")
+    for command in next_commands(settings, schema, as_of):
+        console.print(f"  {escape(command)}", soft_wrap=True)
 
 
 def _show_assignment(console: Console, a: Any) -> None:

@@ -22,6 +22,8 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
+from abwb.cli.terminal import plural, print_table
+
 __all__ = ["register", "run"]
 
 _STEPS = 8
@@ -107,9 +109,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         setup = story.persist_config(ws)
         console.print(f"store: [cyan]{setup.backend}[/] (reset for this run)")
-        console.print("config v{}: {} — {} audit entries by {}".format(
-            setup.config_version, ", ".join(f"{n} {k}" for k, n in setup.objects.items() if n),
-            setup.audit_entries, story.ACTOR))
+        console.print("config v{}: {} — {} by {}".format(
+            setup.config_version,
+            ", ".join(plural(n, _singular(k)) for k, n in setup.objects.items() if n),
+            plural(setup.audit_entries, "audit entry", "audit entries"), story.ACTOR))
         conflict = ch.run("Targeting + conflicts: starting an overlapping experiment",
                           lambda: story.refuse_conflict(ws))
         console.print(f"[red]refused[/]: {escape(conflict.message)}")
@@ -180,16 +183,13 @@ def _next_steps(console: Console, settings: Any, schema: str, as_of: Any) -> Non
 
 def _show_assignment(console: Console, a: Any) -> None:
     experiments = list(a.reasons)
-    table = Table(title="Sample users (variant, reason)", title_justify="left")
-    table.add_column("unit")
-    table.add_column("country/plan/app")
-    for key in experiments:
-        table.add_column(key)
+    rows = []
     for unit, attrs, decisions in a.sample:
         who = f"{attrs.get('country')}/{attrs.get('plan')}/{attrs.get('app', {}).get('version')}"
         cells = [f"{decisions[k][0] or '—'} [dim]{decisions[k][1]}[/]" for k in experiments]
-        table.add_row(unit, who, *cells)
-    console.print(table)
+        rows.append([unit, who, *cells])
+    print_table(console, "Sample users (variant, reason)",
+                ["unit", "country/plan/app", *experiments], rows)
     split = Table(title="Measured split over the population", title_justify="left")
     for col in ("experiment", "variant", "expected", "measured", "units", "SRM p"):
         split.add_column(col, justify="left" if col in ("experiment", "variant") else "right")
@@ -228,22 +228,24 @@ def _show_traffic(console: Console, t: Any) -> None:
 
 
 def _show_analysis(console: Console, a: Any) -> None:
-    table = Table(title="Frequentist (Holm-adjusted) · sequential · Bayesian", title_justify="left")
-    for col in ("metric", "treatment", "method", "lift", "CI", "p adj", "always-valid CI",
-                "P(>ctrl)", "exp. loss", "status"):
-        table.add_column(col, overflow="fold",
-                         justify="left" if col in ("metric", "treatment", "method") else "right")
+    columns = ["metric", "treatment", "method", "lift", "CI", "p adj", "always-valid CI",
+               "P(>ctrl)", "exp. loss", "status"]
     seq = {(r.metric, r.treatment): r for r in a.sequential}
     bayes = {(m, t): b for m, t, b in a.bayesian}
+    rows = []
     for r in a.frequentist:
         s, b = seq.get((r.metric, r.treatment)), bayes.get((r.metric, r.treatment))
-        table.add_row(
+        rows.append([
             r.metric, r.treatment, _METHODS.get(r.method, r.method), _pct(r.effect_rel),
             f"[{_pct(r.ci_low_rel)}, {_pct(r.ci_high_rel)}]", _p(r.p_value_adjusted),
             f"[{_pct(s.ci_low_rel)}, {_pct(s.ci_high_rel)}]" if s else "—",
             f"{b.chance_to_beat_control:.1%}" if b else "—",
-            f"{b.risk_treatment:.3g}" if b else "—", r.status)
-    console.print(table)
+            _loss(b.risk_treatment, proportion=r.method == "two_proportion_z") if b else "—",
+            r.status])
+    print_table(console, "Frequentist (Holm-adjusted) · sequential · Bayesian", columns, rows,
+                right=columns[3:9], heading=2)
+    console.print("[dim]exp. loss: expected loss of shipping the treatment, in the metric's "
+                  "own units (pp = percentage points of a rate)[/]")
     for t, plain in a.unadjusted_revenue.items():
         cuped = a.frequentist.get("revenue", t)
         console.print(f"CUPED on revenue ({t}): variance −{cuped.variance_reduction:.0%}, "
@@ -257,6 +259,17 @@ def _show_analysis(console: Console, a: Any) -> None:
     for d in a.decisions:
         colour = {"ship": "green", "dont_ship": "red"}.get(d.verdict, "yellow")
         console.print(f"  {d.treatment}: [{colour}]{d.verdict}[/] — {escape('; '.join(d.reasons))}")
+
+
+def _singular(section: str) -> str:
+    return section[:-1] if section.endswith("s") else section
+
+
+def _loss(value: float, *, proportion: bool) -> str:
+    """Expected loss with its unit: percentage points for rates, else the metric's unit."""
+    if proportion:
+        return f"{value * 100:.2g} pp"
+    return f"{value:.3g}"
 
 
 def _show_flags(console: Console, f: Any) -> None:
@@ -283,12 +296,12 @@ def _show_monitor(console: Console, m: Any) -> None:
     else:
         e = m.alert.evidence
         console.print(f"[red]ALERT[/] {m.alert.severity} {m.alert.kind}: {escape(m.alert.message)}")
-        console.print(f"  evidence: n={e.n}, effect {_pct(e.effect_rel)}, p={_p(e.p_value)}, "
-                      f"method {e.method}; action [bold]{m.alert.action}[/]")
+        sizes = ", ".join(f"{variant} {n:,}" for variant, n in e.n.items())
+        console.print(f"  evidence: units {sizes}; effect {_pct(e.effect_rel)}, "
+                      f"p = {_p(e.p_value)} ({e.method}); action [bold]{m.alert.action}[/]")
     console.print(f"rollout status: [bold]{m.rollout_status}[/]")
     if m.audit:
-        text = m.audit if len(m.audit) <= 160 else m.audit[:160] + "…"
-        console.print(f"audit: {escape(text)}")
+        console.print(f"audit: {escape(m.audit)}")
     if m.other_alerts:
         console.print(f"[dim]other alerts: {', '.join(m.other_alerts)}[/]")
 

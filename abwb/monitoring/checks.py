@@ -479,7 +479,7 @@ def check_guardrails(
                 severity="critical",
                 metric=metric.key,
                 variant=treatment,
-                message=f"guardrail {metric.key} {word} in {treatment} of {subject.key}: "
+                message=f"guardrail {metric.key} {word} for variant {treatment!r} of {subject.key}: "
                 f"{result.effect_rel:+.2%} vs {control} (tolerated {tolerance:.1%}); "
                 f"always-valid p = {p:.2g} < {alpha_each:.2g}",
                 evidence=_comparison_evidence(
@@ -551,8 +551,8 @@ def check_significance(
                 severity="info",
                 metric=metric.key,
                 variant=treatment,
-                message=f"primary metric {metric.key} reached significance in "
-                f"{treatment} of {subject.key}: {result.effect_rel:+.2%} vs {control}, "
+                message=f"primary metric {metric.key} reached significance for variant "
+                f"{treatment!r} of {subject.key}: {result.effect_rel:+.2%} vs {control}, "
                 f"always-valid p = {p:.2g}",
                 evidence=_comparison_evidence(result, control, treatment, p, alpha_each),
             )

@@ -479,7 +479,8 @@ def check_guardrails(
                 severity="critical",
                 metric=metric.key,
                 variant=treatment,
-                message=f"guardrail {metric.key} {word} for variant {treatment!r} of {subject.key}: "
+                message=f"guardrail {metric.key} {word} for variant {treatment!r} of "
+                f"{subject.key}: "
                 f"{result.effect_rel:+.2%} vs {control} (tolerated {tolerance:.1%}); "
                 f"always-valid p = {p:.2g} < {alpha_each:.2g}",
                 evidence=_comparison_evidence(

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from abwb.cli import main
+from abwb.config import Segment
 from abwb.demo import story
 from abwb.demo.traffic import demo_population
 from abwb.demo.workspace import open_workspace
-from abwb.config import Segment
 from abwb.errors import InvalidInput
 from abwb.settings import AnalysisSettings, DatabaseSettings, Settings
 from abwb.store import open_stores

@@ -1,4 +1,4 @@
-"""Config as code: plan and apply config files against a workspace, export it back.
+"""Config as code: reconcile a workspace with config files (plan, apply) and export it.
 
 What belongs here: :func:`plan_changes` (what applying some config files to the
 workspace would create, change and start — or why it is refused),

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from abwb.cli.workspace import open_workspace, plan_lines, read_files
-from abwb.config_as_code import apply_plan, plan_changes
+from abwb.reconciliation import apply_plan, plan_changes
 from abwb.settings import Settings
 
 __all__ = ["register", "run"]

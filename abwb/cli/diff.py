@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from abwb.cli.workspace import open_workspace, plan_lines, read_files
-from abwb.config_as_code import plan_changes
+from abwb.reconciliation import plan_changes
 from abwb.settings import Settings
 
 __all__ = ["register", "run"]

@@ -16,7 +16,7 @@ import msgspec
 import yaml
 
 from abwb.cli.workspace import open_workspace
-from abwb.config_as_code import export_data
+from abwb.reconciliation import export_data
 from abwb.settings import Settings
 
 __all__ = ["register", "render", "run"]

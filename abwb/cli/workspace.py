@@ -2,8 +2,8 @@
 
 What belongs here: opening the configured workspace's config store together with
 the :class:`~abwb.changes.ConfigChanges` use cases, reading config files into plain
-data, and turning a :class:`~abwb.config_as_code.Plan` into the lines both commands
-print. The planning itself lives in :mod:`abwb.config_as_code`.
+data, and turning a :class:`~abwb.reconciliation.Plan` into the lines both commands
+print. The planning itself lives in :mod:`abwb.reconciliation`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 from abwb.changes import ConfigChanges
 from abwb.config.io import parse_text
-from abwb.config_as_code import FieldChange, Plan
 from abwb.errors import InvalidInput
+from abwb.reconciliation import FieldChange, Plan
 from abwb.settings import Settings
 from abwb.snapshot.holder import ConfigSnapshotHolder
 from abwb.store.protocol import ConfigStore

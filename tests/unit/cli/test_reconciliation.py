@@ -16,8 +16,8 @@ import yaml
 from abwb.changes import ConfigChanges
 from abwb.cli import main
 from abwb.config.io import parse_text
-from abwb.config_as_code import apply_plan, export_data, plan_changes
 from abwb.errors import Conflict
+from abwb.reconciliation import apply_plan, export_data, plan_changes
 from abwb.settings import Settings
 from abwb.snapshot.holder import ConfigSnapshotHolder
 from abwb.store import open_stores

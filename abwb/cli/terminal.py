@@ -64,10 +64,30 @@ def print_table(
     for row in rows:
         name = " · ".join(cell for cell in row[:heading] if cell)
         console.print(f"[bold]{name}[/]" if name else "")
-        for col, cell in zip(columns[heading:], row[heading:], strict=True):
-            if cell:
-                console.print(f"  {col}: {cell}")
+        items = [
+            f"{col}: {cell}"
+            for col, cell in zip(columns[heading:], row[heading:], strict=True)
+            if cell
+        ]
+        for line in _packed(console, items, width=console.width - 2):
+            console.print(f"  {line}", soft_wrap=True)
     return False
+
+
+def _packed(console: Console, items: Sequence[str], *, width: int) -> list[str]:
+    """Items joined by " · " into lines of at most ``width`` cells, never split."""
+    lines: list[str] = []
+    for item in items:
+        candidate = f"{lines[-1]} · {item}" if lines else item
+        if lines and _cells(console, candidate) <= width:
+            lines[-1] = candidate
+        else:
+            lines.append(item)
+    return lines
+
+
+def _cells(console: Console, markup: str) -> int:
+    return console.render_str(markup).cell_len
 
 
 def exit_quietly_on_broken_pipe(run: Callable[[], int]) -> int:

@@ -137,3 +137,14 @@ def test_ofrep_provider_example_against_abwb_serve(demo_server: str) -> None:
     exec(block.replace("http://127.0.0.1:8000", demo_server), namespace)
     details = namespace["details"]
     assert details.value is False and details.reason == "STATIC"  # type: ignore[attr-defined]
+
+
+def test_jupyterlab_is_documented_and_started_by_run_lab() -> None:
+    run = (ROOT / "run").read_text(encoding="utf-8")
+    assert "    lab)" in run and 'lab --notebook-dir="$ROOT/notebooks"' in run
+    assert 'ABWB_HOME="${ABWB_HOME:-$ROOT/.abwb}"' in run  # kernels start in notebooks/
+    help_text = subprocess.run([str(ROOT / "run"), "help"], capture_output=True, text=True,
+                               check=True).stdout
+    assert "./run lab" in help_text and "examples/*.yaml" in help_text
+    assert "./run lab" in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "./run lab" in (ROOT / "docs" / "readouts.md").read_text(encoding="utf-8")

@@ -218,3 +218,39 @@ def test_invalid_file_is_reported_with_file_and_path(
     assert main(["diff", str(path)]) == 1
     err = capsys.readouterr().err
     assert f"{path}:metrics[0].kind: must be one of" in err
+
+
+def test_status_changes_go_through_lifecycle_actions(
+    workspace: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["apply", "--yes", str(DEMO)]) == 0
+    edited = DEMO.read_text().replace(
+        "    guardrails: [checkout-error]\n", "    guardrails: [checkout-error]\n"
+        "    status: active\n    started_at: 2026-01-01T00:00:00Z  # kept by the workspace\n", 1
+    ).replace("    status: draft\n", "", 1).replace(
+        "    off_variation: \"off\"\n  - key: express-pay", "    off_variation: \"off\"\n"
+        "    killed: true\n  - key: express-pay", 1)
+    path = tmp_path / "edited.yaml"
+    path.write_text(edited)
+    capsys.readouterr()
+    assert main(["apply", "--yes", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "  > kill flag 'new-checkout'" in out
+    assert "  > start rollout 'express-pay-ramp'" in out
+    config, events = open_stores(workspace)
+    try:
+        assert config.get("flag", "new-checkout").killed
+        rollout = config.get("rollout", "express-pay-ramp")
+        assert rollout.status == "active" and rollout.started_at is not None
+        assert [a.reason for a in config.audit(key="express-pay-ramp", limit=1)] == [
+            f"abwb apply {path} (start)"]
+    finally:
+        config.close()
+        events.close()
+    # Back to draft is no lifecycle move: refused with the reason, nothing written.
+    path.write_text(DEMO.read_text().replace("status: running", "status: draft", 1))
+    assert main(["apply", "--yes", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "! refused: experiment 'checkout-redesign': no lifecycle path from 'running' to " \
+           "'draft'" in out
+    assert "! refused: rollout 'express-pay-ramp': cannot go from 'active' to 'draft'" in out

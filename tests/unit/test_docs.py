@@ -34,6 +34,7 @@ def python_blocks(page: Path) -> list[str]:
 
 
 def _run_page(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "examples").symlink_to(ROOT / "examples")  # as in a checkout
     namespace: dict[str, object] = {"__name__": f"docs.{page.stem}"}
     for i, block in enumerate(python_blocks(page)):
         if NEEDS_SERVER in block:

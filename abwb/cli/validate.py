@@ -20,7 +20,8 @@ def register(sub: Any) -> None:
         help="validate config files (YAML or JSON)",
         description="Check config-as-code files and print every problem of each file in one "
         "run, with its path (experiments[0].variants[2].weight: must be >= 0, got -0.1). "
-        "Files may hold part of a workspace only when given together with the rest.",
+        "Each file is checked on its own; `abwb diff FILE` checks a partial file against "
+        "the workspace.",
         epilog="examples:\n  abwb validate examples/*.yaml\n  abwb validate abwb/demo/demo.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -218,6 +218,12 @@ def test_invalid_file_is_reported_with_file_and_path(
     assert main(["diff", str(path)]) == 1
     err = capsys.readouterr().err
     assert f"{path}:metrics[0].kind: must be one of" in err
+    assert main(["apply", str(tmp_path / "missing.yaml"), str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "missing.yaml: cannot read config file" in err and "Traceback" not in err
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    assert main(["diff", str(tmp_path / "list.yaml")]) == 1
+    assert "must hold a mapping of sections, got list" in capsys.readouterr().err
 
 
 def test_status_changes_go_through_lifecycle_actions(

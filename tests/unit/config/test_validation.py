@@ -278,7 +278,7 @@ def test_cli_validate_prints_every_problem_and_exits_non_zero(
         "      - {key: b, weight: -0.5}\n"
     )
     assert main(["validate", str(good)]) == 0
-    assert "ok (1 experiments)" in capsys.readouterr().out
+    assert "ok (1 experiment)\n" in capsys.readouterr().out
     assert main(["validate", str(good), str(bad), str(tmp_path / "missing.yaml")]) == 1
     err = capsys.readouterr().err
     assert f"{bad}:experiments[0].key" in err

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from abwb.config.validation import did_you_mean
-from abwb.errors import AbwbError, InvalidInput
+from abwb.errors import AbwbError, InvalidInput, NotFound
 from abwb.readout.model import ENGINES
 from abwb.settings import Settings
 
@@ -130,7 +130,10 @@ def _check_as_of(key: str, as_of: str | None, settings: Settings, today: date) -
 
     config, events = open_stores(settings)
     try:
-        config.get("experiment", key)  # NotFound names the experiment
+        try:
+            config.get("experiment", key)
+        except NotFound:
+            return  # the readout itself names the experiment and the known ones
         exposed = events.read_exposures(experiment=key)
     finally:
         config.close()

@@ -2,9 +2,10 @@
 
 A thin display over :mod:`abwb.demo.story`: each chapter is one story step whose
 real result (stored rows, audit entries, alerts, files) is shown as a compact table.
-The demo persists into ``$ABWB_HOME/demo.db`` by default, or into its own PostgreSQL
-schema (``--schema``, default ``abwb_demo``) when ``ABWB_DATABASE_URL`` is set, and
-resets that data on every run.
+The demo persists into the default workspace ``$ABWB_HOME/abwb.db`` (refusing to reset
+one it did not create), or into its own PostgreSQL schema (``--schema``, default
+``ABWB_DATABASE_SCHEMA`` when set, else ``abwb_demo``) when ``ABWB_DATABASE_URL`` is set,
+and resets that data on every run. It ends with the commands to try next on the same data.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
+from abwb.cli.terminal import plural, print_table
+
 __all__ = ["register", "run"]
 
 _STEPS = 8
@@ -33,11 +36,16 @@ def register(sub: Any) -> None:
         "demo", help="run the end-to-end demo (persistence, assignment, stats, flags, monitoring)",
         description="Seed a demo workspace, simulate traffic, analyse it, ramp and kill a flag, "
                     "catch a regression and write a readout. Safe to re-run: it resets only "
-                    "its own data ($ABWB_HOME/demo.db or the PostgreSQL schema --schema).")
+                    "its own data ($ABWB_HOME/abwb.db, the default workspace, or the PostgreSQL "
+                    "schema --schema).",
+        epilog="examples:\n  abwb demo\n  abwb demo --users 20000 --no-notebook\n"
+               "  ABWB_DATABASE_URL=postgresql://localhost/test abwb demo --schema abwb_demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--users", type=int, default=100_000,
                    help="simulated users offered the experiment (default 100000)")
-    p.add_argument("--schema", default="abwb_demo",
-                   help="PostgreSQL schema of the demo (default abwb_demo; dropped and re-created)")
+    p.add_argument("--schema", default=None,
+                   help="PostgreSQL schema of the demo (default ABWB_DATABASE_SCHEMA unless "
+                        "public, else abwb_demo; dropped and re-created)")
     p.add_argument("--bayes-models", action="store_true",
                    help="also fit the PyMC hierarchical model (adds ~10 s to compile)")
     p.add_argument("--no-notebook", action="store_true",
@@ -94,14 +102,17 @@ def run(args: argparse.Namespace) -> int:
     ch = _Chapters(console)
     console.print(f"[bold]abwb demo[/] — demo clock {now:%Y-%m-%d %H:%M} UTC, "
                   f"{args.users:,} simulated users")
+    settings = Settings.from_env()
+    schema = args.schema or _default_schema(settings)
     ws = ch.run("Persistence: config written through the ConfigStore",
-                lambda: open_workspace(Settings.from_env(), schema=args.schema))
+                lambda: open_workspace(settings, schema=schema))
     try:
         setup = story.persist_config(ws)
         console.print(f"store: [cyan]{setup.backend}[/] (reset for this run)")
-        console.print("config v{}: {} — {} audit entries by {}".format(
-            setup.config_version, ", ".join(f"{n} {k}" for k, n in setup.objects.items() if n),
-            setup.audit_entries, story.ACTOR))
+        console.print("config v{}: {} — {} by {}".format(
+            setup.config_version,
+            ", ".join(plural(n, _singular(k)) for k, n in setup.objects.items() if n),
+            plural(setup.audit_entries, "audit entry", "audit entries"), story.ACTOR))
         conflict = ch.run("Targeting + conflicts: starting an overlapping experiment",
                           lambda: story.refuse_conflict(ws))
         console.print(f"[red]refused[/]: {escape(conflict.message)}")
@@ -134,21 +145,51 @@ def run(args: argparse.Namespace) -> int:
     finally:
         ws.close()
     _summary(console, traffic, analysis, flags, monitor, readout, time.perf_counter() - started)
+    _next_steps(console, settings, schema, as_of)
     return 0
+
+
+def _default_schema(settings: Any) -> str:
+    """ABWB_DATABASE_SCHEMA when it names a schema of its own, else ``abwb_demo``."""
+    from abwb.demo.workspace import DEMO_SCHEMA
+
+    schema: str = settings.database.schema
+    return schema if schema != "public" else DEMO_SCHEMA
+
+
+def next_commands(settings: Any, schema: str, as_of: Any) -> list[str]:
+    """The commands to try after the demo, on the demo's own workspace."""
+    prefix = ""
+    if settings.database.is_postgres and schema != settings.database.schema:
+        prefix = f"ABWB_DATABASE_SCHEMA={schema} "
+    return [
+        f"{prefix}./run abwb readout checkout-redesign --as-of {as_of}",
+        f"{prefix}./run abwb export -o workspace.yaml   # the workspace as config as code",
+        f"{prefix}./run abwb monitor --list",
+        "./run lab                                  # JupyterLab on notebooks/",
+    ]
+
+
+def _next_steps(console: Console, settings: Any, schema: str, as_of: Any) -> None:
+    from abwb.demo.workspace import demo_settings
+
+    where = (f"PostgreSQL schema {schema}" if settings.database.is_postgres
+             else demo_settings(settings).database.effective_url.removeprefix("sqlite:///"))
+    console.rule("[bold]Next[/]", align="left")
+    console.print(f"the demo's data is the workspace every command uses: {where}")
+    for command in next_commands(settings, schema, as_of):
+        console.print(f"  {escape(command)}", soft_wrap=True)
 
 
 def _show_assignment(console: Console, a: Any) -> None:
     experiments = list(a.reasons)
-    table = Table(title="Sample users (variant, reason)", title_justify="left")
-    table.add_column("unit")
-    table.add_column("country/plan/app")
-    for key in experiments:
-        table.add_column(key)
+    rows = []
     for unit, attrs, decisions in a.sample:
         who = f"{attrs.get('country')}/{attrs.get('plan')}/{attrs.get('app', {}).get('version')}"
         cells = [f"{decisions[k][0] or '—'} [dim]{decisions[k][1]}[/]" for k in experiments]
-        table.add_row(unit, who, *cells)
-    console.print(table)
+        rows.append([unit, who, *cells])
+    print_table(console, "Sample users (variant, reason)",
+                ["unit", "country/plan/app", *experiments], rows)
     split = Table(title="Measured split over the population", title_justify="left")
     for col in ("experiment", "variant", "expected", "measured", "units", "SRM p"):
         split.add_column(col, justify="left" if col in ("experiment", "variant") else "right")
@@ -187,22 +228,24 @@ def _show_traffic(console: Console, t: Any) -> None:
 
 
 def _show_analysis(console: Console, a: Any) -> None:
-    table = Table(title="Frequentist (Holm-adjusted) · sequential · Bayesian", title_justify="left")
-    for col in ("metric", "treatment", "method", "lift", "CI", "p adj", "always-valid CI",
-                "P(>ctrl)", "exp. loss", "status"):
-        table.add_column(col, overflow="fold",
-                         justify="left" if col in ("metric", "treatment", "method") else "right")
+    columns = ["metric", "treatment", "method", "lift", "CI", "p adj", "always-valid CI",
+               "P(>ctrl)", "exp. loss", "status"]
     seq = {(r.metric, r.treatment): r for r in a.sequential}
     bayes = {(m, t): b for m, t, b in a.bayesian}
+    rows = []
     for r in a.frequentist:
         s, b = seq.get((r.metric, r.treatment)), bayes.get((r.metric, r.treatment))
-        table.add_row(
+        rows.append([
             r.metric, r.treatment, _METHODS.get(r.method, r.method), _pct(r.effect_rel),
             f"[{_pct(r.ci_low_rel)}, {_pct(r.ci_high_rel)}]", _p(r.p_value_adjusted),
             f"[{_pct(s.ci_low_rel)}, {_pct(s.ci_high_rel)}]" if s else "—",
             f"{b.chance_to_beat_control:.1%}" if b else "—",
-            f"{b.risk_treatment:.3g}" if b else "—", r.status)
-    console.print(table)
+            _loss(b.risk_treatment, proportion=r.method == "two_proportion_z") if b else "—",
+            r.status])
+    print_table(console, "Frequentist (Holm-adjusted) · sequential · Bayesian", columns, rows,
+                right=columns[3:9], heading=2)
+    console.print("[dim]exp. loss: expected loss of shipping the treatment, in the metric's "
+                  "own units (pp = percentage points of a rate)[/]")
     for t, plain in a.unadjusted_revenue.items():
         cuped = a.frequentist.get("revenue", t)
         console.print(f"CUPED on revenue ({t}): variance −{cuped.variance_reduction:.0%}, "
@@ -216,6 +259,17 @@ def _show_analysis(console: Console, a: Any) -> None:
     for d in a.decisions:
         colour = {"ship": "green", "do_not_ship": "red"}.get(d.verdict, "yellow")
         console.print(f"  {d.treatment}: [{colour}]{d.verdict}[/] — {escape('; '.join(d.reasons))}")
+
+
+def _singular(section: str) -> str:
+    return section[:-1] if section.endswith("s") else section
+
+
+def _loss(value: float, *, proportion: bool) -> str:
+    """Expected loss with its unit: percentage points for rates, else the metric's unit."""
+    if proportion:
+        return f"{value * 100:.2g} pp"
+    return f"{value:.3g}"
 
 
 def _show_flags(console: Console, f: Any) -> None:
@@ -242,12 +296,12 @@ def _show_monitor(console: Console, m: Any) -> None:
     else:
         e = m.alert.evidence
         console.print(f"[red]ALERT[/] {m.alert.severity} {m.alert.kind}: {escape(m.alert.message)}")
-        console.print(f"  evidence: n={e.n}, effect {_pct(e.effect_rel)}, p={_p(e.p_value)}, "
-                      f"method {e.method}; action [bold]{m.alert.action}[/]")
+        sizes = ", ".join(f"{variant} {n:,}" for variant, n in e.n.items())
+        console.print(f"  evidence: units {sizes}; effect {_pct(e.effect_rel)}, "
+                      f"p = {_p(e.p_value)} ({e.method}); action [bold]{m.alert.action}[/]")
     console.print(f"rollout status: [bold]{m.rollout_status}[/]")
     if m.audit:
-        text = m.audit if len(m.audit) <= 160 else m.audit[:160] + "…"
-        console.print(f"audit: {escape(text)}")
+        console.print(f"audit: {escape(m.audit)}")
     if m.other_alerts:
         console.print(f"[dim]other alerts: {', '.join(m.other_alerts)}[/]")
 

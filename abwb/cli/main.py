@@ -12,19 +12,47 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from abwb.cli.terminal import exit_quietly_on_broken_pipe
 from abwb.errors import AbwbError
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "EXAMPLES", "build_parser", "main"]
 
 #: Subcommand modules under ``abwb.cli``, in help order.
-COMMANDS = ["demo", "validate", "monitor", "migrate", "readout", "serve", "keys"]
+COMMANDS = [
+    "demo",
+    "validate",
+    "apply",
+    "diff",
+    "export",
+    "monitor",
+    "migrate",
+    "readout",
+    "serve",
+    "keys",
+]
+
+
+EXAMPLES = """\
+examples:
+  abwb demo                                   # the whole story on the embedded default
+  abwb readout checkout-redesign              # HTML report of the demo's experiment
+  abwb validate examples/*.yaml               # check config files, every problem at once
+  abwb apply examples/checkout.yaml           # plan, then --yes to apply
+  abwb COMMAND --help                         # options and examples of one command
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
+    from abwb import __version__
+
     parser = argparse.ArgumentParser(
-        prog="abwb", description="abwb — A/B-testing and feature-flag workbench"
+        prog="abwb",
+        description="abwb — A/B-testing and feature-flag workbench",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"abwb {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"abwb.cli.{name}").register(sub)
@@ -39,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        code: int = args.func(args)
+        code: int = exit_quietly_on_broken_pipe(lambda: args.func(args))
     except AbwbError as exc:
         print(f"abwb {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -17,12 +17,23 @@ __all__ = ["register", "run"]
 
 def register(sub: Any) -> None:
     """Add the ``migrate`` subcommand."""
-    p = sub.add_parser("migrate", help="create or upgrade the database schema (idempotent)")
+    p = sub.add_parser(
+        "migrate",
+        help="create or upgrade the database schema (idempotent)",
+        description="Apply the packaged SQL migrations to the configured database "
+        "(ABWB_DATABASE_URL, schema ABWB_DATABASE_SCHEMA); running it again applies nothing.",
+        epilog="examples:\n  abwb migrate\n  abwb migrate --check   # exit 1 if migrations "
+        "are pending\n  ABWB_DATABASE_URL=postgresql://localhost/test abwb migrate --schema abwb",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument(
         "--database-url",
         help="sqlite:///path or postgresql://... (default: ABWB_DATABASE_URL or the embedded file)",
     )
-    p.add_argument("--schema", default="public", help="PostgreSQL schema (default: public)")
+    p.add_argument(
+        "--schema", default=None,
+        help="PostgreSQL schema (default: ABWB_DATABASE_SCHEMA, else public)",
+    )
     p.add_argument(
         "--check", action="store_true", help="only report; exit 1 if migrations are pending"
     )
@@ -31,13 +42,15 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Apply (or with ``--check`` report) pending migrations; returns the exit code."""
-    url = args.database_url or Settings.from_env().database.effective_url
+    database = Settings.from_env().database
+    url = args.database_url or database.effective_url
+    schema = args.schema or database.schema
     migrate = not args.check
     db: Any
     if url.startswith(("postgresql://", "postgres://")):
         from abwb.store.postgres import PostgresDatabase
 
-        db = PostgresDatabase(url, schema=args.schema, migrate=migrate, require_latest=False)
+        db = PostgresDatabase(url, schema=schema, migrate=migrate, require_latest=False)
         where = db.where
     else:
         from abwb.store.sqlite import SqliteDatabase, sqlite_path

@@ -61,6 +61,10 @@ def register(sub: Any) -> None:
         "monitor",
         help="check running experiments and rollouts (SRM, guardrails, exposure health)",
         description="Run one monitoring pass, or every --every interval until SIGINT/SIGTERM.",
+        epilog="examples:\n  abwb monitor                      # one pass\n"
+        "  abwb monitor --every 60s          # loop until Ctrl-C\n"
+        "  abwb monitor --list --status open --json | head",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--every", metavar="DURATION", help="loop: run a pass every DURATION (60s, 5m)")
     p.add_argument("--webhook", action="append", default=[], metavar="URL",

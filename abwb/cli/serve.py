@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < port < 65536:
         raise InvalidInput(f"must be in [1, 65535], got {port}", path="--port")
     app = build_app(args, settings)
+    print(f"abwb serve: listening on http://{host}:{port} (OpenAPI at /schema); Ctrl-C stops",
+          flush=True)
     uvicorn.run(
         app, host=host, port=port, log_level=args.log_level, access_log=False, lifespan="on"
     )

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from abwb.cli.terminal import plural
 from abwb.config.io import load_bundle
 from abwb.errors import InvalidInput
 
@@ -14,8 +15,17 @@ __all__ = ["register", "run"]
 
 def register(sub: Any) -> None:
     """Add the ``validate`` subcommand."""
-    p = sub.add_parser("validate", help="validate config files (YAML or JSON)")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = sub.add_parser(
+        "validate",
+        help="validate config files (YAML or JSON)",
+        description="Check config-as-code files and print every problem of each file in one "
+        "run, with its path (experiments[0].variants[2].weight: must be >= 0, got -0.1). "
+        "Each file is checked on its own; `abwb diff FILE` checks a partial file against "
+        "the workspace.",
+        epilog="examples:\n  abwb validate examples/*.yaml\n  abwb validate abwb/demo/demo.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="config files (YAML or JSON)")
     p.set_defaults(func=run)
 
 
@@ -31,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
                 print(problem, file=sys.stderr)
             continue
         counts = ", ".join(
-            f"{len(getattr(bundle, s))} {s}"
+            plural(len(getattr(bundle, s)), s[:-1])
             for s in (
                 "experiments",
                 "segments",

@@ -10,6 +10,7 @@ bundle adds the checks that need more than one object (references, uniqueness).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,7 +22,14 @@ from abwb.config.layer import Holdout, Layer
 from abwb.config.metric import MetricDefinition
 from abwb.config.rollout import Rollout
 from abwb.config.segment import Segment
-from abwb.config.validation import ProblemList, check_unique, raise_if
+from abwb.config.validation import (
+    ProblemList,
+    check_unique,
+    did_you_mean,
+    raise_if,
+    salvage,
+    struct_problems,
+)
 from abwb.errors import InvalidInput, Problem
 
 __all__ = ["SECTIONS", "ConfigBundle", "decode_object", "validate_bundle"]
@@ -58,28 +66,26 @@ class ConfigBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
         known = set(SECTIONS) | {"version"}
         for name in data:
             if name not in known:
-                problems.add(
-                    _join(path, str(name)), f"unknown section; expected one of {sorted(known)}"
-                )
-        sections: dict[str, list[Any]] = {}
-        for name, kind in SECTIONS.items():
-            raw = data.get(name) or []
-            if not isinstance(raw, list):
-                problems.add(_join(path, name), f"must be a list, got {type(raw).__name__}")
-                continue
-            decoded = []
-            for i, item in enumerate(raw):
-                obj = decode_object(item, kind, problems, path=f"{_join(path, name)}[{i}]")
-                if obj is not None:
-                    decoded.append(obj)
-            sections[name] = decoded
+                hint = did_you_mean(str(name), known) or f"; expected one of {sorted(known)}"
+                problems.add(_join(path, str(name)), f"unknown section{hint}")
+        sections, origins, failed = _decode_sections(data, path, problems)
         version = data.get("version", 0)
         if not isinstance(version, int) or isinstance(version, bool) or version < 0:
             problems.add(_join(path, "version"), f"must be an integer >= 0, got {version!r}")
             version = 0
-        raise_if(problems)
         bundle = cls(**sections, version=version)
-        raise_if(validate_bundle(bundle))
+        # Cross-object checks run on what did decode (and on salvaged objects), so one
+        # run reports every stage; a reference to an object that failed to decode is
+        # not reported twice.
+        for p in validate_bundle(bundle):
+            if any(f"{key!r}" in p.message for key in failed):
+                continue
+            message = p.message
+            unknown = _UNKNOWN_REF.match(message)
+            if unknown and failed:
+                message += did_you_mean(unknown.group(1), failed)
+            problems.add(_join(path, _original_index(p.path, origins)), message)
+        raise_if(problems)
         return bundle
 
     def to_data(self) -> dict[str, Any]:
@@ -103,6 +109,8 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
 }
 
 _condition_checker: list[ConditionChecker] = []
+#: "unknown metric 'x'" with no hint yet: the hint may name an object that failed to decode.
+_UNKNOWN_REF = re.compile(r"^unknown [a-z]+ '([^']*)'$")
 
 
 def register_condition_checker(checker: ConditionChecker) -> None:
@@ -120,16 +128,40 @@ def decode_object[T: msgspec.Struct](
     """
     try:
         return msgspec.convert(data, kind, strict=True)
-    except msgspec.ValidationError as exc:
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, InvalidInput):
-            where = _msgspec_path(str(exc))
-            for p in cause.problems:
-                problems.add(_join(_join(path, where), p.path), p.message)
-        else:
-            message, _, where = str(exc).partition(" - at `$")
-            problems.add(_join(path, where.rstrip("`")), message)
+    except msgspec.ValidationError:
+        # Diagnose field by field: msgspec stops at the first problem, we want them all.
+        problems.extend(struct_problems(data, kind, path=path))
     return None
+
+
+def _decode_sections(
+    data: Mapping[str, Any], path: str, problems: ProblemList
+) -> tuple[dict[str, list[Any]], dict[str, list[int]], set[str]]:
+    """Decode each section's objects.
+
+    Returns:
+        ``(objects by section, their index in the file, keys of unusable objects)``;
+        invalid objects are salvaged (for cross-object checks only) where possible.
+    """
+    sections: dict[str, list[Any]] = {}
+    origins: dict[str, list[int]] = {}
+    failed: set[str] = set()
+    for name, kind in SECTIONS.items():
+        raw = data.get(name) or []
+        if not isinstance(raw, list):
+            problems.add(_join(path, name), f"must be a list, got {type(raw).__name__}")
+            continue
+        sections[name], origins[name] = [], []
+        for i, item in enumerate(raw):
+            obj = decode_object(item, kind, problems, path=f"{_join(path, name)}[{i}]")
+            if obj is None:
+                obj = salvage(item, kind)  # still check its references
+            if obj is not None:
+                sections[name].append(obj)
+                origins[name].append(i)
+            elif isinstance(item, Mapping) and isinstance(item.get("key"), str):
+                failed.add(item["key"])
+    return sections, origins, failed
 
 
 def validate_bundle(bundle: ConfigBundle) -> list[Problem]:
@@ -177,7 +209,8 @@ def _check_experiments(
             ]
         for what, field, key in refs:
             if key is not None and key not in known[what]:
-                problems.add(f"{base}.{field}", f"unknown {what} {key!r}")
+                hint = did_you_mean(key, known[what])
+                problems.add(f"{base}.{field}", f"unknown {what} {key!r}{hint}")
         _check_condition(problems, exp.targeting, f"{base}.targeting", segments)
 
 
@@ -190,14 +223,19 @@ def _check_flags(
         for j, rule in enumerate(flag.rules):
             if rule.experiment is not None and rule.experiment not in experiments:
                 problems.add(
-                    f"flags[{i}].rules[{j}].experiment", f"unknown experiment {rule.experiment!r}"
+                    f"flags[{i}].rules[{j}].experiment",
+                    f"unknown experiment {rule.experiment!r}"
+                    + did_you_mean(rule.experiment, experiments),
                 )
             _check_condition(
                 problems, rule.condition, f"flags[{i}].rules[{j}].condition", segments
             )
         for j, pre in enumerate(flag.prerequisites):
             if pre.key not in flags:
-                problems.add(f"flags[{i}].prerequisites[{j}].key", f"unknown flag {pre.key!r}")
+                problems.add(
+                    f"flags[{i}].prerequisites[{j}].key",
+                    f"unknown flag {pre.key!r}{did_you_mean(pre.key, flags)}",
+                )
             elif pre.variation not in flags[pre.key].variations:
                 problems.add(
                     f"flags[{i}].prerequisites[{j}].variation",
@@ -211,7 +249,10 @@ def _check_rollouts(problems: ProblemList, bundle: ConfigBundle) -> None:
     for i, rollout in enumerate(bundle.rollouts):
         flag = flags.get(rollout.flag_key)
         if flag is None:
-            problems.add(f"rollouts[{i}].flag_key", f"unknown flag {rollout.flag_key!r}")
+            problems.add(
+                f"rollouts[{i}].flag_key",
+                f"unknown flag {rollout.flag_key!r}{did_you_mean(rollout.flag_key, flags)}",
+            )
         elif rollout.variation not in flag.variations:
             problems.add(
                 f"rollouts[{i}].variation",
@@ -219,7 +260,10 @@ def _check_rollouts(problems: ProblemList, bundle: ConfigBundle) -> None:
             )
         for j, key in enumerate(rollout.guardrails):
             if key not in metrics:
-                problems.add(f"rollouts[{i}].guardrails[{j}]", f"unknown metric {key!r}")
+                problems.add(
+                    f"rollouts[{i}].guardrails[{j}]",
+                    f"unknown metric {key!r}{did_you_mean(key, metrics)}",
+                )
 
 
 def _check_flag_graph(problems: ProblemList, bundle: ConfigBundle) -> None:
@@ -254,9 +298,16 @@ def _check_flag_graph(problems: ProblemList, bundle: ConfigBundle) -> None:
                     )
 
 
-def _msgspec_path(message: str) -> str:
-    _, _, where = message.partition(" - at `$")
-    return where.rstrip("`").lstrip(".")
+def _original_index(path: str, origins: Mapping[str, list[int]]) -> str:
+    """Map ``section[i]`` (index among decoded objects) back to the index in the file."""
+    section, bracket, rest = path.partition("[")
+    index, close, tail = rest.partition("]")
+    if not (bracket and close and index.isdigit() and section in origins):
+        return path
+    position = int(index)
+    found = origins[section]
+    original = found[position] if position < len(found) else position
+    return f"{section}[{original}]{tail}"
 
 
 def _join(base: str, field: str) -> str:

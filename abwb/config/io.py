@@ -1,7 +1,13 @@
-"""Reading and writing config-as-code files (YAML or JSON) with precise errors."""
+"""Reading and writing config-as-code files (YAML or JSON) with precise errors.
+
+YAML is read with YAML 1.2 booleans: only ``true``/``false`` are booleans, so
+``on``/``off``/``yes``/``no`` (flag variations, country code ``NO``) stay strings
+instead of silently becoming ``True``/``False`` as in YAML 1.1.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +21,21 @@ __all__ = ["dump_bundle", "load_bundle", "parse_text"]
 
 #: Config files are small; anything bigger is a mistake (or an attack on the parser).
 MAX_FILE_BYTES = 8 * 1024 * 1024
+
+
+class _Yaml12Loader(yaml.SafeLoader):  # type: ignore[misc]  # yaml ships no stubs
+    """``yaml.SafeLoader`` with YAML 1.2 booleans (``true``/``false`` only)."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
 
 
 def parse_text(text: str, *, source: str = "<text>") -> Any:
@@ -32,7 +53,7 @@ def parse_text(text: str, *, source: str = "<text>") -> Any:
         except msgspec.DecodeError:
             pass  # not strict JSON (comments, trailing commas) — let YAML have a go
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Yaml12Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -2,15 +2,20 @@
 
 Everything here builds ``Problem`` lists; nothing raises except :func:`raise_if`,
 which turns a non-empty list into one :class:`~abwb.errors.InvalidInput`.
+:func:`struct_problems` diagnoses plain data against a config model field by field,
+so one run reports every problem of an object (msgspec alone stops at the first),
+and :func:`did_you_mean` suggests the closest known name for a misspelt one.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
-from collections.abc import Iterable
+import types
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin
 
 import msgspec
 
@@ -24,7 +29,10 @@ __all__ = [
     "check_key",
     "check_unique",
     "check_utc",
+    "did_you_mean",
     "raise_if",
+    "salvage",
+    "struct_problems",
 ]
 
 #: Keys are lowercase slugs: they appear in URLs, SQL literals, salts and file names.
@@ -94,3 +102,232 @@ def raise_if(problems: list[Problem]) -> None:
     """Raise :class:`InvalidInput` carrying every problem, if there are any."""
     if problems:
         raise InvalidInput(list(problems))
+
+
+#: Strings YAML 1.1 reads as booleans; abwb parses YAML 1.2 style, so they stay strings.
+YAML11_BOOLEANS = frozenset({"yes", "no", "on", "off", "y", "n"})
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """A hint naming the closest of ``choices`` to a misspelt ``value`` ("" if none is close).
+
+    Examples:
+        >>> did_you_mean("purchse", ["purchase", "revenue"])
+        "; did you mean 'purchase'?"
+        >>> did_you_mean("zzz", ["purchase"])
+        ''
+    """
+    close = difflib.get_close_matches(value, sorted(choices), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def struct_problems(data: Any, kind: Any, *, path: str = "") -> ProblemList:
+    """Every problem of ``data`` as a ``kind`` (a config model or a type), in one pass.
+
+    Unknown and missing fields, type errors in every field (nested objects and list
+    items included), enum values with the allowed ones listed, and the model's own
+    semantic checks on the fields that did decode.
+
+    Args:
+        data: Plain data (parsed YAML/JSON).
+        kind: The msgspec Struct class (or any type msgspec can convert to).
+        path: Path prefix of ``data``.
+
+    Returns:
+        The problems (empty when ``data`` converts cleanly).
+    """
+    problems = ProblemList()
+    _diagnose(data, kind, path, problems)
+    return problems
+
+
+def salvage[T: msgspec.Struct](data: Any, kind: type[T]) -> T | None:
+    """Best-effort object from invalid ``data``, only for cross-object checks.
+
+    Fields that do not convert fall back to their defaults and the model's own checks
+    are skipped, so references (metric keys, layers, flags) of an otherwise invalid
+    object are still checked in the same run. Never store or use the result otherwise.
+
+    Returns:
+        The object, or ``None`` when a required field is unusable.
+    """
+    if not isinstance(data, Mapping):
+        return None
+    values: dict[str, Any] = {}
+    for field in msgspec.structs.fields(kind):
+        raw = data.get(field.encode_name, msgspec.NODEFAULT)
+        try:
+            if raw is msgspec.NODEFAULT:
+                raise msgspec.ValidationError
+            values[field.name] = msgspec.convert(raw, field.type, strict=True)
+        except msgspec.ValidationError:
+            items = _salvage_items(raw, field.type)
+            if items is not None:
+                values[field.name] = items
+                continue
+            if field.default is not msgspec.NODEFAULT:
+                values[field.name] = field.default
+            elif field.default_factory is not msgspec.NODEFAULT:
+                values[field.name] = field.default_factory()
+            else:
+                return None
+    unchecked = type(kind.__name__, (kind,), {"__post_init__": _no_checks})
+    return unchecked(**values)  # type: ignore[no-any-return]
+
+
+def _salvage_items(raw: Any, tp: Any) -> list[Any] | None:
+    """A list of structs with each item salvaged (unusable items dropped)."""
+    args = get_args(tp)
+    if get_origin(tp) is not list or not isinstance(raw, list) or len(args) != 1:
+        return None
+    item_tp = args[0]
+    if not (isinstance(item_tp, type) and issubclass(item_tp, msgspec.Struct)):
+        return None
+    return [x for x in (salvage(item, item_tp) for item in raw) if x is not None]
+
+
+def _no_checks(self: Any) -> None:
+    """``__post_init__`` of a salvaged object: its problems are reported already."""
+
+
+def _diagnose(value: Any, tp: Any, path: str, problems: ProblemList) -> None:
+    try:
+        msgspec.convert(value, tp, strict=True)
+        return
+    except msgspec.ValidationError as exc:
+        error = exc
+    tp = _without_none(tp, value)
+    origin = get_origin(tp)
+    if _diagnose_inside(value, tp, path, problems):
+        return
+    if origin is Literal:
+        allowed = list(get_args(tp))
+        hint = did_you_mean(value, map(str, allowed)) if isinstance(value, str) else ""
+        problems.add(path, f"must be one of {allowed}, got {value!r}{hint}")
+    elif tp is bool and isinstance(value, str):
+        problems.add(path, f"must be true or false, got {value!r}" + _yaml11_hint(value))
+    else:
+        _from_error(error, path, problems, value)
+
+
+def _diagnose_inside(value: Any, tp: Any, path: str, problems: ProblemList) -> bool:
+    """Diagnose the parts of a struct, list or dict; True if a problem was found inside."""
+    origin = get_origin(tp)
+    before = len(problems)
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct) and isinstance(value, Mapping):
+        _struct_fields(value, tp, path, problems)
+    elif origin is list and isinstance(value, list):
+        (item_tp,) = get_args(tp)
+        for i, item in enumerate(value):
+            _diagnose(item, item_tp, f"{path}[{i}]", problems)
+    elif origin is dict and isinstance(value, Mapping):
+        value_tp = get_args(tp)[1]
+        for name, item in value.items():
+            if isinstance(name, str):
+                _diagnose(item, value_tp, _join(path, f"[{name!r}]"), problems)
+            else:
+                problems.add(_join(path, f"[{name!r}]"), _key_message(name))
+    return len(problems) > before
+
+
+def _struct_fields(
+    value: Mapping[Any, Any], tp: type[msgspec.Struct], path: str, problems: ProblemList
+) -> None:
+    """Check each field of a struct separately, then the model's own checks on the rest."""
+    before = len(problems)
+    fields = {f.encode_name: f for f in msgspec.structs.fields(tp)}
+    bad: set[str] = set()
+    for name in value:
+        if not isinstance(name, str):
+            problems.add(_join(path, f"[{name!r}]"), _key_message(name))
+        elif name not in fields:
+            hint = did_you_mean(name, fields) or f"; expected one of {sorted(fields)}"
+            problems.add(_join(path, name), f"unknown field{hint}")
+    for name, field in fields.items():
+        if name not in value:
+            if field.required:
+                problems.add(_join(path, name), "required field is missing")
+            continue
+        count = len(problems)
+        _diagnose(value[name], field.type, _join(path, name), problems)
+        if len(problems) > count:
+            bad.add(name)
+    if len(problems) == before:
+        return  # every field is fine on its own: the caller reports the model's check
+    prefixes = tuple(_join(path, name) for name in bad)
+    problems.extend(
+        p
+        for p in _semantic_problems(value, tp, path, fields, bad)
+        if not p.path.startswith(prefixes) and p not in problems
+    )
+
+
+def _semantic_problems(
+    value: Mapping[Any, Any],
+    tp: type[msgspec.Struct],
+    path: str,
+    fields: Mapping[str, Any],
+    bad: set[str],
+) -> ProblemList:
+    """The model's own checks on the fields that did decode (bad ones take defaults)."""
+    semantic = ProblemList()
+    rest = {k: v for k, v in value.items() if isinstance(k, str) and k in fields and k not in bad}
+    if all(name in rest for name, f in fields.items() if f.required):
+        try:
+            msgspec.convert(rest, tp, strict=True)
+        except msgspec.ValidationError as exc:
+            _from_error(exc, path, semantic, rest)
+        return semantic
+    own_checks = getattr(salvage(value, tp), "problems", None)
+    if callable(own_checks):
+        semantic.extend(Problem(_join(path, p.path), p.message) for p in own_checks())
+    return semantic
+
+
+def _from_error(
+    error: msgspec.ValidationError, path: str, problems: ProblemList, value: Any
+) -> None:
+    cause = error.__cause__ or error.__context__
+    message, _, where = str(error).partition(" - at `$")
+    where = where.rstrip("`").lstrip(".")
+    if isinstance(cause, InvalidInput):
+        for p in cause.problems:
+            problems.add(_join(_join(path, where), p.path), p.message)
+        return
+    if not where and not isinstance(value, (Mapping, list)):
+        message = f"{message} ({value!r})"
+    problems.add(_join(path, where), message)
+
+
+def _without_none(tp: Any, value: Any) -> Any:
+    """``X | None`` is just ``X`` for a value that is not ``None``."""
+    if get_origin(tp) in (Union, types.UnionType) and value is not None:
+        others = [a for a in get_args(tp) if a is not type(None)]
+        if len(others) == 1:
+            return others[0]
+    return tp
+
+
+def _key_message(name: Any) -> str:
+    hint = ""
+    if isinstance(name, bool):
+        hint = (
+            " (YAML 1.1 reads unquoted on/off/yes/no as booleans; abwb files keep them "
+            "as strings, but quote keys written by other tools)"
+        )
+    return f"keys must be strings, got {type(name).__name__} {name!r}{hint}"
+
+
+def _yaml11_hint(value: str) -> str:
+    if value.lower() in YAML11_BOOLEANS:
+        return " (abwb reads YAML 1.2: write true/false, unquoted)"
+    return ""
+
+
+def _join(base: str, field: str) -> str:
+    field = field.lstrip(".")
+    if not field:
+        return base
+    if not base:
+        return field
+    return f"{base}{field}" if field.startswith("[") else f"{base}.{field}"

@@ -5,14 +5,17 @@ its assignment cache and the config snapshot holder kept current by a
 :class:`~abwb.snapshot.ConfigWatcher`) and :func:`open_workspace`, which picks the
 backends from the process settings exactly as production does — embedded SQLite by
 default, PostgreSQL + Redis when ``ABWB_DATABASE_URL`` / ``ABWB_REDIS_URL`` are set —
-but never touches anybody else's data: the demo writes only to ``$ABWB_HOME/demo.db``
-or to its own PostgreSQL schema (``abwb_demo`` by default) and Redis key prefix.
+but never touches anybody else's data: on SQLite the demo writes the default workspace
+``$ABWB_HOME/abwb.db`` (so ``abwb readout``, ``abwb export`` and the notebooks see the
+demo's data with no setting) and refuses to reset it when it holds data the demo did not
+write; on PostgreSQL it writes its own schema (``abwb_demo`` by default) and Redis key prefix.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,14 @@ from abwb.snapshot.holder import ConfigSnapshotHolder
 from abwb.store.opening import open_stores
 from abwb.store.protocol import ConfigStore, EventStore
 
-__all__ = ["DEMO_SCHEMA", "DemoWorkspace", "demo_settings", "open_workspace", "reset_workspace"]
+__all__ = [
+    "DEMO_MARKER",
+    "DEMO_SCHEMA",
+    "DemoWorkspace",
+    "demo_settings",
+    "open_workspace",
+    "reset_workspace",
+]
 
 #: PostgreSQL schema of the demo (dropped and re-created by every run).
 DEMO_SCHEMA = "abwb_demo"
@@ -34,26 +44,54 @@ _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def demo_settings(settings: Settings) -> Settings:
-    """The settings the demo runs with: a demo-only SQLite file unless PostgreSQL is set.
+    """The settings the demo runs with: the default workspace unless PostgreSQL is set.
 
     Args:
         settings: The process settings (``Settings.from_env()``).
 
     Returns:
-        ``settings`` with the embedded database moved to ``$ABWB_HOME/demo.db``, so the
-        demo never overwrites the workspace in ``abwb.db``.
+        ``settings`` with the embedded database at ``$ABWB_HOME/abwb.db`` (the default
+        workspace every other command reads), as an absolute path.
 
     Examples:
         >>> from pathlib import Path
         >>> from abwb.settings import DatabaseSettings
         >>> s = demo_settings(Settings(database=DatabaseSettings(home=Path("/tmp/h"))))
         >>> s.database.effective_url
-        'sqlite:////tmp/h/demo.db'
+        'sqlite:////tmp/h/abwb.db'
     """
     if settings.database.url is not None:
         return settings
-    url = f"sqlite:///{(settings.database.home / 'demo.db').as_posix()}"
+    url = f"sqlite:///{(settings.database.home.resolve() / 'abwb.db').as_posix()}"
     return replace(settings, database=replace(settings.database, url=url))
+
+
+#: Written next to the SQLite workspace the demo created: it may reset that file again.
+DEMO_MARKER = "demo-workspace"
+
+
+def _check_resettable(path: Path) -> None:
+    """Refuse to delete a SQLite workspace that holds data the demo did not write."""
+    if not path.exists() or (path.parent / DEMO_MARKER).exists():
+        return
+    import sqlite3
+
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            tables = [r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                " AND name != 'schema_version'")]
+            used = any(
+                conn.execute(f'SELECT 1 FROM "{t}" LIMIT 1').fetchone() for t in tables
+            )
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot read {path} to check it is the demo's: {exc}") from exc
+    if used:
+        raise StorageError(
+            f"{path} holds a workspace the demo did not create, and the demo resets its "
+            "workspace on every run; run the demo elsewhere (ABWB_HOME=/tmp/abwb-demo "
+            "abwb demo) or move that file away"
+        )
 
 
 def reset_workspace(settings: Settings, *, schema: str = DEMO_SCHEMA) -> None:
@@ -76,11 +114,20 @@ def reset_workspace(settings: Settings, *, schema: str = DEMO_SCHEMA) -> None:
         _drop_schema(settings.database.effective_url, schema)
         return
     path = Path(settings.database.effective_url.removeprefix("sqlite:///"))
+    _check_resettable(path)
     for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
         try:
             candidate.unlink(missing_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot reset the demo database {candidate}: {exc}") from exc
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        (path.parent / DEMO_MARKER).write_text(
+            f"{path.name} was created by `abwb demo`, which resets it on every run.\n",
+            encoding="utf-8",
+        )
+    except OSError as exc:
+        raise StorageError(f"cannot mark {path} as the demo's: {exc}") from exc
 
 
 def _drop_schema(url: str, schema: str) -> None:

@@ -457,7 +457,8 @@ def check_guardrails(
                 severity="critical",
                 metric=metric.key,
                 variant=treatment,
-                message=f"guardrail {metric.key} {word} in {treatment} of {subject.key}: "
+                message=f"guardrail {metric.key} {word} for variant {treatment!r} of "
+                f"{subject.key}: "
                 f"{result.effect_rel:+.2%} vs {control} (tolerated "
                 f"{guardrail.max_harm_rel:.1%}); {_evidence_words(evidence_p, alpha_each)}",
                 evidence=_comparison_evidence(
@@ -538,8 +539,8 @@ def check_significance(
                 severity="info",
                 metric=metric.key,
                 variant=treatment,
-                message=f"primary metric {metric.key} reached significance in "
-                f"{treatment} of {subject.key}: {result.effect_rel:+.2%} vs {control}, "
+                message=f"primary metric {metric.key} reached significance for variant "
+                f"{treatment!r} of {subject.key}: {result.effect_rel:+.2%} vs {control}, "
                 f"{_evidence_words(p, alpha_each)}",
                 evidence=_comparison_evidence(result, control, treatment, p, alpha_each),
             )

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from abwb.cli import main
+from abwb.config import Segment
 from abwb.demo import story
 from abwb.demo.traffic import demo_population
 from abwb.demo.workspace import open_workspace
@@ -29,7 +30,7 @@ def test_story_steps_persist_refuse_measure_kill_roll_back(tmp_path: Path) -> No
     try:
         setup = story.persist_config(ws)
         assert setup.audit_entries == setup.config_version == sum(setup.objects.values())
-        assert str(tmp_path / ".abwb" / "demo.db") in setup.backend
+        assert str(tmp_path / ".abwb" / "abwb.db") in setup.backend
 
         conflict = story.refuse_conflict(ws)
         assert "checkout-redesign" in conflict.message and conflict.status_after == "draft"
@@ -92,19 +93,19 @@ def test_demo_cli_end_to_end_and_rerun_resets(tmp_path: Path, monkeypatch: pytes
     first = _exposures(tmp_path)
     assert main(["demo", "--users", "20000", "--no-notebook"]) == 0
     assert _exposures(tmp_path) == first  # reset, not appended
-    assert not (tmp_path / ".abwb" / "abwb.db").exists()  # the user's workspace is untouched
+    # The demo's data is the default workspace: what every other command reads.
+    assert "the demo's data is the workspace every command uses" in capsys.readouterr().out
 
 
 def _exposures(tmp_path: Path) -> int:
     opened = open_stores(Settings(database=DatabaseSettings(home=tmp_path / ".abwb",
-                                                                   url=f"sqlite:///{tmp_path}/.abwb/demo.db")))
+                                                                   url=f"sqlite:///{tmp_path}/.abwb/abwb.db")))
     config, events = opened.config, opened.events
     opened.alerts.close()
     try:
         return events.read_exposures(experiment=story.EXPERIMENT).height
     finally:
-        config.close()
-        events.close()
+        stores.close()
 
 
 def test_demo_refuses_too_few_users_with_the_option_named(capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,3 +134,24 @@ def test_readout_step_writes_results_without_notebook(tmp_path: Path) -> None:
         assert r.headline
     finally:
         ws.close()
+
+
+def test_demo_refuses_to_reset_a_workspace_it_did_not_create(tmp_path: Path) -> None:
+    from abwb.demo.workspace import DEMO_MARKER, reset_workspace
+    from abwb.errors import StorageError
+
+    s = settings(tmp_path)
+    stores = open_stores(s)  # somebody's own workspace, at the default place
+    config, events = stores.config, stores.events
+    try:
+        config.create("segment", Segment(key="mine", condition={"attr": "a", "op": "eq",
+                                                                 "value": 1}), actor="me")
+    finally:
+        stores.close()
+    with pytest.raises(StorageError, match="holds a workspace the demo did not create"):
+        open_workspace(s)
+    assert (tmp_path / ".abwb" / "abwb.db").exists()
+    # An empty file, or one the demo created itself, is reset.
+    (tmp_path / ".abwb" / DEMO_MARKER).write_text("")
+    reset_workspace(s)
+    assert not (tmp_path / ".abwb" / "abwb.db").exists()

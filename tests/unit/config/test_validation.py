@@ -98,15 +98,19 @@ TWO = [{"key": "control", "weight": 0.5, "is_control": True}, {"key": "b", "weig
             {"variants": [TWO[0], {"key": "b", "weight": 0.5, "payload": "x" * 20000}]},
             "experiments[0].variants[1].payload: must encode to at most 16384 bytes",
         ),
-        ({"colour": "blue"}, "experiments[0]: Object contains unknown field `colour`"),
+        ({"colour": "blue"}, "experiments[0].colour: unknown field; expected one of ["),
         (
             {"traffic_fraction": "half"},
             "experiments[0].traffic_fraction: Expected `float`, got `str`",
         ),
-        ({"status": "live"}, "experiments[0].status: Invalid enum value 'live'"),
+        (
+            {"status": "live"},
+            "experiments[0].status: must be one of ['draft', 'scheduled', 'running', "
+            "'paused', 'stopped', 'archived'], got 'live'",
+        ),
         (
             {"variants": [TWO[0], {"key": "b", "weight": 0.5, "extra": 1}]},
-            "experiments[0].variants[1]: Object contains unknown field `extra`",
+            "experiments[0].variants[1].extra: unknown field; expected one of [",
         ),
     ],
 )
@@ -274,7 +278,7 @@ def test_cli_validate_prints_every_problem_and_exits_non_zero(
         "      - {key: b, weight: -0.5}\n"
     )
     assert main(["validate", str(good)]) == 0
-    assert "ok (1 experiments)" in capsys.readouterr().out
+    assert "ok (1 experiment)\n" in capsys.readouterr().out
     assert main(["validate", str(good), str(bad), str(tmp_path / "missing.yaml")]) == 1
     err = capsys.readouterr().err
     assert f"{bad}:experiments[0].key" in err

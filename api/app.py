@@ -1,10 +1,10 @@
 """The Litestar application factory: choose adapters, wire services, install routes.
 
 What belongs here: :func:`create_app` and :class:`Services`, the per-process object
-every route reaches through ``state.services`` (stores, cache, config snapshot,
-exposure logger, authenticator, clock). This is the only place in ``api/`` that picks
-implementations: memory adapters when given (tests), else ``open_stores(settings)``
-and Redis when ``settings.cache.redis_url`` is set.
+every route reaches through ``state.services`` (stores, cache, config snapshot, the
+serving use case, exposure log, authenticator, clock). This is the only place in
+``api/`` that picks implementations: memory adapters when given (tests), else
+``open_stores(settings)`` and Redis when ``settings.cache.redis_url`` is set.
 """
 
 from __future__ import annotations
@@ -23,26 +23,21 @@ from litestar import Litestar, Request
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from abwb.assignment.sticky import StickyAssigner
+from abwb.access.key_ring import ApiKeyRing
+from abwb.access.keys import ApiKey, ApiKeyStore, hash_secret
+from abwb.access.stores import api_key_store_for
 from abwb.cache.memory import MemoryAssignmentCache
 from abwb.cache.protocol import AssignmentCache
 from abwb.changes import ConfigChanges
-from abwb.errors import CacheError
-from abwb.settings import Settings
+from abwb.errors import AbwbError, CacheError
+from abwb.events.exposure_log import ExposureLog
+from abwb.serving import Serving
+from abwb.settings import ApiSettings, Settings
 from abwb.snapshot.fanout import ConfigWatcher, PublishingConfigStore, RedisConfigPublisher
-from abwb.snapshot.holder import ConfigSnapshot, ConfigSnapshotHolder
+from abwb.snapshot.holder import ConfigSnapshotHolder
 from abwb.store.protocol import ConfigStore, EventStore
-from api.auth import (
-    ApiKeyStore,
-    Authenticator,
-    RateLimiter,
-    SharedRateLimiter,
-    require_scope,
-)
+from api.auth import Authenticator, RateLimiter, SharedRateLimiter, require_scope
 from api.errors import exception_handlers
-from api.exposures import ExposureLogger
-from api.keys import api_key_store_for
-from api.options import ApiOptions
 from api.routes import ROUTE_HANDLERS
 from api.strict import strict_body
 
@@ -61,39 +56,32 @@ class Services:
 
     Attributes:
         settings: Process settings.
-        options: API options.
+        options: The API settings in use (``settings.api`` unless overridden).
         config_store: Config objects and audit.
         event_store: Exposures and events.
         cache: Sticky assignments and exposure de-duplication.
         snapshot: The in-process config snapshot.
         changes: Config write use cases.
-        exposures: The background exposure logger.
+        exposures: The background exposure log.
+        serving: Assignment and flag evaluation (the online use case).
         auth: API keys, scopes and rate limit.
         clock: Wall clock (UTC) used for ``now``; injectable for tests.
         monotonic: Monotonic clock (seconds) used for the snapshot's age in ``/ready``.
     """
 
     settings: Settings
-    options: ApiOptions
+    options: ApiSettings
     config_store: ConfigStore
     event_store: EventStore
     cache: AssignmentCache
     snapshot: ConfigSnapshotHolder
     changes: ConfigChanges
-    exposures: ExposureLogger
+    exposures: ExposureLog
+    serving: Serving
     auth: Authenticator
     clock: Callable[[], datetime] = _utc_now
     monotonic: Callable[[], float] = time.monotonic
     owned: list[Any] = field(default_factory=list)
-    _sticky: tuple[int, StickyAssigner] | None = None
-
-    def sticky_assigner(self, snapshot: ConfigSnapshot) -> StickyAssigner:
-        """The sticky-aware assigner of ``snapshot`` (memoised per snapshot)."""
-        memo = self._sticky
-        if memo is None or memo[1].assigner is not snapshot.assigner:
-            memo = (snapshot.version, StickyAssigner(snapshot.assigner, self.cache))
-            self._sticky = memo
-        return memo[1]
 
     def snapshot_age_s(self) -> float:
         """Seconds since the snapshot was loaded or confirmed current, on :attr:`monotonic`."""
@@ -135,7 +123,7 @@ def _open_cache(settings: Settings) -> AssignmentCache:
 
 
 def _rate_limiter(
-    settings: Settings, options: ApiOptions, owned: list[Any]
+    settings: Settings, options: ApiSettings, owned: list[Any]
 ) -> RateLimiter | SharedRateLimiter:
     """In Redis when configured (one limit across worker processes), else in process."""
     if options.rate_limit_per_s > 0 and settings.cache.redis_url:
@@ -157,7 +145,7 @@ def create_app(
     config_store: ConfigStore | None = None,
     event_store: EventStore | None = None,
     cache: AssignmentCache | None = None,
-    options: ApiOptions | None = None,
+    options: ApiSettings | None = None,
     api_keys: ApiKeyStore | None = None,
     clock: Callable[[], datetime] | None = None,
     monotonic: Callable[[], float] | None = None,
@@ -170,8 +158,9 @@ def create_app(
         config_store: Config store to use (default: ``open_stores(settings)``).
         event_store: Event store to use (default: ``open_stores(settings)``).
         cache: Assignment cache (default: Redis when configured, else in-process).
-        options: API options (default: read from ``ABWB_API_*``).
-        api_keys: Where API keys live (default: in memory, seeded from ``options.keys``).
+        options: API settings (default: ``settings.api``).
+        api_keys: Where API keys live (default: the config store's database, else
+            memory); ``options.keys`` are added to it and known without it.
         clock: UTC wall clock for ``now`` (tests pin it).
         monotonic: Monotonic clock for the snapshot's age (tests move it on).
         debug: Litestar debug mode.
@@ -183,7 +172,7 @@ def create_app(
         StorageError: the stores cannot be opened or the config cannot be loaded.
     """
     settings = settings or Settings.from_env()
-    options = options or ApiOptions.from_env()
+    options = options or settings.api
     owned: list[Any] = []
     opened_config = None
     if config_store is None or event_store is None:
@@ -204,8 +193,19 @@ def create_app(
     if api_keys is None:
         found_keys = api_key_store_for(config_store)
         for key in options.keys:
-            found_keys.ensure(key.name, key.secret, key.scopes)
+            try:
+                found_keys.ensure(key.name, key.secret, key.scopes)
+            except AbwbError as exc:  # the store is down: the key works from memory
+                log.warning("start-up API key %r not stored: %s", key.name, exc)
         api_keys = found_keys
+    key_ring = ApiKeyRing(
+        api_keys,
+        refresh_s=options.key_refresh_s,
+        bootstrap=[
+            ApiKey(name=k.name, key_hash=hash_secret(k.secret), scopes=frozenset(k.scopes))
+            for k in options.keys
+        ],
+    )
     # The last-known-good snapshot file lets a process start while its database is down;
     # only for stores this app opened itself (injected stores are the caller's business).
     snapshot_file = (
@@ -214,6 +214,8 @@ def create_app(
     limiter = _rate_limiter(settings, options, owned)
     snapshot = ConfigSnapshotHolder(snapshot_file=snapshot_file)
     snapshot.start(config_store)
+    clock = clock or _utc_now
+    exposures = ExposureLog(event_store, cache, options.exposures)
     services = Services(
         settings=settings,
         options=options,
@@ -222,17 +224,21 @@ def create_app(
         cache=cache,
         snapshot=snapshot,
         changes=ConfigChanges(config_store, snapshot),
-        exposures=ExposureLogger(event_store, cache, options.exposures),
-        auth=Authenticator(store=api_keys, mode=options.auth, limiter=limiter),
-        clock=clock or _utc_now,
+        exposures=exposures,
+        serving=Serving(snapshot, cache, exposures, clock=clock),
+        auth=Authenticator(keys=key_ring, mode=options.auth, limiter=limiter),
+        clock=clock,
         monotonic=monotonic or time.monotonic,
         owned=owned,
     )
-    services.auth.reload()
+    # the first read is synchronous (a store that answers gives its keys before the
+    # first request); later reads happen in the background, never on a request
+    key_ring.reload()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await services.exposures.start()
+        key_ring.start()
         watcher = services.config_watcher()
         if watcher is not None:
             watcher.start()
@@ -241,6 +247,7 @@ def create_app(
         finally:
             if watcher is not None:
                 await anyio.to_thread.run_sync(watcher.stop)
+            await anyio.to_thread.run_sync(key_ring.stop)
             await services.exposures.stop()
             for resource in owned:
                 closing = resource.close()

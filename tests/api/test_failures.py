@@ -11,11 +11,9 @@ from litestar.testing import TestClient
 
 from abwb.config import ConfigBundle
 from abwb.errors import StorageError
-from abwb.settings import Settings
+from abwb.settings import ApiSettings, ExposureSettings, Settings
 from abwb.store.memory import MemoryConfigStore, MemoryEventStore
 from api import create_app
-from api.exposures import ExposureLoggerConfig
-from api.options import ApiOptions
 
 from .conftest import NOW, assert_problem
 
@@ -52,7 +50,7 @@ def test_store_down_writes_503_assignment_serves_snapshot(bundle: ConfigBundle) 
         Settings(),
         config_store=store,
         event_store=MemoryEventStore(),
-        options=ApiOptions(snapshot_poll_s=0.02),
+        options=ApiSettings(snapshot_poll_s=0.02),
         clock=lambda: NOW,
     )
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -94,8 +92,8 @@ def test_redis_down_assignment_still_answers(
         event_store=events,
         cache=cache,
         clock=lambda: NOW,
-        options=ApiOptions(
-            snapshot_poll_s=0, exposures=ExposureLoggerConfig(flush_interval_s=0.01)
+        options=ApiSettings(
+            snapshot_poll_s=0, exposures=ExposureSettings(flush_interval_s=0.01)
         ),
     )
     with TestClient(app, raise_server_exceptions=False) as client:

@@ -8,12 +8,11 @@ from typing import Any
 
 from litestar.testing import TestClient
 
+from abwb.access.keys import MemoryApiKeyStore
 from abwb.config import ConfigBundle
-from abwb.settings import Settings
+from abwb.settings import ApiSettings, Settings
 from abwb.store.memory import MemoryConfigStore, MemoryEventStore
 from api import create_app
-from api.auth import MemoryApiKeyStore
-from api.options import ApiOptions
 
 from .conftest import NOW, bearer
 from .test_failures import FlakyConfigStore
@@ -40,7 +39,7 @@ def test_ready_503_when_store_raises(bundle: ConfigBundle) -> None:
         Settings(),
         config_store=store,
         event_store=MemoryEventStore(),
-        options=ApiOptions(snapshot_poll_s=0),
+        options=ApiSettings(snapshot_poll_s=0),
         clock=lambda: NOW,
     )
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -66,7 +65,7 @@ def test_ready_503_when_redis_unreachable(bundle: ConfigBundle) -> None:
         config_store=MemoryConfigStore(bundle),
         event_store=MemoryEventStore(),
         cache=cache,
-        options=ApiOptions(snapshot_poll_s=0),
+        options=ApiSettings(snapshot_poll_s=0),
         clock=lambda: NOW,
     )
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -88,7 +87,7 @@ def test_ready_503_when_snapshot_stale(bundle: ConfigBundle) -> None:
         Settings(),
         config_store=MemoryConfigStore(bundle),
         event_store=MemoryEventStore(),
-        options=ApiOptions(snapshot_poll_s=0, ready_max_snapshot_age_s=30),
+        options=ApiSettings(snapshot_poll_s=0, ready_max_snapshot_age_s=30),
         clock=lambda: NOW,
         monotonic=lambda: time.monotonic() + offset[0],
     )
@@ -108,7 +107,7 @@ def test_ready_freshness_check_can_be_disabled(bundle: ConfigBundle) -> None:
         Settings(),
         config_store=MemoryConfigStore(bundle),
         event_store=MemoryEventStore(),
-        options=ApiOptions(snapshot_poll_s=0, ready_max_snapshot_age_s=0),
+        options=ApiSettings(snapshot_poll_s=0, ready_max_snapshot_age_s=0),
         monotonic=lambda: time.monotonic() + 1e6,
     )
     with TestClient(app, raise_server_exceptions=False) as client:

@@ -1,13 +1,13 @@
 """Exposure logging off the response path: an in-process queue flushed in batches.
 
-What belongs here: :class:`ExposureLogger`. The assignment handler hands it the
-decisions it served (:meth:`ExposureLogger.offer`, a non-blocking ``put``); a
+What belongs here: :class:`ExposureLog`. The assignment handler hands it the
+decisions it served (:meth:`ExposureLog.offer`, a non-blocking ``put``); a
 background task takes batches from the queue, drops repeats with the cache's
 ``first_exposure`` (so a unit assigned a million times is logged once per
 experiment and phase), and appends the rest to the :class:`~abwb.store.EventStore`
 in a worker thread, retrying with backoff. Nothing is dropped silently: a full queue
 or a store that stays down after the retries is counted (``dropped_*``) and logged,
-and :meth:`ExposureLogger.stop` flushes what is queued on shutdown.
+and :meth:`ExposureLog.stop` flushes what is queued on shutdown.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import asyncio
 import logging
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import anyio
@@ -25,9 +24,10 @@ from abwb.assignment.decision import Decision
 from abwb.cache.protocol import AssignmentCache
 from abwb.errors import AbwbError, CacheError, InvalidInput
 from abwb.events.models import Exposure, exposure_id
+from abwb.settings import ExposureSettings
 from abwb.store.protocol import EventStore
 
-__all__ = ["ExposureLogger", "ExposureLoggerConfig"]
+__all__ = ["ExposureLog"]
 
 log = logging.getLogger(__name__)
 #: A queued exposure: (exposure_id, experiment, variant, phase, unit_type, unit_id,
@@ -37,31 +37,7 @@ _Pending = tuple[str, str, str, int, str, str, int, datetime]
 _TICK_S = 0.05
 
 
-@dataclass(frozen=True, slots=True)
-class ExposureLoggerConfig:
-    """Tuning of the exposure queue.
-
-    Args:
-        max_queue: Exposures held in memory before new ones are dropped (and counted).
-        batch_size: Largest batch appended to the store at once.
-        flush_interval_s: Longest wait for a batch to fill before it is written.
-        retries: Attempts per batch when the store fails (the first one included).
-        retry_backoff_s: First pause between attempts; doubles each time.
-        dedup_ttl_s: How long an exposure key is remembered by the cache.
-        recent_size: Exposure keys this process remembers itself (oldest forgotten
-            first), so repeat visits skip the cache round trip.
-    """
-
-    max_queue: int = 100_000
-    batch_size: int = 500
-    flush_interval_s: float = 0.2
-    retries: int = 3
-    retry_backoff_s: float = 0.05
-    dedup_ttl_s: float = 7 * 24 * 3600.0
-    recent_size: int = 100_000
-
-
-class ExposureLogger:
+class ExposureLog:
     """Batched, de-duplicated exposure writer running as one background task.
 
     Args:
@@ -75,11 +51,11 @@ class ExposureLogger:
         self,
         store: EventStore,
         cache: AssignmentCache,
-        config: ExposureLoggerConfig | None = None,
+        config: ExposureSettings | None = None,
         *,
         sleep: Callable[[float], object] = asyncio.sleep,
     ) -> None:
-        self.config = config or ExposureLoggerConfig()
+        self.config = config or ExposureSettings()
         self._store = store
         self._cache = cache
         self._sleep = sleep
@@ -163,7 +139,7 @@ class ExposureLogger:
         """
         queue = self._queue
         if queue is None:
-            raise RuntimeError("ExposureLogger.offer() before start()")
+            raise RuntimeError("ExposureLog.offer() before start()")
         queued = offered = duplicates = 0
         recent = self._recent
         recent_size = self.config.recent_size

@@ -29,9 +29,10 @@ from abwb.access.stores import api_key_store_for
 from abwb.cache.memory import MemoryAssignmentCache
 from abwb.cache.protocol import AssignmentCache
 from abwb.changes import ConfigChanges
-from abwb.errors import AbwbError, CacheError
+from abwb.errors import AbwbError, CacheError, StorageError
 from abwb.events.exposure_log import ExposureLog
 from abwb.serving import Serving
+from abwb.serving.deferred_stores import DeferredStores
 from abwb.settings import ApiSettings, Settings
 from abwb.snapshot.fanout import ConfigWatcher, PublishingConfigStore, RedisConfigPublisher
 from abwb.snapshot.holder import ConfigSnapshotHolder
@@ -139,6 +140,61 @@ def _rate_limiter(
     return RateLimiter(rate_per_s=options.rate_limit_per_s, burst=options.effective_burst)
 
 
+def _open_stores(settings: Settings) -> tuple[ConfigStore, EventStore, DeferredStores | None]:
+    """The stores of ``settings``; deferred ones when the database is down but a snapshot is saved.
+
+    Raises:
+        StorageError: the database is unreachable and there is no snapshot file to
+            serve from (both named).
+    """
+    from abwb.store.opening import open_stores
+
+    try:
+        config, events = open_stores(settings)
+    except StorageError as exc:
+        snapshot_file = settings.database.home / "snapshot.json"
+        if not snapshot_file.is_file():
+            raise
+        log.error(
+            "the database cannot be opened (%s); serving the last-known-good snapshot %s "
+            "and retrying in the background: writes answer 503 until it is back",
+            exc,
+            snapshot_file,
+        )
+        deferred = DeferredStores(lambda: open_stores(settings), reason=str(exc))
+        return deferred.config, deferred.events, deferred
+    return config, events, None
+
+
+def _key_store(
+    config_store: ConfigStore, deferred: DeferredStores | None, options: ApiSettings
+) -> ApiKeyStore:
+    """The key store next to the config store (its database, else memory), start-up keys added.
+
+    A start-up key that cannot be stored (the database is down) still works: the key
+    ring holds it in memory.
+    """
+    store = deferred.api_keys if deferred is not None else api_key_store_for(config_store)
+    for key in options.keys:
+        try:
+            store.ensure(key.name, key.secret, key.scopes)
+        except AbwbError as exc:
+            log.warning("start-up API key %r not stored: %s", key.name, exc)
+    return store
+
+
+def _key_ring(options: ApiSettings, store: ApiKeyStore) -> ApiKeyRing:
+    """The background-refreshed key list, start-up keys held in memory too."""
+    return ApiKeyRing(
+        store,
+        refresh_s=options.key_refresh_s,
+        bootstrap=[
+            ApiKey(name=k.name, key_hash=hash_secret(k.secret), scopes=frozenset(k.scopes))
+            for k in options.keys
+        ],
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -174,12 +230,12 @@ def create_app(
     settings = settings or Settings.from_env()
     options = options or settings.api
     owned: list[Any] = []
-    opened_config = None
+    own_config = False
+    deferred: DeferredStores | None = None
     if config_store is None or event_store is None:
-        from abwb.store.opening import open_stores
-
-        opened_config, opened_events = open_stores(settings)
-        owned += [opened_config, opened_events]
+        opened_config, opened_events, deferred = _open_stores(settings)
+        owned += [deferred] if deferred is not None else [opened_config, opened_events]
+        own_config = config_store is None
         config_store = config_store or opened_config
         event_store = event_store or opened_events
     if cache is None:
@@ -190,27 +246,11 @@ def create_app(
         publisher = RedisConfigPublisher(settings.cache.redis_url)
         owned.append(publisher)
         config_store = PublishingConfigStore(config_store, publisher)
-    if api_keys is None:
-        found_keys = api_key_store_for(config_store)
-        for key in options.keys:
-            try:
-                found_keys.ensure(key.name, key.secret, key.scopes)
-            except AbwbError as exc:  # the store is down: the key works from memory
-                log.warning("start-up API key %r not stored: %s", key.name, exc)
-        api_keys = found_keys
-    key_ring = ApiKeyRing(
-        api_keys,
-        refresh_s=options.key_refresh_s,
-        bootstrap=[
-            ApiKey(name=k.name, key_hash=hash_secret(k.secret), scopes=frozenset(k.scopes))
-            for k in options.keys
-        ],
-    )
+    key_ring = _key_ring(options, api_keys or _key_store(config_store, deferred, options))
     # The last-known-good snapshot file lets a process start while its database is down;
     # only for stores this app opened itself (injected stores are the caller's business).
-    snapshot_file = (
-        settings.database.home / "snapshot.json" if config_store is opened_config else None
-    )
+    # (decided before any wrapping: a publishing store still is the opened one)
+    snapshot_file = settings.database.home / "snapshot.json" if own_config else None
     limiter = _rate_limiter(settings, options, owned)
     snapshot = ConfigSnapshotHolder(snapshot_file=snapshot_file)
     snapshot.start(config_store)
@@ -239,6 +279,8 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await services.exposures.start()
         key_ring.start()
+        if deferred is not None:
+            deferred.start()
         watcher = services.config_watcher()
         if watcher is not None:
             watcher.start()

@@ -146,11 +146,14 @@ def _abwb_problem(exc: AbwbError) -> ProblemDetails:
             503,
             "storage-unavailable",
             "Storage unavailable",
-            f"the store is unavailable, retry later: {exc}",
+            # the cause (driver message, host, database) goes to the log, never to clients
+            "the store is unavailable, retry later",
             [],
         )
     if isinstance(exc, CacheError):
-        return _problem(503, "cache-unavailable", "Cache unavailable", str(exc), [])
+        return _problem(
+            503, "cache-unavailable", "Cache unavailable", "the cache is unavailable", []
+        )
     return _problem(500, "internal", "Internal error", "unexpected error", [])
 
 

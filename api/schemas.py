@@ -347,9 +347,9 @@ class ReadyCheck(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ReadyResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """Readiness: 200 when every check passes, else 503 naming what is degraded."""
+    """Readiness: 200 while assignment can be served (``ready`` or ``degraded``), else 503."""
 
-    status: Literal["ready", "degraded"]
+    status: Literal["ready", "degraded", "not_ready"]
     degraded: list[str]
     config_version: int
     checks: dict[str, ReadyCheck]

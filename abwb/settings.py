@@ -107,6 +107,8 @@ class ExposureSettings:
         spool_max_bytes: Largest on-disk spool of exposures the store could not take
             (beyond it new exposures are dropped and counted).
         spool_retry_s: Seconds between attempts to deliver the spool.
+        spool_dir: Spool directory (default: ``<ABWB_HOME>/exposure-spool`` when the
+            API opened its own stores; no spool for injected stores unless set).
     """
 
     max_queue: int = 100_000
@@ -118,6 +120,7 @@ class ExposureSettings:
     recent_size: int = 100_000
     spool_max_bytes: int = 256 * 1024 * 1024
     spool_retry_s: float = 1.0
+    spool_dir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)

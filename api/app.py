@@ -31,6 +31,7 @@ from abwb.cache.protocol import AssignmentCache
 from abwb.changes import ConfigChanges
 from abwb.errors import AbwbError, CacheError, StorageError
 from abwb.events.exposure_log import ExposureLog
+from abwb.events.spool import ExposureSpool
 from abwb.serving import Serving
 from abwb.serving.deferred_stores import DeferredStores
 from abwb.settings import ApiSettings, Settings
@@ -255,7 +256,15 @@ def create_app(
     snapshot = ConfigSnapshotHolder(snapshot_file=snapshot_file)
     snapshot.start(config_store)
     clock = clock or _utc_now
-    exposures = ExposureLog(event_store, cache, options.exposures)
+    spool_dir = options.exposures.spool_dir or (
+        settings.database.home / "exposure-spool" if own_config else None
+    )
+    spool = (
+        None
+        if spool_dir is None
+        else ExposureSpool(spool_dir, max_bytes=options.exposures.spool_max_bytes)
+    )
+    exposures = ExposureLog(event_store, cache, options.exposures, spool=spool)
     services = Services(
         settings=settings,
         options=options,

@@ -52,7 +52,7 @@ __all__ = [
 #: ``auto``: authentication on as soon as one API key exists; ``on``/``off`` force it.
 AuthMode = Literal["auto", "on", "off"]
 #: Host names always accepted in ``Host`` (besides the bind address).
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]", "testserver")
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,8 +40,9 @@ from abwb.snapshot.holder import ConfigSnapshotHolder
 from abwb.store.protocol import ConfigStore, EventStore
 from api.auth import Authenticator, RateLimiter, SharedRateLimiter, require_scope
 from api.errors import exception_handlers
+from api.request_checks import check_host, check_media_type
 from api.routes import ROUTE_HANDLERS
-from api.strict import strict_body
+from api.strict import strict_body, takes_json_body
 
 __all__ = ["Services", "create_app"]
 
@@ -84,6 +85,7 @@ class Services:
     clock: Callable[[], datetime] = _utc_now
     monotonic: Callable[[], float] = time.monotonic
     owned: list[Any] = field(default_factory=list)
+    accepted_hosts: frozenset[str] = frozenset({"*"})
 
     def snapshot_age_s(self) -> float:
         """Seconds since the snapshot was loaded or confirmed current, on :attr:`monotonic`."""
@@ -279,6 +281,7 @@ def create_app(
         clock=clock,
         monotonic=monotonic or time.monotonic,
         owned=owned,
+        accepted_hosts=options.accepted_hosts,
     )
     # the first read is synchronous (a store that answers gives its keys before the
     # first request); later reads happen in the background, never on a request
@@ -340,9 +343,11 @@ def create_app(
 
 
 async def _admit(request: Request[Any, Any, Any]) -> None:
-    """Every request, before its body is parsed: scope, key, rate limit, strict body."""
+    """Every request, before its body is parsed: host, key and scope, type, strict body."""
     handler = request.route_handler
+    check_host(request, request.app.state.services.accepted_hosts)
     await require_scope(request, handler)
+    check_media_type(request, takes_json_body(handler))
     await strict_body(request, handler)
 
 

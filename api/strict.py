@@ -18,7 +18,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import ValidationException
 from litestar.handlers.base import BaseRouteHandler
 
-__all__ = ["strict_body"]
+__all__ = ["strict_body", "takes_json_body"]
 
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 #: Where a handler's (strict, lenient) decoders are memoised (``None``: no body).
@@ -39,6 +39,18 @@ def _decoders(
             )
         handler.opt[_MEMO] = found
     return handler.opt[_MEMO]  # type: ignore[no-any-return]
+
+
+def takes_json_body(handler: BaseRouteHandler) -> bool:
+    """Whether ``handler`` reads a JSON body (a msgspec ``data`` parameter).
+
+    Args:
+        handler: The route handler.
+
+    Returns:
+        ``True`` when its ``data`` is a msgspec Struct.
+    """
+    return _decoders(handler) is not None
 
 
 async def strict_body(

@@ -16,6 +16,8 @@ from abwb.store.memory import MemoryConfigStore, MemoryEventStore
 from api import create_app
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+#: The Host name Litestar's TestClient sends (accepted by the test apps' allowed hosts).
+TEST_HOST = "testserver.local"
 
 ADMIN = "admin-secret-1"
 ASSIGN = "assign-secret-1"
@@ -112,7 +114,14 @@ def make_client(
     def build(
         *, keys: MemoryApiKeyStore | None = None, events: Any = None, **options: Any
     ) -> TestClient[Any]:
-        opts = ApiSettings(**{"snapshot_poll_s": 0, "exposures": FAST_EXPOSURES, **options})
+        opts = ApiSettings(
+            **{
+                "snapshot_poll_s": 0,
+                "exposures": FAST_EXPOSURES,
+                "allowed_hosts": (TEST_HOST,),
+                **options,
+            }
+        )
         app = create_app(
             Settings(),
             config_store=config_store,

@@ -27,6 +27,8 @@ from abwb.store import PostgresDatabase, PostgresEventStore
 from abwb.store.memory import MemoryConfigStore
 from api import create_app
 
+from .conftest import TEST_HOST
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -135,7 +137,7 @@ def test_exposures_offered_during_a_postgres_outage_are_all_stored(
         Settings(),
         config_store=MemoryConfigStore(bundle),
         event_store=events,
-        options=ApiSettings(snapshot_poll_s=0, exposures=exposures),
+        options=ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0, exposures=exposures),
         clock=lambda: NOW,
     )
 

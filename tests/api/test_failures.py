@@ -15,7 +15,7 @@ from abwb.settings import ApiSettings, ExposureSettings, Settings
 from abwb.store.memory import MemoryConfigStore, MemoryEventStore
 from api import create_app
 
-from .conftest import NOW, assert_problem
+from .conftest import NOW, TEST_HOST, assert_problem
 
 
 class FlakyConfigStore(MemoryConfigStore):
@@ -50,7 +50,7 @@ def test_store_down_writes_503_assignment_serves_snapshot(bundle: ConfigBundle) 
         Settings(),
         config_store=store,
         event_store=MemoryEventStore(),
-        options=ApiSettings(snapshot_poll_s=0.02),
+        options=ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0.02),
         clock=lambda: NOW,
     )
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -93,7 +93,7 @@ def test_redis_down_assignment_still_answers(
         event_store=events,
         cache=cache,
         clock=lambda: NOW,
-        options=ApiSettings(
+        options=ApiSettings(allowed_hosts=(TEST_HOST,),
             snapshot_poll_s=0, exposures=ExposureSettings(flush_interval_s=0.01)
         ),
     )

@@ -15,10 +15,10 @@ from litestar.testing import TestClient
 from abwb.settings import ApiSettings, BootstrapKey, DatabaseSettings, ExposureSettings, Settings
 from api import create_app
 
-from .conftest import NOW, assert_problem, bearer, variants
+from .conftest import NOW, TEST_HOST, assert_problem, bearer, variants
 
 OPS, SVC, COLLECTOR = "ops-secret-1", "svc-secret-1", "collector-secret-1"
-OPTIONS = ApiSettings(
+OPTIONS = ApiSettings(allowed_hosts=(TEST_HOST,),
     snapshot_poll_s=0.05,
     exposures=ExposureSettings(flush_interval_s=0.01),
     keys=(

@@ -14,7 +14,7 @@ from abwb.settings import ApiSettings, Settings
 from abwb.store.memory import MemoryConfigStore, MemoryEventStore
 from api import create_app
 
-from .conftest import NOW, bearer
+from .conftest import NOW, TEST_HOST, bearer
 from .test_failures import FlakyConfigStore
 
 
@@ -39,7 +39,7 @@ def test_ready_stays_200_when_the_store_is_down(bundle: ConfigBundle) -> None:
         Settings(),
         config_store=store,
         event_store=MemoryEventStore(),
-        options=ApiSettings(snapshot_poll_s=0),
+        options=ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0),
         clock=lambda: NOW,
     )
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -70,7 +70,7 @@ def test_ready_stays_200_when_redis_is_unreachable(bundle: ConfigBundle) -> None
         config_store=MemoryConfigStore(bundle),
         event_store=MemoryEventStore(),
         cache=cache,
-        options=ApiSettings(snapshot_poll_s=0),
+        options=ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0),
         clock=lambda: NOW,
     )
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -93,7 +93,7 @@ def test_ready_503_when_snapshot_stale(bundle: ConfigBundle) -> None:
         Settings(),
         config_store=MemoryConfigStore(bundle),
         event_store=MemoryEventStore(),
-        options=ApiSettings(snapshot_poll_s=0, ready_max_snapshot_age_s=30),
+        options=ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0, ready_max_snapshot_age_s=30),
         clock=lambda: NOW,
         monotonic=lambda: time.monotonic() + offset[0],
     )
@@ -113,7 +113,7 @@ def test_ready_freshness_check_can_be_disabled(bundle: ConfigBundle) -> None:
         Settings(),
         config_store=MemoryConfigStore(bundle),
         event_store=MemoryEventStore(),
-        options=ApiSettings(snapshot_poll_s=0, ready_max_snapshot_age_s=0),
+        options=ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0, ready_max_snapshot_age_s=0),
         monotonic=lambda: time.monotonic() + 1e6,
     )
     with TestClient(app, raise_server_exceptions=False) as client:

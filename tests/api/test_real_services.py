@@ -16,9 +16,9 @@ from abwb.settings import ApiSettings, DatabaseSettings, ExposureSettings, Setti
 from abwb.store.opening import open_stores
 from api import create_app
 
-from .conftest import NOW, workspace
+from .conftest import NOW, TEST_HOST, workspace
 
-OPTIONS = ApiSettings(snapshot_poll_s=0.05, exposures=ExposureSettings(flush_interval_s=0.01))
+OPTIONS = ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0.05, exposures=ExposureSettings(flush_interval_s=0.01))
 
 
 def seed(client: TestClient[Any]) -> None:
@@ -173,7 +173,7 @@ def test_api_keys_live_in_the_database(tmp_path: Path) -> None:
     from abwb.settings import BootstrapKey
 
     settings = Settings(database=DatabaseSettings(home=tmp_path))
-    bootstrap = ApiSettings(
+    bootstrap = ApiSettings(allowed_hosts=(TEST_HOST,),
         snapshot_poll_s=0, keys=(BootstrapKey("ops", "ops-secret-1", ("admin",)),)
     )
     with TestClient(create_app(settings, options=bootstrap)) as client:
@@ -181,7 +181,7 @@ def test_api_keys_live_in_the_database(tmp_path: Path) -> None:
         ok = client.get("/v1/experiments", headers={"Authorization": "Bearer ops-secret-1"})
         assert ok.status_code == 200
     # a later process without bootstrap keys: the stored key still guards the API
-    with TestClient(create_app(settings, options=ApiSettings(snapshot_poll_s=0))) as client:
+    with TestClient(create_app(settings, options=ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0))) as client:
         assert client.get("/v1/experiments").status_code == 401
         assert (
             client.get("/v1/experiments", headers={"X-API-Key": "ops-secret-1"}).status_code == 200
@@ -214,7 +214,7 @@ def test_api_keys_on_postgres(pg_url: str, pg_schema: str) -> None:
             Settings(),
             config_store=config_store,
             event_store=event_store,
-            options=ApiSettings(snapshot_poll_s=0),
+            options=ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0),
             clock=lambda: NOW,
         )
         with TestClient(app) as client:

@@ -27,7 +27,7 @@ from abwb.settings import ApiSettings, ExposureSettings, Settings
 from abwb.store.memory import MemoryConfigStore, MemoryEventStore
 from api import create_app
 
-from .conftest import ADMIN, NOW, workspace
+from .conftest import ADMIN, NOW, TEST_HOST, workspace
 
 MAX_EXAMPLES = 10
 #: No 5xx; status codes, content types, headers and bodies as documented; invalid
@@ -54,6 +54,7 @@ def _app() -> Any:
         api_keys=keys,
         # no polling, so no freshness to check: /ready must not age into a 503 mid-run
         options=ApiSettings(
+            allowed_hosts=(TEST_HOST, "testserver"),  # schemathesis's ASGI client
             snapshot_poll_s=0,
             ready_max_snapshot_age_s=0,
             exposures=ExposureSettings(flush_interval_s=0.05),

@@ -5,7 +5,8 @@ routes taking ``data`` against its msgspec type in *strict* mode. Litestar conve
 bodies leniently (``"flags": 0`` becomes ``False``, ``"limit": "5"`` becomes ``5``);
 the OpenAPI schema promises a boolean, and a client sending ``0`` has a bug it should
 hear about. Bodies that fail even lenient conversion are left to Litestar, so their
-errors keep the usual shape (:mod:`api.errors`).
+errors keep the usual shape (:mod:`api.errors`). Bodies that are not UTF-8, or are
+nested too deeply to decode, are refused here (400) before any decoder recurses.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import msgspec
 from litestar.connection import ASGIConnection
-from litestar.exceptions import ValidationException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 
 __all__ = ["strict_body", "takes_json_body"]
@@ -69,7 +70,17 @@ async def strict_body(
         return
     strict, lenient = decoders
     try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(
+            status_code=400, detail=f"the request body is not valid UTF-8 (byte {exc.start})"
+        ) from None
+    try:
         strict.decode(body)
+    except RecursionError:
+        raise HTTPException(
+            status_code=400, detail="the request body is nested too deeply"
+        ) from None
     except msgspec.ValidationError as exc:
         try:
             lenient.decode(body)

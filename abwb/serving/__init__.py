@@ -1,5 +1,19 @@
 """Online serving: assign units, evaluate flags, hand exposures to the exposure log."""
 
-from abwb.serving.assignment import FlagsResult, Serving, UnitRequest, UnitResult
+from abwb.serving.assignment import (
+    MAX_UNIT_ID_BYTES,
+    FlagsResult,
+    Serving,
+    UnitRequest,
+    UnitResult,
+    check_unit_id,
+)
 
-__all__ = ["FlagsResult", "Serving", "UnitRequest", "UnitResult"]
+__all__ = [
+    "MAX_UNIT_ID_BYTES",
+    "FlagsResult",
+    "Serving",
+    "UnitRequest",
+    "UnitResult",
+    "check_unit_id",
+]

@@ -28,11 +28,52 @@ import anyio
 from abwb.assignment.decision import AssignmentResult, Decision
 from abwb.assignment.sticky import StickyAssigner
 from abwb.cache.protocol import AssignmentCache
+from abwb.errors import InvalidInput
 from abwb.events.exposure_log import ExposureLog
 from abwb.flags.evaluation import FlagEvaluation
 from abwb.snapshot.holder import ConfigSnapshot, ConfigSnapshotHolder
 
-__all__ = ["FlagsResult", "Serving", "UnitRequest", "UnitResult"]
+__all__ = [
+    "MAX_UNIT_ID_BYTES",
+    "FlagsResult",
+    "Serving",
+    "UnitRequest",
+    "UnitResult",
+    "check_unit_id",
+]
+
+#: Longest unit id served, in UTF-8 bytes: with the experiment key, phase and unit type
+#: its exposure id stays within the event store's 512-byte id limit, so every unit that
+#: is served can also be logged.
+MAX_UNIT_ID_BYTES = 256
+
+
+def check_unit_id(unit_id: str, path: str = "unit_id") -> None:
+    r"""Refuse a unit id whose exposure could not be stored.
+
+    Args:
+        unit_id: The unit id.
+        path: Where it was given (for the error).
+
+    Raises:
+        InvalidInput: it is empty, holds a NUL character, or is longer than
+            :data:`MAX_UNIT_ID_BYTES` bytes.
+
+    Examples:
+        >>> check_unit_id("user-42")
+        >>> check_unit_id("a\x00b")
+        Traceback (most recent call last):
+        abwb.errors.InvalidInput: unit_id: must not contain NUL characters
+    """
+    if not unit_id:
+        raise InvalidInput("must not be empty", path=path)
+    if "\x00" in unit_id:
+        raise InvalidInput("must not contain NUL characters", path=path)
+    size = len(unit_id.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_UNIT_ID_BYTES:
+        raise InvalidInput(
+            f"must be at most {MAX_UNIT_ID_BYTES} bytes (UTF-8), got {size} bytes", path=path
+        )
 
 #: A unit's result and the decisions among it that are exposures.
 _Served = tuple["UnitResult", list[Decision]]
@@ -140,9 +181,11 @@ class Serving:
             The unit's decisions and flag values.
 
         Raises:
-            InvalidInput: an unknown experiment is named.
+            InvalidInput: an unknown experiment is named, or a unit id cannot be logged
+                (:func:`check_unit_id`).
             StorageError: no snapshot is loaded yet.
         """
+        check_unit_id(unit.unit_id)
         snapshot = self.snapshot.current
         now = self.clock()
         result = await self._sticky_assigner(snapshot).assign(
@@ -177,9 +220,12 @@ class Serving:
             ``(config_version, results in request order)``.
 
         Raises:
-            InvalidInput: an unknown experiment is named.
+            InvalidInput: an unknown experiment is named, or a unit id cannot be logged
+                (:func:`check_unit_id`).
             StorageError: no snapshot is loaded yet.
         """
+        for i, u in enumerate(units):
+            check_unit_id(u.unit_id, f"units[{i}].unit_id")
         snapshot = self.snapshot.current
         now = self.clock()
         sticky = self._sticky_assigner(snapshot)
@@ -240,6 +286,8 @@ class Serving:
         Raises:
             StorageError: no snapshot is loaded yet.
         """
+        if unit_id is not None:
+            check_unit_id(unit_id)
         snapshot = self.snapshot.current
         now = self.clock()
         evaluator = snapshot.flags

@@ -143,6 +143,8 @@ class ApiSettings:
         allowed_hosts: ``Host`` header values accepted besides the loopback names and
             the bind address (``*``: any; for use behind a proxy that checks it).
         trusted_proxies: Addresses whose ``X-Forwarded-For`` / ``-Proto`` is believed.
+        log_repeat_s: A repeated warning of a degradation path (Redis or the store
+            down) is written at most once per this many seconds.
     """
 
     host: str = "127.0.0.1"
@@ -158,6 +160,7 @@ class ApiSettings:
     key_refresh_s: float = 10.0
     allowed_hosts: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
+    log_repeat_s: float = 10.0
 
     @property
     def effective_burst(self) -> float:

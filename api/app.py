@@ -34,6 +34,7 @@ from abwb.events.exposure_log import ExposureLog
 from abwb.events.spool import ExposureSpool
 from abwb.serving import Serving
 from abwb.serving.deferred_stores import DeferredStores
+from abwb.serving.log_limit import RepeatedWarningFilter
 from abwb.settings import ApiSettings, Settings
 from abwb.snapshot.fanout import ConfigWatcher, PublishingConfigStore, RedisConfigPublisher
 from abwb.snapshot.holder import ConfigSnapshotHolder
@@ -47,6 +48,16 @@ from api.strict import strict_body, takes_json_body
 __all__ = ["Services", "create_app"]
 
 log = logging.getLogger(__name__)
+#: Loggers of the degradation paths, whose repeated warnings are rate-limited.
+_DEGRADATION_LOGGERS = (
+    "abwb.assignment.sticky",
+    "abwb.events.exposure_log",
+    "abwb.cache.redis",
+    "abwb.cache.rate_limit",
+    "abwb.snapshot",
+    "abwb.access.key_ring",
+    "api.errors",
+)
 
 
 def _utc_now() -> datetime:
@@ -287,8 +298,11 @@ def create_app(
     # first request); later reads happen in the background, never on a request
     key_ring.reload()
 
+    quiet = RepeatedWarningFilter(options.log_repeat_s)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        quiet.install(_DEGRADATION_LOGGERS)
         await services.exposures.start()
         key_ring.start()
         if deferred is not None:
@@ -303,6 +317,7 @@ def create_app(
                 await anyio.to_thread.run_sync(watcher.stop)
             await anyio.to_thread.run_sync(key_ring.stop)
             await services.exposures.stop()
+            quiet.uninstall()
             for resource in owned:
                 closing = resource.close()
                 if asyncio.iscoroutine(closing):

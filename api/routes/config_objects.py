@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, delete, get, patch, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from abwb.config.kinds import KINDS
@@ -179,6 +180,7 @@ def object_routes(kind: str) -> list[HTTPRouteHandler]:
         summary=f"Delete a {kind}",
         description="204 when deleted; an experiment that has run is archived instead "
         "(200 with the archived object). 409 when other objects refer to it.",
+        responses={204: ResponseSpec(data_container=None, description="Deleted (no body)")},
     )
     async def delete_object(
         request: Request[Any, Any, Any], key: Key, if_match: IfMatch = None, reason: Reason = ""

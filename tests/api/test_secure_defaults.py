@@ -106,3 +106,13 @@ def test_allowed_hosts_come_from_the_environment() -> None:
         "10.0.0.1",
     )
     assert ApiSettings.from_env({}).trusted_proxies == ()
+
+
+def test_openapi_documents_204_for_delete_and_415_for_json_routes(
+    client: TestClient[Any],
+) -> None:
+    doc = client.get("/schema/openapi.json").json()
+    delete = doc["paths"]["/v1/segments/{key}"]["delete"]["responses"]
+    assert "204" in delete and "200" in delete
+    assert "415" in doc["paths"]["/v1/assign"]["post"]["responses"]
+    assert "400" in doc["paths"]["/v1/health"]["get"]["responses"]

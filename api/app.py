@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Response
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -357,13 +357,26 @@ def create_app(
     )
 
 
-async def _admit(request: Request[Any, Any, Any]) -> None:
+async def _admit(request: Request[Any, Any, Any]) -> Response[None] | None:
     """Every request, before its body is parsed: host, key and scope, type, strict body."""
     handler = request.route_handler
     check_host(request, request.app.state.services.accepted_hosts)
+    if request.method == "OPTIONS":
+        return _options(request)
     await require_scope(request, handler)
     check_media_type(request, takes_json_body(handler))
     await strict_body(request, handler)
+    return None
+
+
+def _options(request: Request[Any, Any, Any]) -> Response[None]:
+    """``OPTIONS``: every method of the path (Litestar's lists only some for a shared path)."""
+    template = request.scope.get("path_template")
+    methods = sorted(
+        {m for r in request.app.routes if r.path_format == template for m in r.methods}
+        | {"OPTIONS"}
+    )
+    return Response(None, status_code=204, headers={"Allow": ", ".join(methods)})
 
 
 def _state(services: Services) -> Any:

@@ -116,3 +116,14 @@ def test_openapi_documents_204_for_delete_and_415_for_json_routes(
     assert "204" in delete and "200" in delete
     assert "415" in doc["paths"]["/v1/assign"]["post"]["responses"]
     assert "400" in doc["paths"]["/v1/health"]["get"]["responses"]
+
+
+def test_options_lists_every_method_of_a_path(client: TestClient[Any]) -> None:
+    expected = {
+        "/v1/segments": "GET, OPTIONS, POST",
+        "/v1/segments/some-key": "DELETE, GET, OPTIONS, PATCH",
+        "/v1/assign": "OPTIONS, POST",
+    }
+    for path, allow in expected.items():
+        r = client.options(path)
+        assert r.status_code == 204 and r.headers["allow"] == allow, (path, r.headers)

@@ -35,8 +35,8 @@ class ApiKeyRing:
         >>> from abwb.access.keys import MemoryApiKeyStore
         >>> store = MemoryApiKeyStore()
         >>> ring = ApiKeyRing(store)
-        >>> ring.configured
-        False
+        >>> ring.reload(), ring.configured
+        (True, False)
         >>> _ = store.add("ci", "secret-123", ["read"])
         >>> ring.reload(), ring.configured, [k.name for k in ring.keys]
         (True, True, ['ci'])
@@ -51,6 +51,7 @@ class ApiKeyRing:
         #: The keys requests are checked against (replaced whole, never mutated).
         self.keys: list[ApiKey] = list(self._bootstrap)
         self._configured = bool(self._bootstrap)
+        self._answered = False
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -61,8 +62,13 @@ class ApiKeyRing:
 
     @property
     def configured(self) -> bool:
-        """Whether any key was ever seen (start-up keys, stored keys, revoked ones)."""
-        return self._configured
+        """Whether any key was ever seen (start-up, stored or revoked), or might exist.
+
+        Until the store has answered once, keys might exist that this process cannot
+        see: authentication then stays on (``auto`` fails closed), and only start-up
+        keys are accepted.
+        """
+        return self._configured or not self._answered
 
     def reload(self) -> bool:
         """Re-read the keys from the store now (blocking; one reload at a time).
@@ -85,6 +91,7 @@ class ApiKeyRing:
             self.keys = stored + [k for k in self._bootstrap if k.key_hash not in known]
             # once configured, always configured: an empty read never opens the API
             self._configured = self._configured or configured
+            self._answered = True
             self.counters["reloads"] += 1
             self.last_error = None
             return True

@@ -89,3 +89,18 @@ def test_a_revoked_key_is_refused_after_the_background_reload(
         ).status_code
         == 401
     )
+
+
+def test_auto_mode_fails_closed_while_the_key_store_never_answered(
+    make_client: Callable[..., TestClient[Any]],
+) -> None:
+    store = StuckKeyStore(MemoryApiKeyStore())  # no key stored at all...
+    store.fail = True  # ...but the store cannot say so (the database is down)
+    client = make_client(keys=store, key_refresh_s=0.01)
+    # keys might exist that this process cannot see: the API stays closed
+    assert client.post("/v1/assign", json={"unit_id": "u"}).status_code == 401
+    store.fail = False
+    ring = client.app.state.services.auth.keys
+    wait_for(lambda: ring.counters["reloads"] >= 1)
+    # the store answered that no key exists: auto mode serves the open embedded case
+    assert client.post("/v1/assign", json={"unit_id": "u"}).status_code == 200

@@ -13,6 +13,15 @@ variable                          meaning (default)
 ``ABWB_REDIS_URL``                ``redis://host:port/db`` (unset: in-process cache)
 ``ABWB_HOME``                     directory of embedded state (``./.abwb``)
 ``ABWB_API_HOST`` / ``_PORT``     bind address of ``abwb serve`` (127.0.0.1:8000)
+``ABWB_API_AUTH``                 ``auto`` (on when a key exists) | ``on`` | ``off``
+``ABWB_API_KEYS``                 start-up keys ``name:secret:scope+scope,...``
+``ABWB_API_RATE_LIMIT``           requests/s per key, 0 = unlimited (0)
+``ABWB_API_RATE_BURST``           token-bucket size (2 x rate, at least 1)
+``ABWB_API_SNAPSHOT_POLL_S``      seconds between config-version polls (1.0)
+``ABWB_API_READY_MAX_AGE_S``      ``/ready`` is 503 beyond this snapshot age, 0 = off (60)
+``ABWB_API_ALLOWED_HOSTS``        ``Host`` names accepted, comma-separated
+                                  (loopback names + the bind address)
+``ABWB_API_TRUSTED_PROXIES``      addresses whose ``X-Forwarded-For`` is trusted (none)
 ``ABWB_ALPHA``                    default significance level (0.05)
 ``ABWB_REPORTS_DIR``              where readouts are written (``./reports``)
 ================================  ==============================================
@@ -24,10 +33,26 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+from abwb.access.keys import SCOPES
 from abwb.errors import InvalidInput
 
-__all__ = ["AnalysisSettings", "ApiSettings", "CacheSettings", "DatabaseSettings", "Settings"]
+__all__ = [
+    "AnalysisSettings",
+    "ApiSettings",
+    "AuthMode",
+    "BootstrapKey",
+    "CacheSettings",
+    "DatabaseSettings",
+    "ExposureSettings",
+    "Settings",
+]
+
+#: ``auto``: authentication on as soon as one API key exists; ``on``/``off`` force it.
+AuthMode = Literal["auto", "on", "off"]
+#: Host names always accepted in ``Host`` (besides the bind address).
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +82,131 @@ class CacheSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BootstrapKey:
+    """An API key given at start-up (hashed as soon as it is loaded)."""
+
+    name: str
+    secret: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureSettings:
+    """Tuning of the exposure log (queue, batches, retries, de-dup, spool).
+
+    Args:
+        max_queue: Exposures held in memory before new ones go to the spool.
+        batch_size: Largest batch appended to the store at once.
+        flush_interval_s: Longest wait for a batch to fill before it is written.
+        retries: Attempts per batch when the store fails (the first one included)
+            before the batch is spooled to disk.
+        retry_backoff_s: First pause between attempts; doubles each time.
+        dedup_ttl_s: How long an exposure key is remembered by the cache.
+        recent_size: Exposure keys this process remembers itself (oldest forgotten
+            first), so repeat visits skip the cache round trip.
+        spool_max_bytes: Largest on-disk spool of exposures the store could not take
+            (beyond it new exposures are dropped and counted).
+        spool_retry_s: Seconds between attempts to deliver the spool.
+        spool_dir: Spool directory (default: ``<ABWB_HOME>/exposure-spool`` when the
+            API opened its own stores; no spool for injected stores unless set).
+    """
+
+    max_queue: int = 100_000
+    batch_size: int = 500
+    flush_interval_s: float = 0.2
+    retries: int = 3
+    retry_backoff_s: float = 0.05
+    dedup_ttl_s: float = 7 * 24 * 3600.0
+    recent_size: int = 100_000
+    spool_max_bytes: int = 256 * 1024 * 1024
+    spool_retry_s: float = 1.0
+    spool_dir: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ApiSettings:
-    """HTTP service binding."""
+    """The HTTP service: binding, authentication, limits, snapshot and exposure tuning.
+
+    Args:
+        host: Bind address of ``abwb serve``.
+        port: Port of ``abwb serve``.
+        auth: ``auto``, ``on`` or ``off``.
+        keys: API keys to install at start-up.
+        rate_limit_per_s: Sustained requests per second per key (0: unlimited).
+        rate_burst: Bucket size (0: twice the rate).
+        max_body_bytes: Largest request body (413 beyond), except ``/v1/events``.
+        snapshot_poll_s: How often the store's config version is polled (0: never).
+        exposures: Exposure log tuning.
+        ready_max_snapshot_age_s: ``/ready`` reports the snapshot stale (503) when it
+            was last loaded or confirmed current longer ago than this (0: never).
+        key_refresh_s: Seconds between background reloads of the API keys.
+        allowed_hosts: ``Host`` header values accepted besides the loopback names and
+            the bind address (``*``: any; for use behind a proxy that checks it).
+        trusted_proxies: Addresses whose ``X-Forwarded-For`` / ``-Proto`` is believed.
+        log_repeat_s: A repeated warning of a degradation path (Redis or the store
+            down) is written at most once per this many seconds.
+    """
 
     host: str = "127.0.0.1"
     port: int = 8000
+    auth: AuthMode = "auto"
+    keys: tuple[BootstrapKey, ...] = ()
+    rate_limit_per_s: float = 0.0
+    rate_burst: float = 0.0
+    max_body_bytes: int = 1_000_000
+    snapshot_poll_s: float = 1.0
+    exposures: ExposureSettings = field(default_factory=ExposureSettings)
+    ready_max_snapshot_age_s: float = 60.0
+    key_refresh_s: float = 10.0
+    allowed_hosts: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
+    log_repeat_s: float = 10.0
+
+    @property
+    def effective_burst(self) -> float:
+        """The token bucket size in use."""
+        return self.rate_burst or max(1.0, 2 * self.rate_limit_per_s)
+
+    @property
+    def accepted_hosts(self) -> frozenset[str]:
+        """Every ``Host`` name accepted (lower case, without port)."""
+        return frozenset(
+            h.lower() for h in (*LOOPBACK_HOSTS, self.host, *self.allowed_hosts) if h
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
+        """Read ``ABWB_API_*`` variables.
+
+        Args:
+            environ: The variables (default: the process environment).
+
+        Returns:
+            The API settings.
+
+        Raises:
+            InvalidInput: a variable has an unusable value (named in the message).
+
+        Examples:
+            >>> ApiSettings.from_env({"ABWB_API_KEYS": "ci:secret-123:read+assign"}).keys[0].scopes
+            ('read', 'assign')
+        """
+        env = os.environ if environ is None else environ
+        auth = env.get("ABWB_API_AUTH", "auto") or "auto"
+        if auth not in ("auto", "on", "off"):
+            raise InvalidInput(f"must be auto, on or off, got {auth!r}", path="ABWB_API_AUTH")
+        return cls(
+            host=env.get("ABWB_API_HOST", "127.0.0.1") or "127.0.0.1",
+            port=_int(env, "ABWB_API_PORT", 8000, 1, 65535),
+            auth=auth,  # type: ignore[arg-type]
+            keys=_keys(env.get("ABWB_API_KEYS", "")),
+            rate_limit_per_s=_number(env, "ABWB_API_RATE_LIMIT", 0.0),
+            rate_burst=_number(env, "ABWB_API_RATE_BURST", 0.0),
+            snapshot_poll_s=_number(env, "ABWB_API_SNAPSHOT_POLL_S", 1.0),
+            ready_max_snapshot_age_s=_number(env, "ABWB_API_READY_MAX_AGE_S", 60.0),
+            allowed_hosts=_names(env.get("ABWB_API_ALLOWED_HOSTS", "")),
+            trusted_proxies=_names(env.get("ABWB_API_TRUSTED_PROXIES", "")),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +242,7 @@ class Settings:
                 schema=env.get("ABWB_DATABASE_SCHEMA") or "public",
             ),
             cache=CacheSettings(redis_url=env.get("ABWB_REDIS_URL") or None),
-            api=ApiSettings(
-                host=env.get("ABWB_API_HOST", "127.0.0.1"),
-                port=_int(env, "ABWB_API_PORT", 8000, 1, 65535),
-            ),
+            api=ApiSettings.from_env(env),
             analysis=AnalysisSettings(
                 alpha=_float(env, "ABWB_ALPHA", 0.05, 0.0, 1.0),
                 reports_dir=Path(env.get("ABWB_REPORTS_DIR", "reports")),
@@ -132,3 +274,40 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float, high: 
     if not low < value < high:
         raise InvalidInput(f"must be in ({low}, {high}), got {value}", path=name)
     return value
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"must be a number, got {raw!r}", path=name) from None
+    if not 0 <= value < float("inf"):
+        raise InvalidInput(f"must be a finite number >= 0, got {raw!r}", path=name)
+    return value
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in raw.split(",") if x.strip())
+
+
+def _keys(raw: str) -> tuple[BootstrapKey, ...]:
+    keys = []
+    for i, item in enumerate(x for x in raw.split(",") if x.strip()):
+        parts = item.strip().split(":")
+        if len(parts) != 3:
+            raise InvalidInput(
+                f"entry {i} must look like name:secret:scope+scope, got {len(parts)} part(s)",
+                path="ABWB_API_KEYS",
+            )
+        name, secret, scopes = parts
+        wanted = tuple(s for s in scopes.split("+") if s)
+        if not wanted or any(s not in SCOPES for s in wanted):
+            raise InvalidInput(
+                f"entry {i} ({name!r}): scopes must be from {list(SCOPES)}, got {scopes!r}",
+                path="ABWB_API_KEYS",
+            )
+        keys.append(BootstrapKey(name, secret, wanted))
+    return tuple(keys)

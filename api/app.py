@@ -1,10 +1,10 @@
 """The Litestar application factory: choose adapters, wire services, install routes.
 
 What belongs here: :func:`create_app` and :class:`Services`, the per-process object
-every route reaches through ``state.services`` (stores, cache, config snapshot,
-exposure logger, authenticator, clock). This is the only place in ``api/`` that picks
-implementations: memory adapters when given (tests), else ``open_stores(settings)``
-and Redis when ``settings.cache.redis_url`` is set.
+every route reaches through ``state.services`` (stores, cache, config snapshot, the
+serving use case, exposure log, authenticator, clock). This is the only place in
+``api/`` that picks implementations: memory adapters when given (tests), else
+``open_stores(settings)`` and Redis when ``settings.cache.redis_url`` is set.
 """
 
 from __future__ import annotations
@@ -19,38 +19,47 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Response
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from abwb.assignment.sticky import StickyAssigner
+from abwb.access.key_ring import ApiKeyRing
+from abwb.access.keys import ApiKey, ApiKeyStore, hash_secret
+from abwb.access.stores import api_key_store_for
 from abwb.cache.memory import MemoryAssignmentCache
 from abwb.cache.protocol import AssignmentCache
 from abwb.changes import ConfigChanges
-from abwb.errors import CacheError
-from abwb.settings import Settings
+from abwb.errors import AbwbError, CacheError, StorageError
+from abwb.events.exposure_log import ExposureLog
+from abwb.events.spool import ExposureSpool
+from abwb.serving import Serving
+from abwb.serving.deferred_stores import DeferredStores
+from abwb.serving.log_limit import RepeatedWarningFilter
+from abwb.settings import ApiSettings, Settings
 from abwb.snapshot.fanout import ConfigWatcher, PublishingConfigStore, RedisConfigPublisher
-from abwb.snapshot.holder import ConfigSnapshot, ConfigSnapshotHolder
+from abwb.snapshot.holder import ConfigSnapshotHolder
 from abwb.store.config_objects import SqlConfigStore
 from abwb.store.dialect import SqlDatabase
 from abwb.store.protocol import ConfigStore, EventStore
-from api.auth import (
-    ApiKeyStore,
-    Authenticator,
-    RateLimiter,
-    SharedRateLimiter,
-    require_scope,
-)
+from api.auth import Authenticator, RateLimiter, SharedRateLimiter, require_scope
 from api.errors import exception_handlers
-from api.exposures import ExposureLogger
-from api.keys import api_key_store_for
-from api.options import ApiOptions
+from api.request_checks import check_host, check_media_type
 from api.routes import ROUTE_HANDLERS
-from api.strict import strict_body
+from api.strict import strict_body, takes_json_body
 
 __all__ = ["Services", "create_app"]
 
 log = logging.getLogger(__name__)
+#: Loggers of the degradation paths, whose repeated warnings are rate-limited.
+_DEGRADATION_LOGGERS = (
+    "abwb.assignment.sticky",
+    "abwb.events.exposure_log",
+    "abwb.cache.redis",
+    "abwb.cache.rate_limit",
+    "abwb.snapshot",
+    "abwb.access.key_ring",
+    "api.errors",
+)
 
 
 def _utc_now() -> datetime:
@@ -63,13 +72,14 @@ class Services:
 
     Attributes:
         settings: Process settings.
-        options: API options.
+        options: The API settings in use (``settings.api`` unless overridden).
         config_store: Config objects and audit.
         event_store: Exposures and events.
         cache: Sticky assignments and exposure de-duplication.
         snapshot: The in-process config snapshot.
         changes: Config write use cases.
-        exposures: The background exposure logger.
+        exposures: The background exposure log.
+        serving: Assignment and flag evaluation (the online use case).
         auth: API keys, scopes and rate limit.
         clock: Wall clock (UTC) used for ``now``; injectable for tests.
         monotonic: Monotonic clock (seconds) used for the snapshot's age in ``/ready``.
@@ -78,27 +88,20 @@ class Services:
     """
 
     settings: Settings
-    options: ApiOptions
+    options: ApiSettings
     config_store: ConfigStore
     event_store: EventStore
     cache: AssignmentCache
     snapshot: ConfigSnapshotHolder
     changes: ConfigChanges
-    exposures: ExposureLogger
+    exposures: ExposureLog
+    serving: Serving
     auth: Authenticator
     clock: Callable[[], datetime] = _utc_now
     monotonic: Callable[[], float] = time.monotonic
     owned: list[Any] = field(default_factory=list)
     database: SqlDatabase | None = None
-    _sticky: tuple[int, StickyAssigner] | None = None
-
-    def sticky_assigner(self, snapshot: ConfigSnapshot) -> StickyAssigner:
-        """The sticky-aware assigner of ``snapshot`` (memoised per snapshot)."""
-        memo = self._sticky
-        if memo is None or memo[1].assigner is not snapshot.assigner:
-            memo = (snapshot.version, StickyAssigner(snapshot.assigner, self.cache))
-            self._sticky = memo
-        return memo[1]
+    accepted_hosts: frozenset[str] = frozenset({"*"})
 
     def snapshot_age_s(self) -> float:
         """Seconds since the snapshot was loaded or confirmed current, on :attr:`monotonic`."""
@@ -138,7 +141,7 @@ def _open_cache(settings: Settings) -> AssignmentCache:
 
 
 def _rate_limiter(
-    settings: Settings, options: ApiOptions, owned: list[Any]
+    settings: Settings, options: ApiSettings, owned: list[Any]
 ) -> RateLimiter | SharedRateLimiter:
     """In Redis when configured (one limit across worker processes), else in process."""
     if options.rate_limit_per_s > 0 and settings.cache.redis_url:
@@ -154,13 +157,69 @@ def _rate_limiter(
     return RateLimiter(rate_per_s=options.rate_limit_per_s, burst=options.effective_burst)
 
 
+def _open_stores(settings: Settings) -> tuple[ConfigStore, EventStore, DeferredStores | None]:
+    """The stores of ``settings``; deferred ones when the database is down but a snapshot is saved.
+
+    Raises:
+        StorageError: the database is unreachable and there is no snapshot file to
+            serve from (both named).
+    """
+    from abwb.store.opening import open_stores
+
+    try:
+        stores = open_stores(settings)
+    except StorageError as exc:
+        snapshot_file = settings.database.home / "snapshot.json"
+        if not snapshot_file.is_file():
+            raise
+        log.error(
+            "the database cannot be opened (%s); serving the last-known-good snapshot %s "
+            "and retrying in the background: writes answer 503 until it is back",
+            exc,
+            snapshot_file,
+        )
+        deferred = DeferredStores(lambda: open_stores(settings), reason=str(exc))
+        return deferred.config, deferred.events, deferred
+    stores.alerts.close()  # the service keeps no alerts
+    return stores.config, stores.events, None
+
+
+def _key_store(
+    database: SqlDatabase | None, deferred: DeferredStores | None, options: ApiSettings
+) -> ApiKeyStore:
+    """The key store next to the config store (its database, else memory), start-up keys added.
+
+    A start-up key that cannot be stored (the database is down) still works: the key
+    ring holds it in memory.
+    """
+    store = deferred.api_keys if deferred is not None else api_key_store_for(database)
+    for key in options.keys:
+        try:
+            store.ensure(key.name, key.secret, key.scopes)
+        except AbwbError as exc:
+            log.warning("start-up API key %r not stored: %s", key.name, exc)
+    return store
+
+
+def _key_ring(options: ApiSettings, store: ApiKeyStore) -> ApiKeyRing:
+    """The background-refreshed key list, start-up keys held in memory too."""
+    return ApiKeyRing(
+        store,
+        refresh_s=options.key_refresh_s,
+        bootstrap=[
+            ApiKey(name=k.name, key_hash=hash_secret(k.secret), scopes=frozenset(k.scopes))
+            for k in options.keys
+        ],
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     config_store: ConfigStore | None = None,
     event_store: EventStore | None = None,
     cache: AssignmentCache | None = None,
-    options: ApiOptions | None = None,
+    options: ApiSettings | None = None,
     api_keys: ApiKeyStore | None = None,
     clock: Callable[[], datetime] | None = None,
     monotonic: Callable[[], float] | None = None,
@@ -173,8 +232,9 @@ def create_app(
         config_store: Config store to use (default: ``open_stores(settings)``).
         event_store: Event store to use (default: ``open_stores(settings)``).
         cache: Assignment cache (default: Redis when configured, else in-process).
-        options: API options (default: read from ``ABWB_API_*``).
-        api_keys: Where API keys live (default: in memory, seeded from ``options.keys``).
+        options: API settings (default: ``settings.api``).
+        api_keys: Where API keys live (default: the config store's database, else
+            memory); ``options.keys`` are added to it and known without it.
         clock: UTC wall clock for ``now`` (tests pin it).
         monotonic: Monotonic clock for the snapshot's age (tests move it on).
         debug: Litestar debug mode.
@@ -186,18 +246,16 @@ def create_app(
         StorageError: the stores cannot be opened or the config cannot be loaded.
     """
     settings = settings or Settings.from_env()
-    options = options or ApiOptions.from_env()
+    options = options or settings.api
     owned: list[Any] = []
-    opened_config = None
+    own_config = False
+    deferred: DeferredStores | None = None
     if config_store is None or event_store is None:
-        from abwb.store.opening import open_stores
-
-        stores = open_stores(settings)
-        stores.alerts.close()  # the service keeps no alerts
-        opened_config = stores.config
-        owned += [stores.config, stores.events]
-        config_store = config_store or stores.config
-        event_store = event_store or stores.events
+        opened_config, opened_events, deferred = _open_stores(settings)
+        owned += [deferred] if deferred is not None else [opened_config, opened_events]
+        own_config = config_store is None
+        config_store = config_store or opened_config
+        event_store = event_store or opened_events
     database = config_store.database if isinstance(config_store, SqlConfigStore) else None
     if cache is None:
         cache = _open_cache(settings)
@@ -207,19 +265,24 @@ def create_app(
         publisher = RedisConfigPublisher(settings.cache.redis_url)
         owned.append(publisher)
         config_store = PublishingConfigStore(config_store, publisher)
-    if api_keys is None:
-        found_keys = api_key_store_for(database)
-        for key in options.keys:
-            found_keys.ensure(key.name, key.secret, key.scopes)
-        api_keys = found_keys
+    key_ring = _key_ring(options, api_keys or _key_store(database, deferred, options))
     # The last-known-good snapshot file lets a process start while its database is down;
     # only for stores this app opened itself (injected stores are the caller's business).
-    snapshot_file = (
-        settings.database.home / "snapshot.json" if config_store is opened_config else None
-    )
+    # (decided before any wrapping: a publishing store still is the opened one)
+    snapshot_file = settings.database.home / "snapshot.json" if own_config else None
     limiter = _rate_limiter(settings, options, owned)
     snapshot = ConfigSnapshotHolder(snapshot_file=snapshot_file)
     snapshot.start(config_store)
+    clock = clock or _utc_now
+    spool_dir = options.exposures.spool_dir or (
+        settings.database.home / "exposure-spool" if own_config else None
+    )
+    spool = (
+        None
+        if spool_dir is None
+        else ExposureSpool(spool_dir, max_bytes=options.exposures.spool_max_bytes)
+    )
+    exposures = ExposureLog(event_store, cache, options.exposures, spool=spool)
     services = Services(
         settings=settings,
         options=options,
@@ -228,18 +291,28 @@ def create_app(
         cache=cache,
         snapshot=snapshot,
         changes=ConfigChanges(config_store, snapshot),
-        exposures=ExposureLogger(event_store, cache, options.exposures),
-        auth=Authenticator(store=api_keys, mode=options.auth, limiter=limiter),
-        clock=clock or _utc_now,
+        exposures=exposures,
+        serving=Serving(snapshot, cache, exposures, clock=clock),
+        auth=Authenticator(keys=key_ring, mode=options.auth, limiter=limiter),
+        clock=clock,
         monotonic=monotonic or time.monotonic,
         owned=owned,
         database=database,
+        accepted_hosts=options.accepted_hosts,
     )
-    services.auth.reload()
+    # the first read is synchronous (a store that answers gives its keys before the
+    # first request); later reads happen in the background, never on a request
+    key_ring.reload()
+
+    quiet = RepeatedWarningFilter(options.log_repeat_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        quiet.install(_DEGRADATION_LOGGERS)
         await services.exposures.start()
+        key_ring.start()
+        if deferred is not None:
+            deferred.start()
         watcher = services.config_watcher()
         if watcher is not None:
             watcher.start()
@@ -248,7 +321,9 @@ def create_app(
         finally:
             if watcher is not None:
                 await anyio.to_thread.run_sync(watcher.stop)
+            await anyio.to_thread.run_sync(key_ring.stop)
             await services.exposures.stop()
+            quiet.uninstall()
             for resource in owned:
                 closing = resource.close()
                 if asyncio.iscoroutine(closing):
@@ -288,11 +363,26 @@ def create_app(
     )
 
 
-async def _admit(request: Request[Any, Any, Any]) -> None:
-    """Every request, before its body is parsed: scope, key, rate limit, strict body."""
+async def _admit(request: Request[Any, Any, Any]) -> Response[None] | None:
+    """Every request, before its body is parsed: host, key and scope, type, strict body."""
     handler = request.route_handler
+    check_host(request, request.app.state.services.accepted_hosts)
+    if request.method == "OPTIONS":
+        return _options(request)
     await require_scope(request, handler)
+    check_media_type(request, takes_json_body(handler))
     await strict_body(request, handler)
+    return None
+
+
+def _options(request: Request[Any, Any, Any]) -> Response[None]:
+    """``OPTIONS``: every method of the path (Litestar's lists only some for a shared path)."""
+    template = request.scope.get("path_template")
+    methods = sorted(
+        {m for r in request.app.routes if r.path_format == template for m in r.methods}
+        | {"OPTIONS"}
+    )
+    return Response(None, status_code=204, headers={"Allow": ", ".join(methods)})
 
 
 def _state(services: Services) -> Any:

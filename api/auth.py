@@ -1,12 +1,12 @@
-"""API keys, scopes and per-key rate limiting.
+"""The HTTP guard: API key, scope and per-key rate limit of each request.
 
 What belongs here: how a request proves who it is (``Authorization: Bearer <key>`` or
-``X-API-Key``), the :class:`ApiKeyStore` port holding keys as SHA-256 hashes (never
-the secret), the scope a route needs, and the token bucket that answers 429.
+``X-API-Key``), checking the route's scope against the key, and the token bucket that
+answers 429. Keys, their hashing, scopes and stores are :mod:`abwb.access`; the key
+list is read from an :class:`~abwb.access.ApiKeyRing` that refreshes in the
+background, so a request never waits on the key store.
 
-Scopes: ``read`` (GET config, audit, metrics), ``assign`` (assignment, flag
-evaluation, OFREP), ``ingest`` (``POST /v1/events``) and ``admin`` (config writes;
-implies the other three). Every route declares the scope it needs in ``opt["scope"]``;
+Every route declares the scope it needs in ``opt["scope"]``;
 routes without one (``/health``, ``/ready``, ``/v1/health``, ``/schema``) are public.
 Authentication is ``auto`` by default: on as soon as one key exists, off for an
 embedded demo with no keys; ``on`` and ``off`` force it.
@@ -14,19 +14,14 @@ embedded demo with no keys; ``on`` and ``off`` force it.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import hmac
 import logging
 import math
-import secrets
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-import anyio
 from litestar.connection import ASGIConnection
 from litestar.exceptions import (
     NotAuthorizedException,
@@ -35,157 +30,16 @@ from litestar.exceptions import (
 )
 from litestar.handlers.base import BaseRouteHandler
 
-from abwb.errors import AbwbError, Conflict, InvalidInput
+from abwb.access.key_ring import ApiKeyRing
+from abwb.access.keys import ApiKey, hash_secret
 
-__all__ = [
-    "SCOPES",
-    "ApiKey",
-    "ApiKeyStore",
-    "AuthMode",
-    "Authenticator",
-    "MemoryApiKeyStore",
-    "RateLimiter",
-    "Scope",
-    "SharedRateLimiter",
-    "generate_secret",
-    "hash_secret",
-    "require_scope",
-]
+__all__ = ["AuthMode", "Authenticator", "RateLimiter", "SharedRateLimiter", "require_scope"]
 
 log = logging.getLogger(__name__)
 
-Scope = Literal["read", "assign", "ingest", "admin"]
 AuthMode = Literal["auto", "on", "off"]
-SCOPES: tuple[Scope, ...] = ("read", "assign", "ingest", "admin")
 #: Clients tracked by the rate limiter before idle ones are forgotten (bounded memory).
 _MAX_BUCKETS = 100_000
-#: What each scope grants (admin implies the others).
-_GRANTS: dict[str, frozenset[str]] = {
-    "read": frozenset({"read"}),
-    "assign": frozenset({"assign"}),
-    "ingest": frozenset({"ingest"}),
-    "admin": frozenset({"read", "assign", "ingest", "admin"}),
-}
-
-
-def hash_secret(secret: str) -> str:
-    """The stored form of an API key: hex SHA-256 of the secret.
-
-    Examples:
-        >>> hash_secret("s3cret")[:16]
-        '1ec1c26b50d5d3c5'
-    """
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-def generate_secret() -> str:
-    """A new random API key secret (``abwb_`` + 32 URL-safe random bytes)."""
-    return "abwb_" + secrets.token_urlsafe(32)
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    """A stored API key: its name, granted scopes and the hash of its secret."""
-
-    name: str
-    key_hash: str
-    scopes: frozenset[str]
-
-    def grants(self, scope: str) -> bool:
-        """Whether this key may use a route needing ``scope``."""
-        return any(scope in _GRANTS.get(s, frozenset()) for s in self.scopes)
-
-
-class ApiKeyStore(Protocol):
-    """Where API keys live (hashed). Implementations must never store secrets."""
-
-    def active(self) -> list[ApiKey]:
-        """Every active (not revoked) key."""
-        ...
-
-    def configured(self) -> bool:
-        """Whether any key was ever stored (revoked ones included).
-
-        In ``auto`` mode this is what switches authentication on, so revoking the last
-        key locks the API instead of opening it.
-        """
-        ...
-
-
-class MemoryApiKeyStore:
-    """API keys in process memory (tests, demos, keys given at start-up).
-
-    Examples:
-        >>> store = MemoryApiKeyStore()
-        >>> store.add("ci", "s3cret-key", ["read"]).scopes
-        frozenset({'read'})
-    """
-
-    def __init__(self) -> None:
-        self._keys: dict[str, ApiKey] = {}
-        self._revoked: set[str] = set()
-        self._lock = threading.Lock()
-        self._ever = False
-
-    def add(self, name: str, secret: str, scopes: Iterable[str]) -> ApiKey:
-        """Add a key (its secret is hashed immediately).
-
-        Raises:
-            InvalidInput: empty name or secret, or an unknown scope.
-            Conflict: the secret is already stored (active or revoked: a revoked key
-                stays revoked).
-        """
-        wanted = frozenset(scopes)
-        if not name:
-            raise InvalidInput("must not be empty", path="name")
-        if len(secret) < 8:
-            raise InvalidInput("must be at least 8 characters", path="secret")
-        unknown = sorted(wanted - set(SCOPES))
-        if unknown or not wanted:
-            raise InvalidInput(
-                f"must be a non-empty subset of {list(SCOPES)}, got {sorted(wanted)}",
-                path="scopes",
-            )
-        key = ApiKey(name=name, key_hash=hash_secret(secret), scopes=wanted)
-        with self._lock:
-            if key.key_hash in self._keys or key.key_hash in self._revoked:
-                raise Conflict("this secret is already stored (active or revoked)")
-            self._keys[key.key_hash] = key
-            self._ever = True
-        return key
-
-    def ensure(self, name: str, secret: str, scopes: Iterable[str]) -> None:
-        """Add the key unless its secret is already stored (start-up keys; idempotent)."""
-        key_hash = hash_secret(secret)
-        with self._lock:
-            known = key_hash in self._keys or key_hash in self._revoked
-        if not known:
-            # Conflict here means another thread added it meanwhile: the key exists.
-            with contextlib.suppress(Conflict):
-                self.add(name, secret, scopes)
-
-    def revoke(self, name: str) -> int:
-        """Revoke every active key called ``name``; returns how many.
-
-        Raises:
-            InvalidInput: ``name`` is empty.
-        """
-        if not name:
-            raise InvalidInput("must not be empty", path="name")
-        with self._lock:
-            kept = {h: k for h, k in self._keys.items() if k.name != name}
-            self._revoked.update(h for h in self._keys if h not in kept)
-            revoked, self._keys = len(self._keys) - len(kept), kept
-        return revoked
-
-    def configured(self) -> bool:
-        """Whether any key was ever added."""
-        return self._ever
-
-    def active(self) -> list[ApiKey]:
-        """Every active key."""
-        with self._lock:
-            return list(self._keys.values())
 
 
 class SharedRateLimiter(Protocol):
@@ -260,60 +114,27 @@ class Authenticator:
     """Decides who a request is and whether it may proceed.
 
     Args:
-        store: Where keys live.
+        keys: The key list (refreshed in the background, never on a request).
         mode: ``auto`` (on when a key exists), ``on`` or ``off``.
         limiter: Per-key rate limit: in-process, or shared by every worker (Redis).
-        refresh_s: How often the key list is re-read from the store.
     """
 
-    store: ApiKeyStore
+    keys: ApiKeyRing
     mode: AuthMode = "auto"
     limiter: RateLimiter | SharedRateLimiter = field(default_factory=RateLimiter)
-    refresh_s: float = 10.0
-    clock: Callable[[], float] = time.monotonic
-    _keys: list[ApiKey] = field(default_factory=list)
-    _loaded_at: float = -math.inf
-    _configured: bool = False
-
-    def _current_keys(self) -> list[ApiKey]:
-        return self._keys
-
-    @property
-    def stale(self) -> bool:
-        """Whether the key list is due for a reload from the store."""
-        return self.clock() - self._loaded_at >= self.refresh_s
-
-    def reload(self) -> None:
-        """Re-read the keys from the store (blocking: call it off the event loop).
-
-        A store failure keeps the keys already loaded (logged); it never turns
-        assignment requests into errors.
-        """
-        now = self.clock()
-        try:
-            keys = self.store.active()
-            configured = bool(keys) or self.store.configured()
-        except AbwbError as exc:
-            log.warning("API keys not reloaded, keeping %d known: %s", len(self._keys), exc)
-            self._loaded_at = now
-            return
-        self._keys = keys
-        # once configured, always configured: a failed or empty read never opens the API
-        self._configured = self._configured or configured
-        self._loaded_at = now
 
     @property
     def enabled(self) -> bool:
         """Whether requests must present a key."""
         if self.mode == "auto":
-            return self._configured
+            return self.keys.configured
         return self.mode == "on"
 
     def identify(self, presented: str) -> ApiKey | None:
         """The key whose secret is ``presented`` (hashes compared in constant time)."""
         digest = hash_secret(presented)
         found = None
-        for key in self._current_keys():
+        for key in self.keys.keys:
             # Compare against every key so timing does not reveal which hash matched.
             if hmac.compare_digest(key.key_hash, digest):
                 found = key
@@ -425,6 +246,4 @@ async def require_scope(
     if scope is None:
         return
     auth: Authenticator = connection.app.state.services.auth
-    if auth.stale:
-        await anyio.to_thread.run_sync(auth.reload)
     connection.scope["abwb_actor"] = await auth.admit(connection, scope)  # type: ignore[typeddict-unknown-key]

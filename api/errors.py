@@ -146,11 +146,14 @@ def _abwb_problem(exc: AbwbError) -> ProblemDetails:
             503,
             "storage-unavailable",
             "Storage unavailable",
-            f"the store is unavailable, retry later: {exc}",
+            # the cause (driver message, host, database) goes to the log, never to clients
+            "the store is unavailable, retry later",
             [],
         )
     if isinstance(exc, CacheError):
-        return _problem(503, "cache-unavailable", "Cache unavailable", str(exc), [])
+        return _problem(
+            503, "cache-unavailable", "Cache unavailable", "the cache is unavailable", []
+        )
     return _problem(500, "internal", "Internal error", "unexpected error", [])
 
 
@@ -264,6 +267,7 @@ def document_problems(handler: Any) -> Any:
         codes |= {
             400: "Malformed JSON body or invalid parameter",
             413: "Request body too large",
+            415: "The body is not sent as application/json",
             422: "The body fails validation (errors list the fields)",
         }
     if params - in_path:
@@ -277,6 +281,7 @@ def document_problems(handler: Any) -> Any:
             412: "If-Match names a stale version",
             428: "If-Match is required",
         }
+    codes.setdefault(400, "Host is not an allowed name (ABWB_API_ALLOWED_HOSTS)")
     if scope is None:
         handler.security = [{}]  # public: no key needed
     responses = dict(handler.responses or {})

@@ -15,6 +15,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from abwb.assignment.decision import Decision
+from abwb.config.kinds import Kind
+from abwb.events.ingest import MAX_BATCH_ROWS
+from abwb.flags.evaluation import FlagEvaluation
 from abwb.store.protocol import AuditEntry
 
 __all__ = [
@@ -54,9 +57,9 @@ __all__ = [
 #: Largest ``POST /v1/assign/bulk`` batch.
 MAX_BULK_UNITS = 1_000
 #: Largest ``POST /v1/events`` batch (exposures + events).
-MAX_EVENT_ROWS = 10_000
+MAX_EVENT_ROWS = MAX_BATCH_ROWS
 
-KindName = Literal["experiment", "segment", "layer", "holdout", "flag", "rollout", "metric"]
+KindName = Kind
 UnitId = Annotated[str, msgspec.Meta(min_length=1, max_length=512, examples=["user-42"])]
 UnitType = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["user"])]
 Key = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["checkout-redesign"])]
@@ -86,6 +89,25 @@ class FlagValue(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     error_code: str | None = None
     detail: str = ""
+
+    @classmethod
+    def of(cls, ev: FlagEvaluation) -> FlagValue:
+        """The wire form of one evaluation.
+
+        Args:
+            ev: The evaluation.
+
+        Returns:
+            Its wire form.
+        """
+        return cls(
+            key=ev.flag,
+            value=ev.value,
+            variation=ev.variation,
+            reason=str(ev.reason),
+            error_code=None if ev.error_code is None else str(ev.error_code),
+            detail=ev.detail,
+        )
 
 
 class AssignResponse(msgspec.Struct, frozen=True, kw_only=True):
@@ -325,9 +347,9 @@ class ReadyCheck(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ReadyResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """Readiness: 200 when every check passes, else 503 naming what is degraded."""
+    """Readiness: 200 while assignment can be served (``ready`` or ``degraded``), else 503."""
 
-    status: Literal["ready", "degraded"]
+    status: Literal["ready", "degraded", "not_ready"]
     degraded: list[str]
     config_version: int
     checks: dict[str, ReadyCheck]

@@ -5,7 +5,8 @@ routes taking ``data`` against its msgspec type in *strict* mode. Litestar conve
 bodies leniently (``"flags": 0`` becomes ``False``, ``"limit": "5"`` becomes ``5``);
 the OpenAPI schema promises a boolean, and a client sending ``0`` has a bug it should
 hear about. Bodies that fail even lenient conversion are left to Litestar, so their
-errors keep the usual shape (:mod:`api.errors`).
+errors keep the usual shape (:mod:`api.errors`). Bodies that are not UTF-8, or are
+nested too deeply to decode, are refused here (400) before any decoder recurses.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any
 
 import msgspec
 from litestar.connection import ASGIConnection
-from litestar.exceptions import ValidationException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 
-__all__ = ["strict_body"]
+__all__ = ["strict_body", "takes_json_body"]
 
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 #: Where a handler's (strict, lenient) decoders are memoised (``None``: no body).
@@ -41,6 +42,18 @@ def _decoders(
     return handler.opt[_MEMO]  # type: ignore[no-any-return]
 
 
+def takes_json_body(handler: BaseRouteHandler) -> bool:
+    """Whether ``handler`` reads a JSON body (a msgspec ``data`` parameter).
+
+    Args:
+        handler: The route handler.
+
+    Returns:
+        ``True`` when its ``data`` is a msgspec Struct.
+    """
+    return _decoders(handler) is not None
+
+
 async def strict_body(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
@@ -57,7 +70,17 @@ async def strict_body(
         return
     strict, lenient = decoders
     try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(
+            status_code=400, detail=f"the request body is not valid UTF-8 (byte {exc.start})"
+        ) from None
+    try:
         strict.decode(body)
+    except RecursionError:
+        raise HTTPException(
+            status_code=400, detail="the request body is nested too deeply"
+        ) from None
     except msgspec.ValidationError as exc:
         try:
             lenient.decode(body)

@@ -65,5 +65,9 @@ class MemoryAssignmentCache:
             self._exposures.popitem(last=False)
         return True
 
+    async def forget_exposure(self, key: str) -> None:
+        """Remove ``key`` (see :meth:`first_exposure`)."""
+        self._exposures.pop(key, None)
+
     async def close(self) -> None:
         """Nothing to release."""

@@ -31,6 +31,14 @@ class AssignmentCache(Protocol):
         """Record an exposure key; ``True`` only the first time within ``ttl_s``."""
         ...
 
+    async def forget_exposure(self, key: str) -> None:
+        """Remove an exposure key recorded by :meth:`first_exposure`.
+
+        For an exposure that was marked but could not be stored anywhere: the next
+        offer of the same exposure is then logged again instead of being skipped.
+        """
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...

@@ -259,6 +259,15 @@ class RedisAssignmentCache(_Guarded):
         )
         return bool(created)
 
+    async def forget_exposure(self, key: str) -> None:
+        """Remove ``key`` (see :meth:`first_exposure`).
+
+        Raises:
+            CacheError: Redis failed or the circuit is open.
+        """
+        full = f"{self.prefix}exposed:{key}"
+        await self.call("forget_exposure", lambda: self.client.delete(full))
+
     async def purge(self) -> int:
         """Delete every key under this cache's prefix; returns how many."""
         return await super().purge()

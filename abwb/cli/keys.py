@@ -1,6 +1,7 @@
 """``abwb keys create|list|revoke``: manage the HTTP API's keys on the configured database.
 
-What belongs here: the command-line face of :class:`api.keys.SqlApiKeyStore`. A new
+What belongs here: the command-line face of :class:`abwb.access.stores.SqlApiKeyStore`
+(no web layer involved). A new
 key's secret is printed once, by ``create``, and never stored: the database keeps
 only its SHA-256 hash. ``list`` shows names, scopes and dates, never secrets.
 """
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from abwb.errors import InvalidInput, NotFound, StorageError
+from abwb.errors import NotFound, StorageError
 from abwb.settings import Settings
 
 __all__ = ["register", "run_create", "run_list", "run_revoke"]
@@ -45,10 +46,7 @@ def register(sub: Any) -> None:
 
 @contextmanager
 def _key_store() -> Iterator[Any]:
-    try:
-        from api.keys import SqlApiKeyStore, api_key_store_for
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise InvalidInput("API keys need the 'api' extra: pip install 'abwb[api]'") from exc
+    from abwb.access.stores import SqlApiKeyStore, api_key_store_for
     from abwb.store.opening import open_stores
 
     stores = open_stores(Settings.from_env())
@@ -63,7 +61,7 @@ def _key_store() -> Iterator[Any]:
 
 def run_create(args: argparse.Namespace) -> int:
     """Create a key; print its secret (once) on stdout and a note on stderr."""
-    from api.auth import generate_secret
+    from abwb.access.keys import generate_secret
 
     secret = generate_secret()
     with _key_store() as store:

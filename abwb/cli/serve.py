@@ -4,17 +4,29 @@ Without options it serves the stores of the settings (embedded SQLite by default
 PostgreSQL when ``ABWB_DATABASE_URL`` says so). ``--demo`` or ``--config FILE`` serve
 an in-memory workspace seeded from the demo config or a config-as-code file instead
 (nothing is persisted; handy for demos and load tests).
+
+Secure by default: binding an address other than loopback is refused while no API
+key is known, unless ``ABWB_API_AUTH=off`` says so explicitly (then a warning is
+printed at start-up). ``X-Forwarded-For`` is believed only from
+``ABWB_API_TRUSTED_PROXIES`` (none by default), so the per-client rate limit cannot be
+dodged with a forged header.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import logging
+import sys
+from dataclasses import replace
 from typing import Any
 
 from abwb.errors import InvalidInput
 from abwb.settings import Settings
 
-__all__ = ["build_app", "register", "run"]
+__all__ = ["build_app", "check_exposure", "is_loopback", "register", "run"]
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: Any) -> None:
@@ -58,6 +70,51 @@ def build_app(args: argparse.Namespace, settings: Settings) -> Any:
     )
 
 
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` only accepts connections from this machine.
+
+    Examples:
+        >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+        (True, True, False)
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, app: Any) -> None:
+    """Refuse to serve an open API on a network address.
+
+    Args:
+        host: The bind address.
+        app: The application (its ``services.auth`` tells whether keys are required).
+
+    Raises:
+        InvalidInput: ``host`` is not loopback, authentication is not explicitly off and
+            no API key is known.
+    """
+    if is_loopback(host):
+        return
+    auth = app.state.services.auth
+    if auth.mode == "off":
+        message = (
+            f"WARNING: serving {host} with authentication OFF (ABWB_API_AUTH=off): anyone "
+            "who can reach this address can change experiments and kill flags"
+        )
+        log.critical(message)
+        print(message, file=sys.stderr)
+        return
+    if not auth.keys.keys:
+        raise InvalidInput(
+            f"refusing to bind {host} without API keys: create one (abwb keys create --name "
+            "NAME --scope admin), set ABWB_API_KEYS, or set ABWB_API_AUTH=off explicitly",
+            path="--host",
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; returns the exit code."""
     import uvicorn
@@ -67,10 +124,20 @@ def run(args: argparse.Namespace) -> int:
     port = args.port or settings.api.port
     if not 0 < port < 65536:
         raise InvalidInput(f"must be in [1, 65535], got {port}", path="--port")
+    settings = replace(settings, api=replace(settings.api, host=host, port=port))
     app = build_app(args, settings)
+    check_exposure(host, app)
     print(f"abwb serve: listening on http://{host}:{port} (OpenAPI at /schema); Ctrl-C stops",
           flush=True)
     uvicorn.run(
-        app, host=host, port=port, log_level=args.log_level, access_log=False, lifespan="on"
+        app,
+        host=host,
+        port=port,
+        log_level=args.log_level,
+        access_log=False,
+        lifespan="on",
+        # X-Forwarded-* only from configured proxies (uvicorn trusts loopback otherwise)
+        proxy_headers=bool(settings.api.trusted_proxies),
+        forwarded_allow_ips=list(settings.api.trusted_proxies) or "",
     )
     return 0

@@ -18,6 +18,7 @@ import msgspec
 
 from abwb.config.experiment import Experiment
 from abwb.config.flag import Flag, flag_value_matches, prerequisite_cycles
+from abwb.config.kinds import KINDS
 from abwb.config.layer import Holdout, Layer
 from abwb.config.metric import MetricDefinition
 from abwb.config.rollout import Rollout
@@ -98,15 +99,8 @@ class ConfigBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
         return next((e for e in self.experiments if e.key == key), None)
 
 
-SECTIONS: dict[str, type[msgspec.Struct]] = {
-    "experiments": Experiment,
-    "segments": Segment,
-    "layers": Layer,
-    "holdouts": Holdout,
-    "flags": Flag,
-    "rollouts": Rollout,
-    "metrics": MetricDefinition,
-}
+#: Model class of each bundle section (from the kinds table).
+SECTIONS: dict[str, type[msgspec.Struct]] = {k.section: k.model for k in KINDS}
 
 _condition_checker: list[ConditionChecker] = []
 #: "unknown metric 'x'" with no hint yet: the hint may name an object that failed to decode.

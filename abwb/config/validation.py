@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 #: Keys are lowercase slugs: they appear in URLs, SQL literals, salts and file names.
-KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+KEY_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # used with fullmatch: no "\n" slips in
 #: Variant payloads and flag values travel with every assignment response: keep them small.
 MAX_PAYLOAD_BYTES = 16 * 1024
 
@@ -58,7 +58,7 @@ def join(base: str, field: str) -> str:
 
 def check_key(problems: ProblemList, path: str, value: str) -> None:
     """Check that ``value`` is a valid key (lowercase slug, 1-64 chars)."""
-    if not KEY_PATTERN.match(value):
+    if not KEY_PATTERN.fullmatch(value):
         problems.add(
             path,
             f"must be 1-64 chars of a-z, 0-9, '_', '.', '-' starting with a letter or digit, "

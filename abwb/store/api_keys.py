@@ -4,7 +4,7 @@ What belongs here: :class:`SqlApiKeyHashStore`, the SQL behind the API's key sto
 written once for both dialects (:mod:`abwb.store.dialect`) on the database the config
 store uses, and the :class:`StoredApiKey` row it returns. It stores and returns only
 SHA-256 hashes; secrets, validation of names and scopes, and what a scope grants stay
-in the API (:mod:`api.auth`, :mod:`api.keys`). Driver errors come out as
+in :mod:`abwb.access`. Driver errors come out as
 :class:`~abwb.errors.StorageError` from the database's ``transaction()``.
 """
 

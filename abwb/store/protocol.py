@@ -25,12 +25,7 @@ import msgspec
 import polars as pl
 
 from abwb.config.bundle import ConfigBundle
-from abwb.config.experiment import Experiment
-from abwb.config.flag import Flag
-from abwb.config.layer import Holdout, Layer
-from abwb.config.metric import MetricDefinition
-from abwb.config.rollout import Rollout
-from abwb.config.segment import Segment
+from abwb.config.kinds import KINDS, Kind
 from abwb.events.models import AppendResult, Event, Exposure
 
 __all__ = [
@@ -44,29 +39,12 @@ __all__ = [
     "Kind",
 ]
 
-Kind = Literal["experiment", "segment", "layer", "holdout", "flag", "rollout", "metric"]
 AuditAction = Literal["create", "update", "delete", "archive"]
 
-#: Model class of each kind.
-KIND_MODELS: dict[str, type[msgspec.Struct]] = {
-    "experiment": Experiment,
-    "segment": Segment,
-    "layer": Layer,
-    "holdout": Holdout,
-    "flag": Flag,
-    "rollout": Rollout,
-    "metric": MetricDefinition,
-}
+#: Model class of each kind (from the kinds table, :mod:`abwb.config.kinds`).
+KIND_MODELS: dict[str, type[msgspec.Struct]] = {k.name: k.model for k in KINDS}
 #: :class:`~abwb.config.ConfigBundle` section of each kind.
-KIND_SECTIONS: dict[str, str] = {
-    "experiment": "experiments",
-    "segment": "segments",
-    "layer": "layers",
-    "holdout": "holdouts",
-    "flag": "flags",
-    "rollout": "rollouts",
-    "metric": "metrics",
-}
+KIND_SECTIONS: dict[str, str] = {k.name: k.section for k in KINDS}
 
 
 class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,24 +17,18 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, delete, get, patch, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
+from abwb.config.kinds import KINDS
 from abwb.store.protocol import KIND_MODELS
 from api.routes.context import actor_of, etag, expected_version, in_thread, services_of
 from api.schemas import Page
 
 __all__ = ["PLURALS", "object_routes"]
 
-#: URL segment of each kind.
-PLURALS: dict[str, str] = {
-    "experiment": "experiments",
-    "segment": "segments",
-    "layer": "layers",
-    "holdout": "holdouts",
-    "metric": "metrics",
-    "flag": "flags",
-    "rollout": "rollouts",
-}
+#: URL segment of each kind (from the kinds table).
+PLURALS: dict[str, str] = {k.name: k.plural for k in KINDS}
 
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Page size (1-1000).")]
 Offset = Annotated[int, QueryParameter(ge=0, le=10_000_000, description="Items to skip.")]
@@ -186,6 +180,7 @@ def object_routes(kind: str) -> list[HTTPRouteHandler]:
         summary=f"Delete a {kind}",
         description="204 when deleted; an experiment that has run is archived instead "
         "(200 with the archived object). 409 when other objects refer to it.",
+        responses={204: ResponseSpec(data_container=None, description="Deleted (no body)")},
     )
     async def delete_object(
         request: Request[Any, Any, Any], key: Key, if_match: IfMatch = None, reason: Reason = ""

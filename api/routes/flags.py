@@ -4,8 +4,8 @@ What belongs here: ``POST /v1/flags/evaluate``, ``POST /v1/flags/{key}/kill`` an
 ``/revive``, ``POST /v1/rollouts/{key}/actions``, and the OpenFeature Remote
 Evaluation Protocol (``POST /ofrep/v1/evaluate/flags/{key}`` and the bulk
 ``POST /ofrep/v1/evaluate/flags``) so any OpenFeature SDK can use abwb as its provider.
-Flag CRUD is the generic :mod:`api.routes.config_objects`. Evaluation runs on the
-in-process snapshot's :class:`~abwb.flags.FlagEvaluator`, which never raises.
+Flag CRUD is the generic :mod:`api.routes.config_objects`. Evaluation is
+:class:`abwb.serving.Serving` on the in-process snapshot; it never raises on a bad flag.
 """
 
 from typing import Annotated, Any
@@ -48,18 +48,6 @@ IfMatch = Annotated[
 ]
 
 
-def flag_value(ev: FlagEvaluation) -> FlagValue:
-    """The wire form of one evaluation."""
-    return FlagValue(
-        key=ev.flag,
-        value=ev.value,
-        variation=ev.variation,
-        reason=str(ev.reason),
-        error_code=None if ev.error_code is None else str(ev.error_code),
-        detail=ev.detail,
-    )
-
-
 @post(
     "/v1/flags/evaluate",
     opt={"scope": "assign"},
@@ -73,32 +61,16 @@ async def evaluate_flags(
     request: Request[Any, Any, Any], data: JSONBody[FlagEvaluateRequest]
 ) -> FlagEvaluateResponse:
     """Evaluate flags."""
-    services = services_of(request)
-    snapshot = services.snapshot.current
-    now = services.clock()
-    evaluator = snapshot.flags
-    if data.flags is None:
-        evaluations = evaluator.evaluate_all(
-            data.unit_id, data.attributes, now, unit_type=data.unit_type
-        )
-    else:
-        evaluations = {
-            key: evaluator.evaluate(
-                key, data.unit_id, data.attributes, now, unit_type=data.unit_type
-            )
-            for key in data.flags
-        }
-    if data.log_exposure and data.unit_id is not None:
-        services.exposures.offer(
-            [ev.decision for ev in evaluations.values() if ev.decision is not None],
-            unit_id=data.unit_id,
-            unit_type=data.unit_type,
-            config_version=snapshot.version,
-            now=now,
-        )
+    result = services_of(request).serving.evaluate_flags(
+        data.unit_id,
+        data.attributes,
+        unit_type=data.unit_type,
+        flags=data.flags,
+        log_exposure=data.log_exposure,
+    )
     return FlagEvaluateResponse(
-        config_version=snapshot.version,
-        flags={k: flag_value(ev) for k, ev in evaluations.items()},
+        config_version=result.config_version,
+        flags={k: FlagValue.of(ev) for k, ev in result.flags.items()},
     )
 
 
@@ -209,9 +181,8 @@ async def ofrep_one(
     request: Request[Any, Any, Any], key: Key, data: JSONBody[OfrepRequest]
 ) -> Response[OfrepSuccess]:
     """Evaluate one flag (OFREP)."""
-    services = services_of(request)
     unit_id, attributes = _context(data)
-    ev = services.snapshot.current.flags.evaluate(key, unit_id, attributes, services.clock())
+    ev = services_of(request).serving.evaluate_flag(key, unit_id, attributes)
     body = _ofrep(ev)
     if isinstance(body, OfrepError):
         status = 404 if ev.error_code == ErrorCode.FLAG_NOT_FOUND else 400
@@ -231,12 +202,9 @@ async def ofrep_bulk(
     request: Request[Any, Any, Any], data: JSONBody[OfrepRequest]
 ) -> OfrepBulkResponse:
     """Evaluate every flag (OFREP)."""
-    services = services_of(request)
     unit_id, attributes = _context(data)
-    evaluations = services.snapshot.current.flags.evaluate_all(
-        unit_id, attributes, services.clock()
-    )
-    return OfrepBulkResponse(flags=[_bulk_item(_ofrep(ev)) for ev in evaluations.values()])
+    result = services_of(request).serving.evaluate_flags(unit_id, attributes)
+    return OfrepBulkResponse(flags=[_bulk_item(_ofrep(ev)) for ev in result.flags.values()])
 
 
 def _bulk_item(one: OfrepSuccess | OfrepError) -> OfrepBulkItem:

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from abwb.access.keys import MemoryApiKeyStore
 from abwb.config import ConfigBundle
-from abwb.settings import Settings
+from abwb.settings import ApiSettings, ExposureSettings, Settings
 from abwb.store.memory import MemoryConfigStore, MemoryEventStore
 from api import create_app
-from api.auth import MemoryApiKeyStore
-from api.exposures import ExposureLoggerConfig
-from api.options import ApiOptions
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+#: The Host name Litestar's TestClient sends (accepted by the test apps' allowed hosts).
+TEST_HOST = "testserver.local"
 
 ADMIN = "admin-secret-1"
 ASSIGN = "assign-secret-1"
@@ -101,20 +101,27 @@ def event_store() -> MemoryEventStore:
     return MemoryEventStore()
 
 
-FAST_EXPOSURES = ExposureLoggerConfig(flush_interval_s=0.01, retry_backoff_s=0.001)
+FAST_EXPOSURES = ExposureSettings(flush_interval_s=0.01, retry_backoff_s=0.001)
 
 
 @pytest.fixture
 def make_client(
     config_store: MemoryConfigStore, event_store: MemoryEventStore
 ) -> Iterator[Callable[..., TestClient[Any]]]:
-    """Build a started TestClient; keyword arguments go to create_app / ApiOptions."""
+    """Build a started TestClient; keyword arguments go to create_app / ApiSettings."""
     clients: list[TestClient[Any]] = []
 
     def build(
         *, keys: MemoryApiKeyStore | None = None, events: Any = None, **options: Any
     ) -> TestClient[Any]:
-        opts = ApiOptions(**{"snapshot_poll_s": 0, "exposures": FAST_EXPOSURES, **options})
+        opts = ApiSettings(
+            **{
+                "snapshot_poll_s": 0,
+                "exposures": FAST_EXPOSURES,
+                "allowed_hosts": (TEST_HOST,),
+                **options,
+            }
+        )
         app = create_app(
             Settings(),
             config_store=config_store,

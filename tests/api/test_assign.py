@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from litestar.testing import TestClient
 
 from abwb.assignment.engine import Assigner
@@ -152,3 +153,32 @@ def test_sticky_assignment_survives_reweighting(client: TestClient[Any]) -> None
         ][0]
         assert d["variant"] == variant
         assert d["reason"] == "sticky"
+
+
+def test_bulk_assignment_runs_off_the_event_loop(
+    client: TestClient[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import abwb.serving.assignment as serving
+
+    threads: list[int] = []
+    real = serving._serve_all
+
+    def spy(*args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return real(*args)
+
+    monkeypatch.setattr(serving, "_serve_all", spy)
+    loop_threads: list[int] = []
+
+    async def loop_ident() -> None:
+        loop_threads.append(threading.get_ident())
+
+    assert client.blocking_portal is not None
+    client.blocking_portal.call(loop_ident)
+    units = [{"unit_id": f"u{i}"} for i in range(1000)]
+    r = client.post("/v1/assign/bulk", json={"units": units})
+    assert r.status_code == 200 and len(r.json()["results"]) == 1000
+    # the 1,000 units were decided in a worker thread, not on the loop serving requests
+    assert threads and threads[0] != loop_threads[0]

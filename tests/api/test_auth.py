@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from api.auth import MemoryApiKeyStore, hash_secret
+from abwb.access.keys import MemoryApiKeyStore, hash_secret
 
 from .conftest import ADMIN, ASSIGN, INGEST, READ, assert_problem, bearer
 

@@ -15,10 +15,10 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 
+from abwb.access.keys import SCOPES, MemoryApiKeyStore
 from abwb.settings import Settings
 from abwb.store.memory import MemoryConfigStore, MemoryEventStore
 from api import create_app
-from api.auth import SCOPES, MemoryApiKeyStore
 
 from .conftest import ADMIN, ASSIGN, INGEST, READ, assert_problem, bearer, workspace
 

@@ -1,4 +1,4 @@
-"""ExposureLogger: de-duplicated, batched, drops counted, flushed on shutdown."""
+"""ExposureLog: de-duplicated, batched, drops counted, flushed on shutdown."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from abwb.assignment.decision import Decision, Reason
 from abwb.cache.memory import MemoryAssignmentCache
 from abwb.errors import CacheError, StorageError
 from abwb.events import AppendResult, Exposure
+from abwb.events.exposure_log import ExposureLog
+from abwb.settings import ExposureSettings
 from abwb.store.memory import MemoryEventStore
-from api.exposures import ExposureLogger, ExposureLoggerConfig
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -23,7 +24,7 @@ def decisions(*experiments: str, reason: Reason = Reason.ASSIGNED) -> list[Decis
 
 
 def offer(
-    logger: ExposureLogger, unit: str, *experiments: str, reason: Reason = Reason.ASSIGNED
+    logger: ExposureLog, unit: str, *experiments: str, reason: Reason = Reason.ASSIGNED
 ) -> int:
     return logger.offer(
         decisions(*experiments, reason=reason),
@@ -53,7 +54,7 @@ class BrokenCache(MemoryAssignmentCache):
         raise CacheError("redis is down")
 
 
-CONFIG = ExposureLoggerConfig(
+CONFIG = ExposureSettings(
     batch_size=100, flush_interval_s=0.02, retries=3, retry_backoff_s=0.001
 )
 
@@ -64,7 +65,7 @@ async def no_sleep(_: float) -> None:
 
 def test_only_exposures_that_put_the_unit_in_an_experiment_are_logged() -> None:
     async def run() -> None:
-        logger = ExposureLogger(CountingStore(), MemoryAssignmentCache(), CONFIG)
+        logger = ExposureLog(CountingStore(), MemoryAssignmentCache(), CONFIG)
         await logger.start()
         assert offer(logger, "u", "a", "b") == 2
         assert offer(logger, "u", "c", reason=Reason.TARGETING_MISS) == 0
@@ -77,8 +78,8 @@ def test_only_exposures_that_put_the_unit_in_an_experiment_are_logged() -> None:
 def test_deduplicated_and_batched() -> None:
     store = CountingStore()
 
-    async def run() -> ExposureLogger:
-        logger = ExposureLogger(store, MemoryAssignmentCache(), CONFIG)
+    async def run() -> ExposureLog:
+        logger = ExposureLog(store, MemoryAssignmentCache(), CONFIG)
         await logger.start()
         for i in range(250):
             offer(logger, f"u-{i}", "exp")
@@ -101,11 +102,11 @@ def test_deduplicated_and_batched() -> None:
 def test_queue_full_drops_are_counted() -> None:
     store = CountingStore()
 
-    async def run() -> ExposureLogger:
-        logger = ExposureLogger(
+    async def run() -> ExposureLog:
+        logger = ExposureLog(
             store,
             MemoryAssignmentCache(),
-            ExposureLoggerConfig(max_queue=10, flush_interval_s=0.01),
+            ExposureSettings(max_queue=10, flush_interval_s=0.01),
         )
         await logger.start()
         queued = sum(offer(logger, f"u-{i}", "exp") for i in range(25))  # no await: no flush
@@ -123,8 +124,8 @@ def test_store_outage_retries_then_counts_drops() -> None:
     flaky = CountingStore(failures=2)
     down = CountingStore(failures=10**6)
 
-    async def run(store: CountingStore) -> ExposureLogger:
-        logger = ExposureLogger(store, MemoryAssignmentCache(), CONFIG, sleep=no_sleep)
+    async def run(store: CountingStore) -> ExposureLog:
+        logger = ExposureLog(store, MemoryAssignmentCache(), CONFIG, sleep=no_sleep)
         await logger.start()
         for i in range(5):
             offer(logger, f"u-{i}", "exp")
@@ -142,9 +143,9 @@ def test_store_outage_retries_then_counts_drops() -> None:
 def test_cache_outage_still_writes_store_dedups() -> None:
     store = CountingStore()
 
-    async def run() -> list[ExposureLogger]:
+    async def run() -> list[ExposureLog]:
         # two processes sharing one store, both with Redis down
-        loggers = [ExposureLogger(store, BrokenCache(), CONFIG) for _ in range(2)]
+        loggers = [ExposureLog(store, BrokenCache(), CONFIG) for _ in range(2)]
         for logger in loggers:
             await logger.start()
             offer(logger, "u", "exp")
@@ -162,8 +163,8 @@ def test_other_processes_exposures_are_deduplicated_through_the_cache() -> None:
     store = CountingStore()
     shared = MemoryAssignmentCache()
 
-    async def run() -> list[ExposureLogger]:
-        loggers = [ExposureLogger(store, shared, CONFIG) for _ in range(2)]
+    async def run() -> list[ExposureLog]:
+        loggers = [ExposureLog(store, shared, CONFIG) for _ in range(2)]
         for logger in loggers:
             await logger.start()
             offer(logger, "u", "exp")
@@ -182,10 +183,10 @@ def test_flushed_on_shutdown() -> None:
     store = CountingStore()
 
     async def run() -> None:
-        logger = ExposureLogger(
+        logger = ExposureLog(
             store,
             MemoryAssignmentCache(),
-            ExposureLoggerConfig(flush_interval_s=60, batch_size=10_000),
+            ExposureSettings(flush_interval_s=60, batch_size=10_000),
         )
         await logger.start()
         for i in range(40):
@@ -199,6 +200,6 @@ def test_flushed_on_shutdown() -> None:
 
 
 def test_offer_before_start_is_a_programming_error() -> None:
-    logger = ExposureLogger(CountingStore(), MemoryAssignmentCache())
+    logger = ExposureLog(CountingStore(), MemoryAssignmentCache())
     with pytest.raises(RuntimeError):
         offer(logger, "u", "exp")

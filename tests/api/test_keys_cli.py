@@ -9,11 +9,10 @@ import pytest
 from litestar.testing import TestClient
 
 from abwb.cli.main import main
-from abwb.settings import Settings
+from abwb.settings import ApiSettings, Settings
 from api import create_app
-from api.options import ApiOptions
 
-from .conftest import assert_problem, bearer
+from .conftest import TEST_HOST, assert_problem, bearer
 
 
 @pytest.fixture
@@ -45,7 +44,7 @@ def test_create_use_list_revoke(home: Path, capsys: pytest.CaptureFixture[str]) 
     assert secret.encode() not in raw and collector.encode() not in raw
 
     def client() -> TestClient[Any]:
-        app = create_app(Settings.from_env(), options=ApiOptions(snapshot_poll_s=0))
+        app = create_app(Settings.from_env(), options=ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0))
         return TestClient(app, raise_server_exceptions=False)
 
     with client() as c:

@@ -12,17 +12,15 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from abwb.settings import DatabaseSettings, Settings
+from abwb.settings import ApiSettings, BootstrapKey, DatabaseSettings, ExposureSettings, Settings
 from api import create_app
-from api.exposures import ExposureLoggerConfig
-from api.options import ApiOptions, BootstrapKey
 
-from .conftest import NOW, assert_problem, bearer, variants
+from .conftest import NOW, TEST_HOST, assert_problem, bearer, variants
 
 OPS, SVC, COLLECTOR = "ops-secret-1", "svc-secret-1", "collector-secret-1"
-OPTIONS = ApiOptions(
+OPTIONS = ApiSettings(allowed_hosts=(TEST_HOST,),
     snapshot_poll_s=0.05,
-    exposures=ExposureLoggerConfig(flush_interval_s=0.01),
+    exposures=ExposureSettings(flush_interval_s=0.01),
     keys=(
         BootstrapKey("ops", OPS, ("admin",)),
         BootstrapKey("checkout-svc", SVC, ("assign",)),

@@ -10,16 +10,15 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from abwb.access.keys import MemoryApiKeyStore
 from abwb.cache.memory import MemoryAssignmentCache
 from abwb.cache.rate_limit import RedisRateLimiter
 from abwb.errors import CacheError, InvalidInput
-from abwb.settings import CacheSettings, Settings
+from abwb.settings import ApiSettings, CacheSettings, Settings
 from abwb.store.memory import MemoryConfigStore, MemoryEventStore
 from api import create_app
-from api.auth import MemoryApiKeyStore
-from api.options import ApiOptions
 
-from .conftest import ASSIGN, assert_problem, bearer
+from .conftest import ASSIGN, TEST_HOST, assert_problem, bearer
 
 
 def _run[T](coro: Any) -> T:
@@ -96,7 +95,7 @@ def test_app_uses_redis_limit_when_redis_is_configured(redis_url: str, bundle: A
     keys = MemoryApiKeyStore()
     keys.add("svc", ASSIGN, ["assign"])
     settings = Settings(cache=CacheSettings(redis_url=redis_url))
-    options = ApiOptions(snapshot_poll_s=0, rate_limit_per_s=0.01, rate_burst=3)
+    options = ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0, rate_limit_per_s=0.01, rate_burst=3)
     apps = [
         create_app(
             settings,

@@ -8,14 +8,13 @@ from typing import Any
 
 from litestar.testing import TestClient
 
+from abwb.access.keys import MemoryApiKeyStore
 from abwb.config import ConfigBundle
-from abwb.settings import Settings
+from abwb.settings import ApiSettings, Settings
 from abwb.store.memory import MemoryConfigStore, MemoryEventStore
 from api import create_app
-from api.auth import MemoryApiKeyStore
-from api.options import ApiOptions
 
-from .conftest import NOW, bearer
+from .conftest import NOW, TEST_HOST, bearer
 from .test_failures import FlakyConfigStore
 
 
@@ -34,30 +33,35 @@ def test_health_and_ready_with_keys_configured(
     assert client.get("/v1/health", headers=bearer("nope-nope")).status_code == 200
 
 
-def test_ready_503_when_store_raises(bundle: ConfigBundle) -> None:
+def test_ready_stays_200_when_the_store_is_down(bundle: ConfigBundle) -> None:
     store = FlakyConfigStore(bundle)
     app = create_app(
         Settings(),
         config_store=store,
         event_store=MemoryEventStore(),
-        options=ApiOptions(snapshot_poll_s=0),
+        options=ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0),
         clock=lambda: NOW,
     )
     with TestClient(app, raise_server_exceptions=False) as client:
         assert client.get("/ready").status_code == 200
         store.down = True
         r = client.get("/ready")
-        assert r.status_code == 503
+        # assignment still serves from the snapshot: the replica stays in rotation
+        assert r.status_code == 200
         body = r.json()
-        assert body["degraded"] == ["store"]
-        assert "refused" in body["checks"]["store"]["detail"]
+        assert body["status"] == "degraded" and body["degraded"] == ["store"]
+        assert body["checks"]["store"]["detail"].startswith("StorageError")
+        assert "refused" not in r.text  # the driver's message stays in the log
         assert body["checks"]["store"]["kind"] == "FlakyConfigStore"
+        health = client.get("/v1/health").json()
+        assert health["status"] == "degraded" and health["store"]["ok"] is False
+        assert client.post("/v1/assign", json={"unit_id": "u"}).status_code == 200
         assert client.get("/health").status_code == 200  # still alive
         store.down = False
         assert client.get("/ready").status_code == 200
 
 
-def test_ready_503_when_redis_unreachable(bundle: ConfigBundle) -> None:
+def test_ready_stays_200_when_redis_is_unreachable(bundle: ConfigBundle) -> None:
     from abwb.cache.redis import RedisAssignmentCache
 
     cache = RedisAssignmentCache("redis://127.0.0.1:1/0")
@@ -66,16 +70,17 @@ def test_ready_503_when_redis_unreachable(bundle: ConfigBundle) -> None:
         config_store=MemoryConfigStore(bundle),
         event_store=MemoryEventStore(),
         cache=cache,
-        options=ApiOptions(snapshot_poll_s=0),
+        options=ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0),
         clock=lambda: NOW,
     )
     with TestClient(app, raise_server_exceptions=False) as client:
         started = time.monotonic()
         r = client.get("/ready")
         assert time.monotonic() - started < 5
-        assert r.status_code == 503
+        assert r.status_code == 200
         body = r.json()
-        assert body["degraded"] == ["cache"]
+        assert body["status"] == "degraded" and body["degraded"] == ["cache"]
+        assert "127.0.0.1" not in r.text
         assert body["checks"]["cache"]["kind"] == "RedisAssignmentCache"
         assert body["checks"]["cache"]["detail"]
         assert client.blocking_portal is not None
@@ -88,7 +93,7 @@ def test_ready_503_when_snapshot_stale(bundle: ConfigBundle) -> None:
         Settings(),
         config_store=MemoryConfigStore(bundle),
         event_store=MemoryEventStore(),
-        options=ApiOptions(snapshot_poll_s=0, ready_max_snapshot_age_s=30),
+        options=ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0, ready_max_snapshot_age_s=30),
         clock=lambda: NOW,
         monotonic=lambda: time.monotonic() + offset[0],
     )
@@ -96,7 +101,7 @@ def test_ready_503_when_snapshot_stale(bundle: ConfigBundle) -> None:
         assert client.get("/ready").status_code == 200
         offset[0] = 45.0
         r = client.get("/ready")
-        assert r.status_code == 503
+        assert r.status_code == 503 and r.json()["status"] == "not_ready"
         snap = r.json()["checks"]["snapshot"]
         assert r.json()["degraded"] == ["snapshot"]
         assert snap["ok"] is False and snap["age_s"] >= 45 and snap["max_age_s"] == 30
@@ -108,7 +113,7 @@ def test_ready_freshness_check_can_be_disabled(bundle: ConfigBundle) -> None:
         Settings(),
         config_store=MemoryConfigStore(bundle),
         event_store=MemoryEventStore(),
-        options=ApiOptions(snapshot_poll_s=0, ready_max_snapshot_age_s=0),
+        options=ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0, ready_max_snapshot_age_s=0),
         monotonic=lambda: time.monotonic() + 1e6,
     )
     with TestClient(app, raise_server_exceptions=False) as client:

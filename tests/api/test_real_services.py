@@ -12,15 +12,13 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from abwb.settings import DatabaseSettings, Settings
+from abwb.settings import ApiSettings, DatabaseSettings, ExposureSettings, Settings
 from abwb.store.opening import open_stores
 from api import create_app
-from api.exposures import ExposureLoggerConfig
-from api.options import ApiOptions
 
-from .conftest import NOW, workspace
+from .conftest import NOW, TEST_HOST, workspace
 
-OPTIONS = ApiOptions(snapshot_poll_s=0.05, exposures=ExposureLoggerConfig(flush_interval_s=0.01))
+OPTIONS = ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0.05, exposures=ExposureSettings(flush_interval_s=0.01))
 
 
 def seed(client: TestClient[Any]) -> None:
@@ -173,11 +171,11 @@ def test_app_on_postgres_and_redis(pg_url: str, pg_schema: str, redis_url: str) 
 
 
 def test_api_keys_live_in_the_database(tmp_path: Path) -> None:
-    from api.keys import SqlApiKeyStore
-    from api.options import BootstrapKey
+    from abwb.access.stores import SqlApiKeyStore
+    from abwb.settings import BootstrapKey
 
     settings = Settings(database=DatabaseSettings(home=tmp_path))
-    bootstrap = ApiOptions(
+    bootstrap = ApiSettings(allowed_hosts=(TEST_HOST,),
         snapshot_poll_s=0, keys=(BootstrapKey("ops", "ops-secret-1", ("admin",)),)
     )
     with TestClient(create_app(settings, options=bootstrap)) as client:
@@ -185,16 +183,16 @@ def test_api_keys_live_in_the_database(tmp_path: Path) -> None:
         ok = client.get("/v1/experiments", headers={"Authorization": "Bearer ops-secret-1"})
         assert ok.status_code == 200
     # a later process without bootstrap keys: the stored key still guards the API
-    with TestClient(create_app(settings, options=ApiOptions(snapshot_poll_s=0))) as client:
+    with TestClient(create_app(settings, options=ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0))) as client:
         assert client.get("/v1/experiments").status_code == 401
         assert (
             client.get("/v1/experiments", headers={"X-API-Key": "ops-secret-1"}).status_code == 200
         )
-        keys = client.app.state.services.auth.store
+        keys = client.app.state.services.auth.keys.store
         assert isinstance(keys, SqlApiKeyStore)
         assert [k.scopes for k in keys.active()] == [frozenset({"admin"})]
         assert keys.revoke("ops") == 1
-        client.app.state.services.auth.reload()
+        client.app.state.services.auth.keys.reload()
         # revoking the last key locks the API; it does not fall back to open
         assert (
             client.get("/v1/experiments", headers={"X-API-Key": "ops-secret-1"}).status_code == 401
@@ -204,7 +202,7 @@ def test_api_keys_live_in_the_database(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_api_keys_on_postgres(pg_url: str, pg_schema: str) -> None:
-    from api.keys import SqlApiKeyStore
+    from abwb.access.stores import SqlApiKeyStore
 
     opened = open_stores(
         Settings(database=DatabaseSettings(url=pg_url)), schema=pg_schema
@@ -220,7 +218,7 @@ def test_api_keys_on_postgres(pg_url: str, pg_schema: str) -> None:
             Settings(),
             config_store=config_store,
             event_store=event_store,
-            options=ApiOptions(snapshot_poll_s=0),
+            options=ApiSettings(allowed_hosts=(TEST_HOST,), snapshot_poll_s=0),
             clock=lambda: NOW,
         )
         with TestClient(app) as client:

@@ -21,15 +21,13 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from abwb.access.keys import MemoryApiKeyStore
 from abwb.config import ConfigBundle
-from abwb.settings import Settings
+from abwb.settings import ApiSettings, ExposureSettings, Settings
 from abwb.store.memory import MemoryConfigStore, MemoryEventStore
 from api import create_app
-from api.auth import MemoryApiKeyStore
-from api.exposures import ExposureLoggerConfig
-from api.options import ApiOptions
 
-from .conftest import ADMIN, NOW, workspace
+from .conftest import ADMIN, NOW, TEST_HOST, workspace
 
 MAX_EXAMPLES = 10
 #: No 5xx; status codes, content types, headers and bodies as documented; invalid
@@ -55,10 +53,11 @@ def _app() -> Any:
         event_store=MemoryEventStore(),
         api_keys=keys,
         # no polling, so no freshness to check: /ready must not age into a 503 mid-run
-        options=ApiOptions(
+        options=ApiSettings(
+            allowed_hosts=(TEST_HOST, "testserver"),  # schemathesis's ASGI client
             snapshot_poll_s=0,
             ready_max_snapshot_age_s=0,
-            exposures=ExposureLoggerConfig(flush_interval_s=0.05),
+            exposures=ExposureSettings(flush_interval_s=0.05),
         ),
         clock=lambda: NOW,
     )

@@ -11,7 +11,11 @@ from litestar.testing import TestClient
 from abwb.cli.main import build_parser
 from abwb.cli.serve import build_app
 from abwb.errors import InvalidInput
-from abwb.settings import DatabaseSettings, Settings
+from abwb.settings import ApiSettings, DatabaseSettings, Settings
+
+from .conftest import TEST_HOST
+
+LOCAL = ApiSettings(allowed_hosts=(TEST_HOST,))
 
 
 def args(*argv: str) -> argparse.Namespace:
@@ -19,7 +23,7 @@ def args(*argv: str) -> argparse.Namespace:
 
 
 def test_serve_demo_assigns_the_demo_experiments(tmp_path: Path) -> None:
-    app = build_app(args("--demo"), Settings(database=DatabaseSettings(home=tmp_path)))
+    app = build_app(args("--demo"), Settings(database=DatabaseSettings(home=tmp_path), api=LOCAL))
     with TestClient(app) as client:
         body = client.post("/v1/assign", json={"unit_id": "qa-alice"}).json()
         by_exp = {d["experiment"]: d for d in body["assignments"]}
@@ -36,7 +40,7 @@ def test_serve_config_file_errors_name_the_file(tmp_path: Path) -> None:
 
 
 def test_serve_defaults_to_the_embedded_store(tmp_path: Path) -> None:
-    app = build_app(args(), Settings(database=DatabaseSettings(home=tmp_path)))
+    app = build_app(args(), Settings(database=DatabaseSettings(home=tmp_path), api=LOCAL))
     with TestClient(app) as client:
         health = client.get("/v1/health").json()
         assert health["store"]["kind"] == "SqliteConfigStore"

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from abwb.access.keys import MemoryApiKeyStore
+from abwb.access.stores import SqlApiKeyStore
 from abwb.cache import AssignmentCache, MemoryAssignmentCache
 from abwb.monitoring.alerts import AlertStore, MemoryAlertStore
 from abwb.store import (
@@ -24,8 +26,6 @@ from abwb.store import (
     SqliteEventStore,
 )
 from abwb.store.memory import MemoryConfigStore, MemoryEventStore
-from api.auth import MemoryApiKeyStore
-from api.keys import SqlApiKeyStore
 
 BACKENDS = [
     pytest.param("memory", id="memory"),

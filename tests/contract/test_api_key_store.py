@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from abwb.access.keys import MemoryApiKeyStore, hash_secret
+from abwb.access.stores import SqlApiKeyStore
 from abwb.errors import Conflict, InvalidInput
-from api.auth import MemoryApiKeyStore, hash_secret
-from api.keys import SqlApiKeyStore
 
 KeyStore = MemoryApiKeyStore | SqlApiKeyStore
 

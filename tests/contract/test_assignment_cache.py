@@ -47,6 +47,21 @@ def test_first_exposure_is_true_once_within_ttl(make_cache: Callable[[], Assignm
     asyncio.run(scenario())
 
 
+def test_a_forgotten_exposure_is_first_again(make_cache: Callable[[], AssignmentCache]) -> None:
+    async def scenario() -> None:
+        cache = make_cache()
+        try:
+            assert await cache.first_exposure("checkout/p1/user/f1", 60) is True
+            await cache.forget_exposure("checkout/p1/user/f1")
+            assert await cache.first_exposure("checkout/p1/user/f1", 60) is True
+            assert await cache.first_exposure("checkout/p1/user/f1", 60) is False
+            await cache.forget_exposure("never-seen")  # no error
+        finally:
+            await cache.close()
+
+    asyncio.run(scenario())
+
+
 def test_concurrent_first_exposures_admit_exactly_one(
     make_cache: Callable[[], AssignmentCache],
 ) -> None:

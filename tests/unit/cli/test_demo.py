@@ -100,12 +100,10 @@ def test_demo_cli_end_to_end_and_rerun_resets(tmp_path: Path, monkeypatch: pytes
 def _exposures(tmp_path: Path) -> int:
     opened = open_stores(Settings(database=DatabaseSettings(home=tmp_path / ".abwb",
                                                                    url=f"sqlite:///{tmp_path}/.abwb/abwb.db")))
-    config, events = opened.config, opened.events
-    opened.alerts.close()
     try:
-        return events.read_exposures(experiment=story.EXPERIMENT).height
+        return opened.events.read_exposures(experiment=story.EXPERIMENT).height
     finally:
-        stores.close()
+        opened.close()
 
 
 def test_demo_refuses_too_few_users_with_the_option_named(capsys: pytest.CaptureFixture[str]) -> None:
@@ -142,7 +140,7 @@ def test_demo_refuses_to_reset_a_workspace_it_did_not_create(tmp_path: Path) -> 
 
     s = settings(tmp_path)
     stores = open_stores(s)  # somebody's own workspace, at the default place
-    config, events = stores.config, stores.events
+    config = stores.config
     try:
         config.create("segment", Segment(key="mine", condition={"attr": "a", "op": "eq",
                                                                  "value": 1}), actor="me")

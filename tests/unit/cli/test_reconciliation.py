@@ -63,7 +63,7 @@ def workspace(
 
 def config_version(settings: Settings) -> int:
     stores = open_stores(settings)
-    config, events = stores.config, stores.events
+    config = stores.config
     try:
         return config.config_version()
     finally:
@@ -84,7 +84,7 @@ def test_plan_first_then_apply_export_round_trip(
     assert main(["apply", "--yes", str(DEMO), "--actor", "ci", "--reason", "seed"]) == 0
     assert "applied 16 changes as ci" in capsys.readouterr().out
     stores = open_stores(workspace)
-    config, events = stores.config, stores.events
+    config = stores.config
     try:
         bundle = config.load_bundle()
         assert {e.key: e.status for e in bundle.experiments} == {
@@ -155,7 +155,7 @@ def test_conflicting_start_is_refused_with_reasons_and_nothing_written(
 
 def test_a_change_between_plan_and_apply_stops_the_apply(workspace: Settings) -> None:
     stores = open_stores(workspace)
-    config, events = stores.config, stores.events
+    config = stores.config
     holder = ConfigSnapshotHolder()
     holder.start(config)
     changes = ConfigChanges(config, holder)
@@ -202,7 +202,7 @@ experiments:
     assert main(["apply", "--yes", str(path)]) == 0
     assert main(["diff", str(path)]) == 0
     stores = open_stores(workspace)
-    config, events = stores.config, stores.events
+    config = stores.config
     try:
         assert config.get("flag", "banner").rules[0].experiment == "banner-test"
         assert config.get("experiment", "banner-test").status == "running"
@@ -244,7 +244,7 @@ def test_status_changes_go_through_lifecycle_actions(
     assert "  > kill flag 'new-checkout'" in out
     assert "  > start rollout 'express-pay-ramp'" in out
     stores = open_stores(workspace)
-    config, events = stores.config, stores.events
+    config = stores.config
     try:
         assert config.get("flag", "new-checkout").killed
         rollout = config.get("rollout", "express-pay-ramp")

@@ -1,13 +1,27 @@
 """Exposure logging off the response path: an in-process queue flushed in batches.
 
-What belongs here: :class:`ExposureLogger`. The assignment handler hands it the
-decisions it served (:meth:`ExposureLogger.offer`, a non-blocking ``put``); a
+What belongs here: :class:`ExposureLog`. The assignment handler hands it the
+decisions it served (:meth:`ExposureLog.offer`, a non-blocking ``put``); a
 background task takes batches from the queue, drops repeats with the cache's
 ``first_exposure`` (so a unit assigned a million times is logged once per
 experiment and phase), and appends the rest to the :class:`~abwb.store.EventStore`
-in a worker thread, retrying with backoff. Nothing is dropped silently: a full queue
-or a store that stays down after the retries is counted (``dropped_*``) and logged,
-and :meth:`ExposureLogger.stop` flushes what is queued on shutdown.
+in a worker thread, retrying with backoff.
+
+No silent loss. A de-dup mark (in this process and in the cache) stands only for an
+exposure that is durable: appended to the store, or written to the on-disk
+:class:`~abwb.events.spool.ExposureSpool` when the store stays down after the
+retries (then later batches go straight to the spool until a delivery succeeds;
+the spool is delivered every ``spool_retry_s``). An exposure that cannot be kept
+anywhere (full queue, full spool, no spool) is counted (``dropped_*``) and its marks
+are removed, so its next offer is logged again. :meth:`ExposureLog.stop` (SIGTERM)
+flushes what is queued, to the store or the spool.
+
+What can still be lost: on ``kill -9`` (or a power cut) the exposures held only in
+memory — queued or in the batch being written, at most ``flush_interval_s`` worth
+plus what the store was slow to take. The log checkpoints that count in the spool
+directory after every batch; the next start reads it and reports it as
+``lost_previous_run`` (an upper bound at the last checkpoint; exposures offered
+after it, within one flush interval, are not counted).
 """
 
 from __future__ import annotations
@@ -16,7 +30,6 @@ import asyncio
 import logging
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import anyio
@@ -25,9 +38,11 @@ from abwb.assignment.decision import Decision
 from abwb.cache.protocol import AssignmentCache
 from abwb.errors import AbwbError, CacheError, InvalidInput
 from abwb.events.models import Exposure, exposure_id
+from abwb.events.spool import ExposureSpool
+from abwb.settings import ExposureSettings
 from abwb.store.protocol import EventStore
 
-__all__ = ["ExposureLogger", "ExposureLoggerConfig"]
+__all__ = ["ExposureLog"]
 
 log = logging.getLogger(__name__)
 #: A queued exposure: (exposure_id, experiment, variant, phase, unit_type, unit_id,
@@ -37,37 +52,15 @@ _Pending = tuple[str, str, str, int, str, str, int, datetime]
 _TICK_S = 0.05
 
 
-@dataclass(frozen=True, slots=True)
-class ExposureLoggerConfig:
-    """Tuning of the exposure queue.
-
-    Args:
-        max_queue: Exposures held in memory before new ones are dropped (and counted).
-        batch_size: Largest batch appended to the store at once.
-        flush_interval_s: Longest wait for a batch to fill before it is written.
-        retries: Attempts per batch when the store fails (the first one included).
-        retry_backoff_s: First pause between attempts; doubles each time.
-        dedup_ttl_s: How long an exposure key is remembered by the cache.
-        recent_size: Exposure keys this process remembers itself (oldest forgotten
-            first), so repeat visits skip the cache round trip.
-    """
-
-    max_queue: int = 100_000
-    batch_size: int = 500
-    flush_interval_s: float = 0.2
-    retries: int = 3
-    retry_backoff_s: float = 0.05
-    dedup_ttl_s: float = 7 * 24 * 3600.0
-    recent_size: int = 100_000
-
-
-class ExposureLogger:
+class ExposureLog:
     """Batched, de-duplicated exposure writer running as one background task.
 
     Args:
         store: Where exposures go.
         cache: De-duplicates exposure keys across requests (and processes, with Redis).
         config: Queue tuning.
+        spool: Where batches go while the store is down (``None``: they are dropped,
+            counted, and their de-dup marks removed).
         sleep: ``asyncio.sleep``-compatible pause between retries (injectable in tests).
     """
 
@@ -75,11 +68,12 @@ class ExposureLogger:
         self,
         store: EventStore,
         cache: AssignmentCache,
-        config: ExposureLoggerConfig | None = None,
+        config: ExposureSettings | None = None,
         *,
+        spool: ExposureSpool | None = None,
         sleep: Callable[[float], object] = asyncio.sleep,
     ) -> None:
-        self.config = config or ExposureLoggerConfig()
+        self.config = config or ExposureSettings()
         self._store = store
         self._cache = cache
         self._sleep = sleep
@@ -89,6 +83,11 @@ class ExposureLogger:
         self._recent: OrderedDict[str, None] = OrderedDict()
         self.counts: Counter[str] = Counter()
         self.last_error: str | None = None
+        self.spool = spool
+        #: The store failed a whole batch: batches go to the spool until it delivers.
+        self._store_down = False
+        self._next_delivery = 0.0
+        self._in_flight = 0
 
     @property
     def queued(self) -> int:
@@ -107,7 +106,11 @@ class ExposureLogger:
             "dropped_store_error",
             "dropped_shutdown",
             "dropped_invalid",
+            "dropped_spool_full",
             "dedup_degraded",
+            "spooled",
+            "delivered_from_spool",
+            "lost_previous_run",
         )
         return {
             "queued": self.queued,
@@ -117,9 +120,19 @@ class ExposureLogger:
         }
 
     async def start(self) -> None:
-        """Start the background flusher (idempotent)."""
+        """Start the background flusher (idempotent); report a previous run's crash loss."""
         if self._queue is None:
             self._queue = asyncio.Queue(maxsize=self.config.max_queue)
+            if self.spool is not None:
+                lost = await anyio.to_thread.run_sync(self.spool.read_marker)
+                if lost:
+                    self.counts["lost_previous_run"] = lost
+                    log.error(
+                        "the previous run stopped without flushing: up to %d exposures held "
+                        "in memory were lost",
+                        lost,
+                    )
+                self._checkpoint()
         self._closing.clear()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="abwb-exposure-flusher")
@@ -143,6 +156,16 @@ class ExposureLogger:
             self.counts["dropped_shutdown"] += left
             log.error("%d exposures still queued at shutdown were dropped", left)
             self._take(left)
+        self._checkpoint(clean=left == 0)
+
+    def _checkpoint(self, *, clean: bool = False) -> None:
+        """Record how many exposures only memory holds (read after a crash)."""
+        if self.spool is None:
+            return
+        try:
+            self.spool.write_marker(in_memory=self.queued + self._in_flight, clean=clean)
+        except OSError as exc:
+            log.warning("exposure checkpoint not written: %s", exc)
 
     def offer(
         self,
@@ -163,7 +186,7 @@ class ExposureLogger:
         """
         queue = self._queue
         if queue is None:
-            raise RuntimeError("ExposureLogger.offer() before start()")
+            raise RuntimeError("ExposureLog.offer() before start()")
         queued = offered = duplicates = 0
         recent = self._recent
         recent_size = self.config.recent_size
@@ -187,6 +210,7 @@ class ExposureLogger:
                 put(row)
             except asyncio.QueueFull:
                 self._count_drop()
+                del recent[key]  # not kept anywhere: its next offer must be logged
                 continue
             queued += 1
         counts = self.counts
@@ -234,6 +258,8 @@ class ExposureLogger:
         loop = asyncio.get_running_loop()
         size = self.config.batch_size
         while not (self._closing.is_set() and self._queue.empty()):
+            if self.spool is not None and loop.time() >= self._next_delivery:
+                await self._deliver_spool(loop.time())
             batch = self._take(size)
             if not batch:
                 first = await self._next(_TICK_S)
@@ -249,7 +275,10 @@ class ExposureLogger:
                 item = await self._next(min(remaining, _TICK_S))
                 if item is not None:
                     batch.append(item)
+            self._in_flight = len(batch)
             await self._flush(batch)
+            self._in_flight = 0
+            self._checkpoint()
 
     async def _fresh(self, batch: Sequence[_Pending]) -> list[_Pending]:
         """Drop exposures already logged (within the batch, or earlier per the cache)."""
@@ -283,9 +312,18 @@ class ExposureLogger:
         # Validating rows costs microseconds each: do it in the worker thread, not on the
         # event loop that serves requests.
         rows = await anyio.to_thread.run_sync(_exposures, pending)
-        self.counts["dropped_invalid"] += len(pending) - len(rows)
+        if len(rows) < len(pending):
+            self.counts["dropped_invalid"] += len(pending) - len(rows)
+            valid = {r.exposure_id for r in rows}
+            await self._forget([p[0] for p in pending if p[0] not in valid])
         if not rows:
             return
+        if not self._store_down and await self._append(rows):
+            return
+        await self._keep(rows)
+
+    async def _append(self, rows: list[Exposure]) -> bool:
+        """Append with retries; whether the store took the batch."""
         pause = self.config.retry_backoff_s
         for attempt in range(1, self.config.retries + 1):
             try:
@@ -293,11 +331,8 @@ class ExposureLogger:
             except AbwbError as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 if attempt == self.config.retries:
-                    self.counts["dropped_store_error"] += len(rows)
-                    log.error(
-                        "dropping %d exposures after %d attempts: %s", len(rows), attempt, exc
-                    )
-                    return
+                    log.error("exposure store failed %d times: %s", attempt, exc)
+                    return False
                 self.counts["retries"] += 1
                 await self._sleep(pause)  # type: ignore[misc]
                 pause *= 2
@@ -306,7 +341,60 @@ class ExposureLogger:
             self.counts["written"] += result.accepted
             self.counts["duplicates"] += result.duplicates
             self.last_error = None
+            return True
+        return False
+
+    async def _keep(self, rows: list[Exposure]) -> None:
+        """The store did not take ``rows``: spool them, else drop them and their marks."""
+        if self.spool is not None:
+            try:
+                kept = await anyio.to_thread.run_sync(self.spool.write, rows)
+            except AbwbError as exc:
+                kept = False
+                log.error("exposure spool failed: %s", exc)
+            if kept:
+                if not self._store_down:
+                    log.warning("exposure store down: batches go to the spool until it is back")
+                self._store_down = True
+                self.counts["spooled"] += len(rows)
+                return
+            self.counts["dropped_spool_full"] += len(rows)
+            log.error("exposure spool full or failing: %d exposures dropped", len(rows))
+        else:
+            self.counts["dropped_store_error"] += len(rows)
+            log.error("dropping %d exposures: the store failed and there is no spool", len(rows))
+        await self._forget([r.exposure_id for r in rows])
+
+    async def _forget(self, keys: Sequence[str]) -> None:
+        """Remove the de-dup marks of exposures that were not kept."""
+        for key in keys:
+            self._recent.pop(key, None)
+            try:
+                await self._cache.forget_exposure(f"exposure:{key}")
+            except CacheError as exc:
+                self.counts["dedup_degraded"] += 1
+                log.warning("exposure de-dup mark not removed: %s", exc)
+
+    async def _deliver_spool(self, now: float) -> None:
+        """Deliver a few spooled batches; on failure try again ``spool_retry_s`` later."""
+        assert self.spool is not None
+        self._next_delivery = now + self.config.spool_retry_s
+        try:
+            result = await anyio.to_thread.run_sync(
+                lambda: self.spool.deliver(self._store, max_files=20)  # type: ignore[union-attr]
+            )
+            left = await anyio.to_thread.run_sync(self.spool.size_bytes)
+        except AbwbError as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
             return
+        self.counts["delivered_from_spool"] += result.accepted + result.duplicates
+        self.counts["written"] += result.accepted
+        if left == 0:
+            if self._store_down:
+                log.warning("exposure store back: spool delivered")
+            self._store_down = False
+        else:
+            self._next_delivery = now  # more to deliver: go on at the next turn
 
 
 def _exposures(batch: Sequence[_Pending]) -> list[Exposure]:

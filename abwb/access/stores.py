@@ -1,8 +1,9 @@
 """API keys kept in the config database (the ``api_keys`` table of the store schema).
 
-What belongs here: :class:`SqlApiKeyStore`, the :class:`~api.auth.ApiKeyStore` on the
-SQLite or PostgreSQL database a config store already uses, and
-:func:`api_key_store_for`, which picks it (or the in-memory store) for ``create_app``.
+What belongs here: :class:`SqlApiKeyStore`, the :class:`~abwb.access.ApiKeyStore` on
+the SQLite or PostgreSQL database a config store already uses, and
+:func:`api_key_store_for`, which picks it (or the in-memory store) for ``create_app``
+and ``abwb keys``.
 Secrets are validated and hashed here; the SQL, which sees only SHA-256 hashes, is the
 store adapter :class:`~abwb.store.api_keys.SqlApiKeyHashStore`.
 """
@@ -15,10 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from abwb.access.keys import ApiKey, MemoryApiKeyStore, hash_secret, validated_key
 from abwb.errors import Conflict
 from abwb.store.api_keys import SqlApiKeyHashStore
 from abwb.store.dialect import SqlDatabase
-from api.auth import ApiKey, MemoryApiKeyStore, hash_secret
 
 __all__ = ["ApiKeyInfo", "SqlApiKeyStore", "api_key_store_for"]
 
@@ -103,7 +104,7 @@ class SqlApiKeyStore:
             InvalidInput: empty name, short secret or unknown scope.
             Conflict: the same secret is already stored.
         """
-        key = MemoryApiKeyStore().add(name, secret, scopes)  # validates
+        key = validated_key(name, secret, scopes)
         self._hashes.add(key.name, key.key_hash, key.scopes, now=now)
         return key
 

@@ -1,0 +1,19 @@
+"""Online serving: assign units, evaluate flags, hand exposures to the exposure log."""
+
+from abwb.serving.assignment import (
+    MAX_UNIT_ID_BYTES,
+    FlagsResult,
+    Serving,
+    UnitRequest,
+    UnitResult,
+    check_unit_id,
+)
+
+__all__ = [
+    "MAX_UNIT_ID_BYTES",
+    "FlagsResult",
+    "Serving",
+    "UnitRequest",
+    "UnitResult",
+    "check_unit_id",
+]

@@ -1,0 +1,154 @@
+"""No silent exposure loss: marks only for durable exposures, a disk spool, crash counting."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from abwb.assignment.decision import Decision, Reason
+from abwb.cache.memory import MemoryAssignmentCache
+from abwb.errors import StorageError
+from abwb.events import AppendResult, Exposure
+from abwb.events.exposure_log import ExposureLog
+from abwb.events.spool import ExposureSpool
+from abwb.settings import ExposureSettings
+from abwb.store.memory import MemoryEventStore
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+CONFIG = ExposureSettings(
+    batch_size=50, flush_interval_s=0.01, retries=2, retry_backoff_s=0.001, spool_retry_s=0.01
+)
+
+
+class SwitchableStore(MemoryEventStore):
+    """An event store that can be switched off (every append fails)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def append_exposures(self, rows: Sequence[Exposure]) -> AppendResult:
+        if self.down:
+            raise StorageError("database is down")
+        return super().append_exposures(rows)
+
+
+def offer(log: ExposureLog, unit: str) -> int:
+    return log.offer(
+        [Decision(experiment="exp", variant="control", reason=Reason.ASSIGNED)],
+        unit_id=unit,
+        unit_type="user",
+        config_version=1,
+        now=NOW,
+    )
+
+
+async def wait_for(predicate: Callable[[], bool], deadline_s: float = 20.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached before the deadline"
+        await asyncio.sleep(0.01)
+
+
+def stored_ids(store: MemoryEventStore) -> list[str]:
+    return list(store.read_exposures()["exposure_id"])
+
+
+def test_exposures_offered_during_an_outage_are_spooled_then_delivered(tmp_path: Path) -> None:
+    async def run() -> None:
+        store = SwitchableStore()
+        spool = ExposureSpool(tmp_path, max_bytes=10_000_000)
+        log = ExposureLog(store, MemoryAssignmentCache(), CONFIG, spool=spool)
+        await log.start()
+        store.down = True
+        acked = [f"u{i}" for i in range(300)]
+        for unit in acked:
+            assert offer(log, unit) == 1
+        await wait_for(lambda: log.counts["spooled"] == 300)
+        assert stored_ids(store) == [] and spool.pending_rows() == 300
+        # offered again during the outage: de-duplicated, the spool holds them
+        assert sum(offer(log, unit) for unit in acked) == 0
+        store.down = False
+        await wait_for(lambda: len(stored_ids(store)) == 300)
+        await wait_for(lambda: spool.size_bytes() == 0)
+        await log.stop()
+        ids = stored_ids(store)
+        assert len(ids) == len(set(ids)) == 300  # acked ⊆ stored, rows = distinct ids
+        assert set(ids) == {f"exp/p1/user/{u}" for u in acked}
+        print(f"spooled {log.counts['spooled']}, delivered {log.counts['delivered_from_spool']}")
+
+    asyncio.run(run())
+
+
+def test_without_a_spool_a_failed_batch_loses_its_marks_and_is_logged_again() -> None:
+    async def run() -> None:
+        store = SwitchableStore()
+        cache = MemoryAssignmentCache()
+        log = ExposureLog(store, cache, CONFIG)
+        await log.start()
+        store.down = True
+        offer(log, "u1")
+        await wait_for(lambda: log.counts["dropped_store_error"] == 1)
+        store.down = False
+        # before the fix the mark stayed set and the unit was never logged again
+        assert offer(log, "u1") == 1
+        await wait_for(lambda: stored_ids(store) == ["exp/p1/user/u1"])
+        await log.stop()
+
+    asyncio.run(run())
+
+
+def test_a_full_spool_drops_counted_and_removes_the_marks(tmp_path: Path) -> None:
+    async def run() -> None:
+        store = SwitchableStore()
+        log = ExposureLog(
+            store, MemoryAssignmentCache(), CONFIG, spool=ExposureSpool(tmp_path, max_bytes=10)
+        )
+        await log.start()
+        store.down = True
+        offer(log, "u1")
+        await wait_for(lambda: log.counts["dropped_spool_full"] == 1)
+        store.down = False
+        assert offer(log, "u1") == 1
+        await wait_for(lambda: stored_ids(store) == ["exp/p1/user/u1"])
+        await log.stop()
+
+    asyncio.run(run())
+
+
+def test_stop_drains_the_queue_to_the_spool_and_a_crash_is_counted_at_restart(
+    tmp_path: Path,
+) -> None:
+    async def run() -> None:
+        store = SwitchableStore()
+        store.down = True
+        log = ExposureLog(
+            store, MemoryAssignmentCache(), CONFIG, spool=ExposureSpool(tmp_path, max_bytes=10**7)
+        )
+        await log.start()
+        for i in range(120):
+            offer(log, f"u{i}")
+        await log.stop()  # what SIGTERM does through the app's lifespan
+        assert log.counts["spooled"] == 120 and log.counts["dropped_shutdown"] == 0
+        # a clean stop leaves nothing to report
+        again = ExposureLog(
+            store, MemoryAssignmentCache(), CONFIG, spool=ExposureSpool(tmp_path, max_bytes=10**7)
+        )
+        await again.start()
+        assert again.counts["lost_previous_run"] == 0
+        # simulate kill -9: exposures in memory at the last checkpoint, no clean stop
+        ExposureSpool(tmp_path, max_bytes=10**7).write_marker(in_memory=37, clean=False)
+        store.down = False
+        third = ExposureLog(
+            store, MemoryAssignmentCache(), CONFIG, spool=ExposureSpool(tmp_path, max_bytes=10**7)
+        )
+        await third.start()
+        assert third.counts["lost_previous_run"] == 37
+        await wait_for(lambda: len(stored_ids(store)) == 120)  # the spool survived restarts
+        await third.stop()
+        await again.stop()
+
+    asyncio.run(run())

@@ -94,7 +94,7 @@ def _value(value: float, kind: str) -> Cell:
     return (f"{value:.2%}", "num") if kind == "binomial" else (f"{value:,.4g}", "num")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class AnalysisResult:
     """Every metric × treatment of one analysis, with directions for reading it.
 
@@ -206,6 +206,10 @@ class AnalysisResult:
         return self.html_table()._repr_html_()
 
     def __str__(self) -> str:
+        return str(self.html_table())
+
+    def __repr__(self) -> str:
+        # The table, not the nested dataclasses: this is what a notebook shows as text.
         return str(self.html_table())
 
     def plot(self) -> Figure:

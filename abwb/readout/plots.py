@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 from scipy import special
 
+from abwb.readout.formatting import format_chance
 from abwb.readout.model import ReadoutResult
 
 if TYPE_CHECKING:
@@ -244,7 +245,7 @@ def plot_posteriors(readout: ReadoutResult, *, metric: str | None = None) -> Fig
         colour = colours.get(r["variant"], _GREY)
         good = xs > 0 if r["direction"] == "increase" else xs < 0
         ax.plot(xs, ys, color=colour,
-                label=f"{r['variant']} — chance to win {r['chance_to_win']:.0%}")
+                label=f"{r['variant']} — chance to win {format_chance(r['chance_to_win'])}")
         ax.fill_between(xs, 0, ys, where=good, color=colour, alpha=0.2, linewidth=0)
     ax.axvline(0.0, color="#111827", linestyle="--", linewidth=1)
     _percent_axis(ax)

@@ -221,9 +221,9 @@ def test_bad_input_names_the_field(frame: pl.DataFrame, metrics: dict[str, Metri
 
 
 def test_declarations_validate_themselves() -> None:
-    with pytest.raises(InvalidInput, match="Mean.direction"):
+    with pytest.raises(InvalidInput, match=r"Mean\.direction"):
         Mean("x", direction="up")  # type: ignore[arg-type]
-    with pytest.raises(InvalidInput, match="Ratio.denominator"):
+    with pytest.raises(InvalidInput, match=r"Ratio\.denominator"):
         Ratio("x", "")
 
 
@@ -246,3 +246,16 @@ def test_import_abwb_does_not_load_the_analysis_package() -> None:
             "print(','.join(m for m in ('abwb.analysis', 'polars', 'duckdb') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "abwb.analysis" not in out.stdout
+
+
+def test_readme_example_prints_what_it_says(capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S)
+                 if "analyze_frame" in b)
+    code, _, printed = block.partition("print(result)\n")
+    expected = [line.removeprefix("#").removeprefix(" ") for line in printed.splitlines()]
+    exec(code + "print(result)\n", {})
+    assert capsys.readouterr().out.rstrip("\n").splitlines() == expected

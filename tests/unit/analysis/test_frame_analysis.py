@@ -259,3 +259,14 @@ def test_readme_example_prints_what_it_says(capsys: pytest.CaptureFixture[str]) 
     expected = [line.removeprefix("#").removeprefix(" ") for line in printed.splitlines()]
     exec(code + "print(result)\n", {})
     assert capsys.readouterr().out.rstrip("\n").splitlines() == expected
+
+
+def test_the_analyze_table_has_a_concise_default_frame() -> None:
+    stats = frame_statistics(USERS, METRICS)
+    table = analyze(stats, control="control", kinds=KINDS,  # type: ignore[arg-type]
+                    engine="bayesian")
+    concise = table.to_polars()
+    assert concise.width <= 14 and "chance_to_beat_control" in concise.columns
+    ratio = concise.filter(pl.col("metric") == "revenue per order")
+    assert ratio["chance_to_beat_control"].null_count() == ratio.height  # delta method
+    assert table.to_polars("full").width > concise.width

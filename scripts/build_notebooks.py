@@ -41,7 +41,7 @@ def readout() -> nbformat.NotebookNode:
 experiment_key = "checkout-redesign"
 database_url = None  # None: ABWB_DATABASE_URL or the embedded default
 database_schema = None  # PostgreSQL schema; None: ABWB_DATABASE_SCHEMA or public
-as_of = None  # ISO date "2026-06-01" (last day of data, UTC) or None for today
+as_of = None  # ISO date "2026-06-01" (last day of data, UTC); None: the last complete day
 alpha = 0.05
 engine = "frequentist"  # "frequentist" | "sequential" | "bayesian"
 metrics = None  # None: the experiment's own primary / secondary / guardrail metrics

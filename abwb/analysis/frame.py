@@ -50,6 +50,10 @@ def _check_frame(data: pl.DataFrame, metrics: Mapping[str, MetricSpec], variant:
     problems: list[Problem] = []
     if variant not in data.columns:
         problems.append(Problem("variant", f"no column {variant!r}; columns are {data.columns}"))
+    elif data[variant].null_count():
+        problems.append(Problem("variant", f"column {variant!r} has "
+                                           f"{data[variant].null_count()} unit(s) without a "
+                                           "variant; drop them first"))
     for name, spec in metrics.items():
         if not isinstance(spec, (Mean, Proportion, Ratio)):
             problems.append(Problem(f"metrics[{name!r}]",
@@ -176,7 +180,8 @@ def analyze_frame(
     Args:
         data: One row per unit with a variant column and the metrics' columns.
         metrics: ``{metric name: Mean | Proportion | Ratio}``, in display order.
-        control: The control variant's value in the variant column.
+        control: The control variant's value in the variant column (compared as text,
+            so ``"0"`` for an integer column).
         variant: Name of the variant column.
         engine: ``frequentist``, ``sequential`` or ``bayesian``.
         config: Alpha, alternative and correction (Holm by default).

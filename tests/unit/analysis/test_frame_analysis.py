@@ -212,6 +212,9 @@ def test_plot_forest_takes_the_table_analyze_returns() -> None:
     (USERS, {"x": Mean("orders")}, {"control": "ctrl"}, "control", "variants are ['b', 'c'"),
     (USERS, {"x": Mean("orders")}, {"variant": "arm"}, "variant", "no column 'arm'"),
     (USERS, {"x": Mean("orders")}, {"engine": "magic"}, "engine", "expected one of"),
+    (USERS.with_columns(pl.when(pl.col("orders") > 5).then(None).otherwise(pl.col("variant"))
+                        .alias("variant")), {"x": Mean("orders")}, {}, "variant",
+     "without a variant"),
     (USERS, {}, {}, "metrics", "at least one metric"),
     (USERS.filter(pl.col("variant") == "control"), {"x": Mean("orders")}, {}, "variant",
      "at least one treatment"),

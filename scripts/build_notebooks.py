@@ -41,7 +41,7 @@ def readout() -> nbformat.NotebookNode:
 experiment_key = "checkout-redesign"
 database_url = None  # None: ABWB_DATABASE_URL or the embedded default
 database_schema = None  # PostgreSQL schema; None: ABWB_DATABASE_SCHEMA or public
-as_of = None  # ISO date "2026-06-01" (last day of data, UTC) or None for today
+as_of = None  # ISO date "2026-06-01" (last day of data, UTC); None: the last complete day
 alpha = 0.05
 engine = "frequentist"  # "frequentist" | "sequential" | "bayesian"
 metrics = None  # None: the experiment's own primary / secondary / guardrail metrics
@@ -67,9 +67,8 @@ abwb.readout.headline(readout)
            "and events logged before exposure. If a check fails, the decision is *investigate*."),
         code("abwb.readout.quality_table(readout)"),
         code("abwb.readout.plot_exposures(readout)"),
-        md("## Results\nLift of each variant against control. p-values are adjusted for the "
-           "number of comparisons; intervals are per comparison. Metrics with a pre-period "
-           "covariate use CUPED, and the method column shows how much variance it removed."),
+        md("## Results"),
+        code("display(Markdown(abwb.readout.results_intro(readout)))"),
         code("abwb.readout.results_table(readout)", "nbval-check"),
         code("abwb.readout.plot_forest(readout)"),
         code("abwb.readout.plot_lift_over_time(readout)"),
@@ -87,39 +86,79 @@ if readout.facts.engine == "bayesian":
 
 def explore() -> nbformat.NotebookNode:
     cells = [
-        md("# Exploring experiments with abwb\nConnect, list experiments, load frames, "
-           "define a metric, analyse and plot."),
+        md("# Exploring experiments with abwb\nAnalyse a per-unit frame in one call, then "
+           "look at the stored exposures and events, define a metric and analyse it."),
         code('''
 experiment_key = "checkout-redesign"
 database_url = None  # None: ABWB_DATABASE_URL or the embedded default
 ''', "parameters"),
         code(VERSION_CHECK),
-        md("## Connect and list experiments"),
+        md("## Analyse a per-unit frame in one call\n"
+           "One row per unit: its variant and one column per measure. Declare the metrics "
+           "(`Proportion`, `Mean` with an optional pre-period `covariate` for CUPED, `Ratio` "
+           "of two columns) and `analyze_frame` returns one tidy result from the same method "
+           "registry the readout uses. Here the frame is built from the stored exposures and "
+           "purchases; any polars frame of yours works the same way."),
         code('''
 %matplotlib inline
+import polars as pl
+
+from abwb.analysis import Mean, Proportion, Ratio, analyze_frame
+
 config_store, event_store = abwb.readout.connect(database_url)
-[(e.key, e.status, len(e.variants)) for e in config_store.list("experiment")]
-'''),
-        md("## Load exposures and events as polars frames"),
-        code('''
+experiment = config_store.get("experiment", experiment_key)
 exposures = event_store.read_exposures(experiment=experiment_key)
 events = event_store.read_events()
-exposures.group_by("variant").len().sort("variant")
+purchases_per_unit = (events.filter(pl.col("name") == "purchase").group_by("unit_id")
+                      .agg(orders=pl.len(), revenue=pl.col("value").fill_null(0.0).sum()))
+units = (exposures.group_by("unit_id").agg(pl.col("variant").first())
+         .join(purchases_per_unit, on="unit_id", how="left")
+         .with_columns(pl.col("orders").fill_null(0), pl.col("revenue").fill_null(0.0))
+         .with_columns(purchased=pl.col("orders") > 0))
+units.head()
 '''),
-        code('events.group_by("name").len().sort("name")'),
-        md("## Define a metric and analyse it\nA metric is a `MetricDefinition`; "
-           "`build_readout(..., metrics=[...])` analyses any defined metric."),
         code('''
+result = analyze_frame(units, {
+    "purchase": Proportion("purchased"),
+    "orders per user": Mean("orders"),
+    "revenue per order": Ratio("revenue", "orders"),
+}, control=experiment.control.key)
+result
+''', "nbval-check"),
+        code("result.plot()"),
+        md("The same frame under the Bayesian engine: chance to win instead of p-values. "
+           "`result.to_polars()` is the concise frame, `to_polars(\"full\")` every column."),
+        code('''
+bayes = analyze_frame(units, {"purchase": Proportion("purchased"),
+                              "orders per user": Mean("orders")},
+                      control=experiment.control.key, engine="bayesian")
+bayes.to_polars()
+'''),
+        md("## The experiments and their data"),
+        code('''
+[(e.key, e.status, len(e.variants)) for e in config_store.list("experiment")]
+'''),
+        code('exposures.group_by("variant").len().sort("variant")'),
+        code('events.group_by("name").len().sort("name")'),
+        md("## Define a metric and analyse it\nA `MetricDefinition` need not be saved to "
+           "be analysed: the metric pipeline computes its per-variant statistics from the "
+           "store (windows, capping and CUPED as defined), and the result reads like the one "
+           "above."),
+        code('''
+from abwb.analysis import AnalysisResult
 from abwb.config import MetricDefinition
+from abwb.metrics import statistics_from_store
+from abwb.stats import analyze
 
 purchases = MetricDefinition(key="purchases-7d", kind="count", event="purchase",
                              window_end_s=7 * 86400, name="Purchases in 7 days")
-purchases
+statistics = statistics_from_store(event_store, [purchases], experiment=experiment)
+AnalysisResult(analyze(statistics.statistics, control=experiment.control.key,
+                       kinds={purchases.key: purchases.kind}))
 '''),
+        md("## The experiment's own readout"),
         code('''
-experiment = config_store.get("experiment", experiment_key)
-readout = abwb.readout.build_readout((config_store, event_store), experiment_key,
-                                     metrics=experiment.metrics.all_keys())
+readout = abwb.readout.build_readout((config_store, event_store), experiment_key)
 abwb.readout.results_table(readout)
 '''),
         code("abwb.readout.plot_forest(readout)"),

@@ -14,7 +14,7 @@ import argparse
 import logging
 import math
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from abwb.demo.traffic import demo_population
     from abwb.demo.workspace import open_workspace
     from abwb.errors import InvalidInput
+    from abwb.readout.build import last_complete_day
     from abwb.settings import Settings
 
     if args.users < 1_000:
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         monitor = ch.run("Monitoring: injected regression → alert → automatic rollback",
                          lambda: story.monitor_rollout(ws, now=now))
         _show_monitor(console, monitor)
-        as_of = (now - timedelta(days=1)).date()
+        as_of = last_complete_day(now.date())  # the same default as `abwb readout`
         readout = ch.run("Readout: papermill notebook → HTML report",
                          lambda: story.run_readout_step(ws, as_of=as_of,
                                                         notebook=not args.no_notebook))

@@ -53,10 +53,13 @@ def register(sub: Any) -> None:
     p.add_argument("--all-running", action="store_true",
                    help="read out every running experiment (one summary line each)")
     p.add_argument("--as-of", metavar="DATE", default=None,
-                   help="last day of data, YYYY-MM-DD (UTC; default today)")
+                   help="last day of data, YYYY-MM-DD (UTC; default yesterday, the last "
+                        "complete day; today reads a partial day)")
     p.add_argument("--engine", choices=ENGINES, default="frequentist")
     p.add_argument("--alpha", type=str, default=None, help="significance level (default 0.05)")
-    p.add_argument("--metrics", default=None, help="comma-separated metric keys")
+    p.add_argument("--metrics", default=None,
+                   help="comma-separated metric keys (the experiment's guardrails are always "
+                        "analysed too)")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                    metavar=("NAME", "VALUE"), help="extra notebook parameter (repeatable)")
     p.set_defaults(func=run)

@@ -19,7 +19,7 @@ from abwb.readout.analysis import (
     lift_over_time,
     results_frame,
 )
-from abwb.readout.build import assemble_readout, build_readout
+from abwb.readout.build import assemble_readout, build_readout, last_complete_day
 from abwb.readout.formatting import describe_row, format_p_value, format_percent
 from abwb.readout.model import (
     ExperimentFacts,
@@ -30,7 +30,13 @@ from abwb.readout.model import (
     ReadoutResult,
     VariantFacts,
 )
-from abwb.readout.plots import plot_exposures, plot_forest, plot_lift_over_time, plot_posteriors
+from abwb.readout.plots import (
+    plot_exposures,
+    plot_forest,
+    plot_lift_over_time,
+    plot_posteriors,
+    variant_colours,
+)
 from abwb.readout.recommendation import recommend, ship_rule_for
 from abwb.readout.report import (
     export_html,
@@ -44,11 +50,13 @@ from abwb.readout.runner import NotebookFailed, ReadoutRun, ensure_kernel, run_r
 from abwb.readout.session import connect, load_or_build_readout, require_version
 from abwb.readout.tables import (
     HtmlTable,
+    data_window,
     decision_table,
     facts_table,
     guardrail_table,
     headline,
     quality_table,
+    results_intro,
     results_table,
 )
 
@@ -69,6 +77,7 @@ __all__ = [
     "build_readout",
     "compare_metrics",
     "connect",
+    "data_window",
     "decision_table",
     "describe_row",
     "ensure_kernel",
@@ -78,6 +87,7 @@ __all__ = [
     "format_percent",
     "guardrail_table",
     "headline",
+    "last_complete_day",
     "lift_over_time",
     "load_or_build_readout",
     "load_readout",
@@ -91,9 +101,11 @@ __all__ = [
     "report_dir",
     "require_version",
     "results_frame",
+    "results_intro",
     "results_table",
     "run_readout",
     "save_readout",
     "ship_rule_for",
+    "variant_colours",
     "write_results",
 ]

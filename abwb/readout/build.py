@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
+from abwb import __version__
 from abwb.config.experiment import Experiment
 from abwb.errors import InvalidInput, NotFound
 from abwb.readout.analysis import MetricData, analyse_metrics, lift_over_time, results_frame
@@ -32,7 +33,20 @@ from abwb.readout.recommendation import recommend
 from abwb.stats.config import AnalysisConfig
 from abwb.store.protocol import ConfigStore, EventStore
 
-__all__ = ["assemble_readout", "build_readout", "window_end"]
+__all__ = ["assemble_readout", "build_readout", "last_complete_day", "window_end"]
+
+
+def last_complete_day(today: date) -> date:
+    """The default ``as_of``: the last complete UTC day before ``today``.
+
+    ``abwb readout``, the demo and :func:`build_readout` all default to it, so a
+    scheduled readout never analyses a partial day unless asked to (``as_of`` = today).
+
+    Examples:
+        >>> last_complete_day(date(2026, 6, 2)).isoformat()
+        '2026-06-01'
+    """
+    return today - timedelta(days=1)
 
 
 def window_end(as_of: date) -> datetime:
@@ -55,7 +69,13 @@ def _roles(experiment: Experiment, metrics: Sequence[str] | None) -> list[tuple[
     if metrics is None:
         return roles
     known = dict(roles)
-    return [(k, known.get(k, "primary" if i == 0 else "secondary")) for i, k in enumerate(metrics)]
+    chosen = [(k, known.get(k, "primary" if i == 0 else "secondary"))
+              for i, k in enumerate(metrics)]
+    # A subset of metrics never drops a guardrail: the ship rule must see every guardrail
+    # of the experiment, or a readout of "just the primary" could say ship while a
+    # guardrail is harmed.
+    chosen += [(k, "guardrail") for k in m.guardrails if k not in metrics]
+    return chosen
 
 
 def assemble_readout(
@@ -69,6 +89,7 @@ def assemble_readout(
     alpha: float = 0.05,
     config_version: int = 0,
     planned_n: int | None = None,
+    computed_at: datetime | None = None,
 ) -> ReadoutResult:
     """The pure half of a readout: statistics in, facts + results + decision out.
 
@@ -83,6 +104,7 @@ def assemble_readout(
         config_version: The workspace config version read.
         planned_n: Planned total units tuning the sequential engine's confidence
             sequences (``None``: the units seen so far).
+        computed_at: When the readout was computed (the caller's clock), for the report.
 
     Returns:
         The readout.
@@ -130,6 +152,8 @@ def assemble_readout(
         over_time=over_time,
         decision=recommend(table, results, metrics, quality),
         metric_names={m.definition.key: m.definition.name or m.definition.key for m in metrics},
+        computed_at=computed_at,
+        abwb_version=__version__,
     )
 
 
@@ -149,12 +173,13 @@ def build_readout(
     Args:
         stores: ``(config_store, event_store)``, e.g. from ``abwb.store.open_stores``.
         experiment_key: Experiment to read out.
-        as_of: Last day (UTC) of data, ISO string or date; default ``today``.
+        as_of: Last day (UTC) of data, ISO string or date; default the last complete
+            day (:func:`last_complete_day`). A day after ``today`` is refused.
         engine: ``frequentist``, ``sequential`` or ``bayesian``.
         alpha: Significance level.
         metrics: Metric keys to analyse; default the experiment's own.
         segments: Reserved for segment breakdowns; must be empty.
-        today: The current date when ``as_of`` is not given (the caller's clock).
+        today: The current date (the caller's clock; default the system clock, UTC).
 
     Returns:
         The readout.
@@ -191,7 +216,12 @@ def build_readout(
             f"unknown metric(s) {missing}; defined metrics: {sorted(definitions)}",
             path="metrics",
         )
-    as_of_day = params.as_of or today or datetime.now(UTC).date()
+    now = datetime.now(UTC)
+    current = today or now.date()
+    if params.as_of is not None and params.as_of > current:
+        raise InvalidInput(f"{params.as_of.isoformat()} is in the future (today is "
+                           f"{current.isoformat()} UTC); no data can exist yet", path="as_of")
+    as_of_day = params.as_of or last_complete_day(current)
     until = window_end(as_of_day)
     statistics = readout_statistics(
         event_store, experiment, [(definitions[k], role) for k, role in roles], until=until,
@@ -201,4 +231,5 @@ def build_readout(
     return assemble_readout(
         experiment, statistics.metrics, quality, units=statistics.units, as_of=as_of_day,
         engine=params.engine, alpha=params.alpha, config_version=bundle.version,
+        computed_at=now,
     )

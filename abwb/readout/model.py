@@ -313,6 +313,8 @@ class ReadoutResult:
             ``effect_rel``, ``ci_low_rel``, ``ci_high_rel``, ``units``.
         decision: The recommendation.
         metric_names: Display name per metric key.
+        computed_at: When the readout was computed (UTC), ``None`` if not recorded.
+        abwb_version: The abwb version that computed it.
     """
 
     facts: ExperimentFacts
@@ -321,6 +323,8 @@ class ReadoutResult:
     over_time: pl.DataFrame
     decision: ReadoutDecision
     metric_names: dict[str, str] = field(default_factory=dict)
+    computed_at: datetime | None = None
+    abwb_version: str = ""
 
     @property
     def headline(self) -> str:

@@ -11,20 +11,28 @@ displays a returned figure inline.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 from scipy import special
 
+from abwb.readout.formatting import format_chance
 from abwb.readout.model import ReadoutResult
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["plot_exposures", "plot_forest", "plot_lift_over_time", "plot_posteriors"]
+    from abwb.analysis.result import AnalysisResult
+    from abwb.stats.analysis import AnalysisTable
+
+__all__ = ["ForestSource", "plot_exposures", "plot_forest", "plot_lift_over_time",
+           "plot_posteriors", "variant_colours"]
 
 _COLOURS = ("#2563eb", "#d97706", "#7c3aed", "#059669", "#db2777", "#0891b2")
 _OUTCOME_COLOURS = {"better": "#059669", "worse": "#dc2626"}
+_WITHIN_TOLERANCE = "#d97706"
+_GREY = "#6b7280"
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -48,39 +56,87 @@ def _empty(fig: Figure, message: str) -> Figure:
     return fig
 
 
-def plot_forest(readout: ReadoutResult) -> Figure:
+def variant_colours(variants: Sequence[str]) -> dict[str, str]:
+    """One colour per variant, the same in every plot of a readout.
+
+    Args:
+        variants: Every variant in configuration order (control first).
+
+    Returns:
+        Variant → colour.
+
+    Examples:
+        >>> variant_colours(["control", "one-page"])
+        {'control': '#2563eb', 'one-page': '#d97706'}
+    """
+    return {v: _COLOURS[i % len(_COLOURS)] for i, v in enumerate(variants)}
+
+
+def _readout_colours(readout: ReadoutResult) -> dict[str, str]:
+    return variant_colours([v.key for v in readout.facts.variants])
+
+
+def _forest_colour(row: dict[str, Any]) -> str:
+    # A guardrail's colour follows its guardrail status, not the bare outcome: a guardrail
+    # that is worse but within its tolerance is not harmed, and must not look harmed.
+    status = row.get("guardrail_status")
+    if row.get("role") == "guardrail" and status is not None:
+        if status == "harmed":
+            return _OUTCOME_COLOURS["worse"]
+        if row["outcome"] == "worse":
+            return _WITHIN_TOLERANCE
+        return _OUTCOME_COLOURS.get(row["outcome"], _GREY)
+    return _OUTCOME_COLOURS.get(row["outcome"], _GREY)
+
+
+ForestSource = Union[ReadoutResult, "AnalysisTable", "AnalysisResult"]
+
+
+def plot_forest(source: ForestSource) -> Figure:
     """Forest plot: relative lift with its interval for every metric × variant.
 
-    Green marks a significant improvement, red a significant harm, grey no
+    Green marks a significant improvement, red a significant harm (a guardrail: harm
+    beyond its tolerance), amber a guardrail worse within tolerance, grey no
     conclusion; the dashed line is no change.
 
     Args:
-        readout: The readout.
+        source: A readout, the table of :func:`abwb.stats.analyze` (read as "higher is
+            better") or a frame analysis (:func:`abwb.analysis.analyze_frame`).
 
     Returns:
         The figure.
     """
-    rows = [r for r in readout.results.iter_rows(named=True)]
+    from abwb.analysis.result import AnalysisResult
+    from abwb.stats.analysis import AnalysisTable
+
+    if isinstance(source, ReadoutResult):
+        rows = list(source.results.iter_rows(named=True))
+        labels = [f"{r['metric_name']} · {r['variant']}  ({r['role']})" for r in rows]
+        alpha, engine, control = source.facts.alpha, source.facts.engine, source.facts.control
+    else:
+        result = AnalysisResult(source) if isinstance(source, AnalysisTable) else source
+        rows = result.rows()
+        labels = [f"{r['metric']} · {r['variant']}" for r in rows]
+        alpha, engine = result.table.config.alpha, result.table.engine
+        control = rows[0]["control"] if rows else "control"
     fig = _figure(9.0, 1.2 + 0.45 * max(len(rows), 1))
-    usable = [r for r in rows if not math.isnan(r["effect_rel"])]
+    usable = [(r, label) for r, label in zip(rows, labels, strict=True)
+              if not math.isnan(r["effect_rel"])]
     if not usable:
         return _empty(fig, "No relative lifts to show yet")
     ax = fig.add_subplot()
-    labels = []
-    for i, r in enumerate(reversed(usable)):
-        colour = _OUTCOME_COLOURS.get(r["outcome"], "#6b7280")
+    for i, (r, _label) in enumerate(reversed(usable)):
+        colour = _forest_colour(r)
         lo, hi = r["ci_low_rel"], r["ci_high_rel"]
-        lo = r["effect_rel"] if math.isinf(lo) else lo
-        hi = r["effect_rel"] if math.isinf(hi) else hi
+        lo = r["effect_rel"] if math.isinf(lo) or math.isnan(lo) else lo
+        hi = r["effect_rel"] if math.isinf(hi) or math.isnan(hi) else hi
         ax.plot([lo, hi], [i, i], color=colour, linewidth=2.5, solid_capstyle="round")
         ax.plot(r["effect_rel"], i, "o", color=colour, markersize=7)
-        labels.append(f"{r['metric_name']} · {r['variant']}  ({r['role']})")
     ax.axvline(0.0, color="#111827", linestyle="--", linewidth=1)
-    ax.set_yticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(usable)), [label for _r, label in reversed(usable)])
     _percent_axis(ax)
-    level = 1 - readout.facts.alpha
-    kind = "credible" if readout.facts.engine == "bayesian" else "confidence"
-    ax.set_xlabel(f"relative lift vs {readout.facts.control} ({level:.0%} {kind} interval)")
+    kind = "credible" if engine == "bayesian" else "confidence"
+    ax.set_xlabel(f"relative lift vs {control} ({1 - alpha:.0%} {kind} interval)")
     ax.set_title("Relative lift by metric and variant", loc="left", fontweight="bold")
     ax.grid(axis="x", color="#e5e7eb")
     ax.set_axisbelow(True)
@@ -105,10 +161,11 @@ def plot_lift_over_time(readout: ReadoutResult, *, metric: str | None = None) ->
     if key is None or frame.is_empty():
         return _empty(fig, "Not enough days of data for a lift-over-time chart")
     ax = fig.add_subplot()
-    for i, variant in enumerate(frame["variant"].unique(maintain_order=True).to_list()):
+    colours = _readout_colours(readout)
+    for variant in frame["variant"].unique(maintain_order=True).to_list():
         part = frame.filter(frame["variant"] == variant).sort("date")
         days = part["date"].to_list()
-        colour = _COLOURS[i % len(_COLOURS)]
+        colour = colours.get(variant, _GREY)
         lo = np.nan_to_num(part["ci_low_rel"].to_numpy(), nan=np.nan, neginf=np.nan)
         hi = np.nan_to_num(part["ci_high_rel"].to_numpy(), nan=np.nan, posinf=np.nan)
         ax.fill_between(days, lo, hi, color=colour, alpha=0.15, linewidth=0)
@@ -140,10 +197,11 @@ def plot_exposures(readout: ReadoutResult) -> Figure:
     if frame.is_empty():
         return _empty(fig, "No exposures recorded")
     ax = fig.add_subplot()
-    for i, variant in enumerate(frame["variant"].unique(maintain_order=True).to_list()):
+    colours = _readout_colours(readout)
+    for variant in frame["variant"].unique(maintain_order=True).to_list():
         part = frame.filter(frame["variant"] == variant).sort("date")
         ax.plot(part["date"].to_list(), part["cumulative_units"].to_numpy(),
-                color=_COLOURS[i % len(_COLOURS)], marker="o", markersize=3, label=variant)
+                color=colours.get(variant, _GREY), marker="o", markersize=3, label=variant)
     ax.set_title("Exposed units over time (cumulative)", loc="left", fontweight="bold")
     ax.set_ylabel("units")
     ax.yaxis.set_major_formatter("{x:,.0f}")
@@ -178,15 +236,16 @@ def plot_posteriors(readout: ReadoutResult, *, metric: str | None = None) -> Fig
         return _empty(fig, "No posterior to show yet")
     ax = fig.add_subplot()
     z = float(special.ndtri(1.0 - readout.facts.alpha / 2.0))
-    for i, r in enumerate(rows):
+    colours = _readout_colours(readout)
+    for r in rows:
         mean = r["effect_rel"]
         sd = max((r["ci_high_rel"] - r["ci_low_rel"]) / (2.0 * z), 1e-12)
         xs = np.linspace(mean - 4 * sd, mean + 4 * sd, 400)
         ys = np.exp(-0.5 * ((xs - mean) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
-        colour = _COLOURS[i % len(_COLOURS)]
+        colour = colours.get(r["variant"], _GREY)
         good = xs > 0 if r["direction"] == "increase" else xs < 0
         ax.plot(xs, ys, color=colour,
-                label=f"{r['variant']} — chance to win {r['chance_to_win']:.0%}")
+                label=f"{r['variant']} — chance to win {format_chance(r['chance_to_win'])}")
         ax.fill_between(xs, 0, ys, where=good, color=colour, alpha=0.2, linewidth=0)
     ax.axvline(0.0, color="#111827", linestyle="--", linewidth=1)
     _percent_axis(ax)

@@ -93,7 +93,19 @@ def _guardrail_note(rows: list[dict[str, Any]]) -> str:
     if not guard_rows:
         return "no guardrails defined"
     harmed = sorted({r["metric_name"] for r in guard_rows if r["guardrail_status"] == "harmed"})
-    return f"guardrail harmed: {', '.join(harmed)}" if harmed else "no guardrail harmed"
+    if harmed:
+        return f"guardrail harmed: {', '.join(harmed)}"
+    # Say so when a guardrail got worse within its tolerance: "no guardrail harmed" alone
+    # would read as "all guardrails fine" next to a guardrail row marked worse.
+    tolerated = sorted({r["metric_name"] for r in guard_rows
+                        if r["guardrail_status"] == "not_harmed" and r["outcome"] == "worse"})
+    if tolerated:
+        return f"no guardrail harmed ({', '.join(tolerated)} worse within tolerance)"
+    unknown = sorted({r["metric_name"] for r in guard_rows
+                      if r["guardrail_status"] == "not_established"})
+    if unknown:
+        return f"no guardrail shown harmed (not established: {', '.join(unknown)})"
+    return "no guardrail harmed"
 
 
 def recommend(

@@ -85,6 +85,8 @@ def readout_to_dict(readout: ReadoutResult) -> dict[str, Any]:
         },
         "results": readout.results.to_dicts(),
         "decision": dataclasses.asdict(readout.decision),
+        "computed_at": readout.computed_at,
+        "abwb_version": readout.abwb_version,
     })
 
 

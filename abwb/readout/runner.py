@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from abwb.errors import AbwbError
-from abwb.readout.build import build_readout
+from abwb.readout.build import build_readout, last_complete_day
 from abwb.readout.model import ReadoutParameters, ReadoutResult
 from abwb.readout.report import export_html, report_dir, save_readout, write_results
 from abwb.settings import Settings
@@ -170,7 +170,8 @@ def run_readout(
     Args:
         experiment_key: Experiment to read out.
         settings: Process settings (database, reports directory, default alpha).
-        today: The current date (the default ``as_of``).
+        today: The current date (the default ``as_of`` is the day before: the last
+            complete day).
         as_of: Last day of data (ISO string or date).
         engine: Statistics engine.
         alpha: Significance level (default ``settings.analysis.alpha``).
@@ -193,12 +194,12 @@ def run_readout(
         alpha=settings.analysis.alpha if alpha is None else alpha, engine=engine,
         metrics=metrics,
     )
-    day = params.as_of or today
+    day = params.as_of or last_complete_day(today)
     stores = open_stores(settings)
     try:
         readout = build_readout((stores.config, stores.events), params.experiment_key,
                                 as_of=day, engine=params.engine, alpha=params.alpha,
-                                metrics=params.metrics)
+                                metrics=params.metrics, today=today)
     finally:
         stores.close()
     directory = report_dir(settings.analysis.reports_dir, params.experiment_key, day)

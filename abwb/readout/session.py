@@ -124,7 +124,7 @@ def load_or_build_readout(
         experiment_key: Experiment to read out (checked against the saved readout).
         database_url: Database when building (see :func:`connect`).
         database_schema: PostgreSQL schema when building.
-        as_of: Last day of data when building.
+        as_of: Last day of data when building (default: the last complete day).
         engine: Statistics engine when building.
         alpha: Significance level when building.
         metrics: Metric keys when building.

@@ -12,6 +12,7 @@ import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from abwb.readout.formatting import format_chance, format_p_value, format_percent
 from abwb.readout.model import ReadoutResult
@@ -19,17 +20,20 @@ from abwb.readout.model import ReadoutResult
 __all__ = [
     "Headline",
     "HtmlTable",
+    "data_window",
     "decision_table",
     "facts_table",
     "guardrail_table",
     "headline",
     "method_label",
     "quality_table",
+    "results_intro",
     "results_table",
 ]
 
 _STYLE = (
     "<style>"
+    ".abwb-scroll{max-width:100%;overflow-x:auto}"
     ".abwb-table{border-collapse:collapse;font-family:system-ui,-apple-system,sans-serif;"
     "font-size:13px;margin:6px 0 14px 0}"
     ".abwb-table caption{text-align:left;font-weight:600;padding:4px 0;font-size:14px}"
@@ -40,7 +44,7 @@ _STYLE = (
     ".abwb-table td.num{text-align:right!important;font-variant-numeric:tabular-nums;"
     "white-space:nowrap}"
     ".abwb-good{color:#047857;font-weight:600}.abwb-bad{color:#b91c1c;font-weight:600}"
-    ".abwb-muted{color:#6b7280}"
+    ".abwb-muted{color:#6b7280}.abwb-caution{color:#b45309;font-weight:600}"
     ".abwb-table td.abwb-key,.abwb-table td.abwb-good,.abwb-table td.abwb-bad{white-space:nowrap}"
     ".abwb-headline{font-family:system-ui,-apple-system,sans-serif;font-size:18px;"
     "padding:14px 18px;border-radius:8px;margin:8px 0 16px 0;line-height:1.4}"
@@ -90,14 +94,20 @@ class HtmlTable:
             body.append(f"<tr>{''.join(cells)}</tr>")
         caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
         thead = f"<thead><tr>{head}</tr></thead>" if any(self.columns) else ""
+        # The wrapper scrolls sideways instead of clipping a wide table (an 800 px report).
         return (
-            f'{_STYLE}<table class="abwb-table">{caption}{thead}'
-            f"<tbody>{''.join(body)}</tbody></table>"
+            f'{_STYLE}<div class="abwb-scroll"><table class="abwb-table">{caption}{thead}'
+            f"<tbody>{''.join(body)}</tbody></table></div>"
         )
 
     def __str__(self) -> str:
-        lines = [line for line in (self.caption, " | ".join(self.columns)) if line.strip(" |")]
-        lines += [" | ".join(c if isinstance(c, str) else c[0] for c in r) for r in self.rows]
+        body = [[c if isinstance(c, str) else c[0] for c in r] for r in self.rows]
+        grid = ([list(self.columns)] if any(self.columns) else []) + body
+        widths = [max((len(r[i]) for r in grid if i < len(r)), default=0)
+                  for i in range(max((len(r) for r in grid), default=0))]
+        lines = [self.caption] if self.caption else []
+        lines += [" | ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)).rstrip()
+                  for r in grid]
         return "\n".join(lines)
 
 
@@ -149,14 +159,40 @@ def facts_table(readout: ReadoutResult, *, caption: str = "") -> HtmlTable:
         ("Status · phase", f"{f.status} · phase {f.phase}"),
         ("Variants (weights)", variants),
         ("Traffic", f"{f.traffic_fraction:.0%} of eligible {f.unit_type}s"),
-        ("Data window", f"{_date(f.first_exposure_at)} → end of {f.as_of} (UTC)"),
+        ("Data window", data_window(readout)),
         ("Days running", (f"{f.days_running}", "num")),
         ("Exposed units", (f"{f.units:,}", "num")),
         ("Analysis", f"{f.engine}, alpha = {f.alpha:g}"),
         ("Config version", f"experiment v{f.experiment_version} · workspace v{f.config_version}"),
         ("Metrics", _metric_roles(readout)),
+        ("Computed", _computed(readout)),
     ]
     return HtmlTable(caption, ("", ""), tuple(rows))
+
+
+def data_window(readout: ReadoutResult) -> str:
+    """Which window was analysed, in words, saying when the last day is partial.
+
+    Args:
+        readout: The readout.
+
+    Returns:
+        E.g. ``2026-05-01 09:00 → end of 2026-05-10 (UTC)``, with ``today: a partial day,
+        data up to 14:05`` when ``as_of`` is the day the readout was computed.
+    """
+    f = readout.facts
+    text = f"{_date(f.first_exposure_at)} → end of {f.as_of} (UTC)"
+    at = readout.computed_at
+    if at is not None and at.date() == f.as_of:
+        text += f"; {f.as_of} is today: a partial day, data up to {at:%H:%M} UTC"
+    elif at is not None and at.date() == f.as_of + timedelta(days=1):
+        text += "; the last complete day before the run"
+    return text
+
+
+def _computed(readout: ReadoutResult) -> str:
+    at = "—" if readout.computed_at is None else f"{readout.computed_at:%Y-%m-%d %H:%M} UTC"
+    return f"{at} · abwb {readout.abwb_version or '?'}"
 
 
 def _metric_roles(readout: ReadoutResult) -> str:
@@ -183,7 +219,14 @@ def quality_table(readout: ReadoutResult, *, caption: str = "") -> HtmlTable:
     return HtmlTable(caption, ("check", "result", "detail"), rows)
 
 
-def _outcome_cell(outcome: str) -> Cell:
+def _outcome_cell(row: dict[str, object]) -> Cell:
+    """The outcome, coloured; a guardrail's colour follows its guardrail status."""
+    outcome = str(row["outcome"])
+    if row.get("role") == "guardrail" and row.get("guardrail_status") is not None:
+        if row["guardrail_status"] == "harmed":
+            return ("worse (harmed)", "abwb-bad")
+        if outcome == "worse":
+            return ("worse (within tolerance)", "abwb-caution")
     css = {"better": "abwb-good", "worse": "abwb-bad"}.get(outcome, "abwb-muted")
     return (outcome, css)
 
@@ -236,9 +279,34 @@ def results_table(readout: ReadoutResult, *, roles: Sequence[str] = ("primary", 
             evidence,
             (f"{r['n_control']:,} / {r['n_treatment']:,}", "num"),
             method_label(r),
-            _outcome_cell(r["outcome"]),
+            _outcome_cell(r),
         ))
     return HtmlTable(caption, columns, tuple(rows))
+
+
+def results_intro(readout: ReadoutResult) -> str:
+    """The sentence introducing the results section, true for the readout's engine.
+
+    Args:
+        readout: The readout.
+
+    Returns:
+        Markdown: p-values and corrections for frequentist / sequential readouts,
+        chance to win and credible intervals for Bayesian ones.
+    """
+    level = f"{1 - readout.facts.alpha:.0%}"
+    if readout.facts.engine == "bayesian":
+        text = (f"Lift of each variant against control with its {level} credible interval. "
+                "*Chance to win* is the posterior probability that the variant is better "
+                f"than control in the metric's good direction; a variant wins at ≥ {level}. "
+                "Ratio metrics have no conjugate posterior and show a delta-method p-value.")
+    else:
+        always = (" The intervals are always-valid confidence sequences, safe to look at "
+                  "every day." if readout.facts.engine == "sequential" else "")
+        text = ("Lift of each variant against control. p-values are adjusted for the number "
+                f"of comparisons; {level} intervals are per comparison.{always}")
+    return text + (" Metrics with a pre-period covariate use CUPED, and the method column "
+                   "shows how much variance it removed.")
 
 
 _METHODS = {
@@ -300,7 +368,7 @@ def guardrail_table(readout: ReadoutResult, *, caption: str = "") -> HtmlTable:
             ("0 %" if math.isnan(tolerated) else format_percent(tolerated, signed=False), "num"),
             ("✗ harmed", "abwb-bad") if harmed else (
                 ("not established", "abwb-muted") if r["guardrail_status"] == "not_established"
-                else ("worse (within tolerance)", "abwb-muted") if r["outcome"] == "worse"
+                else ("worse (within tolerance)", "abwb-caution") if r["outcome"] == "worse"
                 else ("✓ not harmed", "abwb-good")
             ),
         ))

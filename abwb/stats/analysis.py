@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from abwb.config.metric import MetricKind
 from abwb.errors import InvalidInput
@@ -25,7 +25,12 @@ from abwb.stats.summary import MeanStats, RatioStats
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["AnalysisTable", "MetricKind", "analyze"]
+__all__ = ["CONCISE_COLUMNS", "AnalysisTable", "MetricKind", "analyze"]
+
+#: Columns of :meth:`AnalysisTable.to_polars`'s default view (not a 29-column wall).
+CONCISE_COLUMNS = ("metric", "treatment", "effect_abs", "ci_low", "ci_high", "effect_rel",
+                   "ci_low_rel", "ci_high_rel", "p_value", "p_value_adjusted", "significant",
+                   "chance_to_beat_control", "method", "status")
 
 _DEFAULT = AnalysisConfig()
 
@@ -88,8 +93,13 @@ class AnalysisTable:
             rows.append(row)
         return rows
 
-    def to_polars(self) -> pl.DataFrame:
+    def to_polars(self, view: Literal["concise", "full"] = "concise") -> pl.DataFrame:
         """Results as a polars DataFrame (polars is imported only here).
+
+        Args:
+            view: ``concise`` (:data:`CONCISE_COLUMNS`: lift, intervals, p-values,
+                ``chance_to_beat_control``, method, status; a column no result has is
+                dropped) or ``full`` (every field of every result).
 
         Returns:
             One row per result.
@@ -99,7 +109,12 @@ class AnalysisTable:
         """
         import polars as pl
 
-        return pl.DataFrame(self.to_rows())
+        rows = self.to_rows()
+        if view == "full":
+            return pl.DataFrame(rows, infer_schema_length=None)
+        present = [c for c in CONCISE_COLUMNS if any(c in row for row in rows)]
+        return pl.DataFrame([{c: row.get(c) for c in present} for row in rows],
+                            infer_schema_length=None)
 
 
 def _validate(

@@ -78,3 +78,10 @@ def test_notebook_executes_on_fixture_workspace(
             opened.close()
         assert readout.headline in html_module.unescape(html)
         assert not math.isnan(readout.results["chance_to_win"][0])
+        markdown = "".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
+        assert "Chance to win" in markdown and "p-values are adjusted" not in markdown
+        assert "Computed" in html and "abwb " in html
+    if name == "explore":
+        # The one-call frame analysis comes first and renders as an HTML table.
+        assert html.index("analysis, alpha = 0.05") < html.index("purchases-7d")
+        assert "z-test" in html and "delta method" in html

@@ -27,7 +27,8 @@ LAYERS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     # -- the pure core: stdlib, msgspec (and yaml for config files, re2 for regexes)
     "abwb": {"abwb.assignment", "abwb.config", "abwb.errors", "abwb.settings"},
     "abwb.errors": set(),
-    "abwb.settings": {"abwb.errors"},
+    "abwb.settings": {"abwb.errors", "abwb.access.keys"},
+    "abwb.access": {"abwb.errors", "abwb.store"},
     "abwb.config": {"msgspec", "yaml", "abwb.errors", "abwb.targeting.grammar"},
     "abwb.targeting": {"re2", "abwb.errors"},
     "abwb.assignment": {"msgspec", "abwb.config", "abwb.errors", "abwb.targeting",
@@ -40,7 +41,9 @@ LAYERS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     # -- frames and analysis: polars, duckdb
     "abwb.bulk": {"polars", "polars_hash", "abwb.assignment", "abwb.config", "abwb.errors",
                   "abwb.targeting"},
-    "abwb.events": {"msgspec", "polars", "abwb.config"},
+    "abwb.events": {"anyio", "msgspec", "polars", "abwb.assignment.decision",
+                    "abwb.cache.protocol", "abwb.config", "abwb.errors", "abwb.settings",
+                    "abwb.store.protocol"},
     "abwb.metrics": {"duckdb", "polars", "abwb.assignment", "abwb.bulk", "abwb.config",
                      "abwb.errors", "abwb.events", "abwb.stats"},
     "abwb.simulate": {"numpy", "polars", "abwb.assignment", "abwb.bulk", "abwb.config",
@@ -54,6 +57,11 @@ LAYERS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
                       "abwb.errors", "abwb.flags", "abwb.store", "abwb.targeting"},
     "abwb.openfeature": {"openfeature", "abwb.errors", "abwb.flags"},
     # -- use cases, jobs and reports
+    "abwb.serving": {"anyio", "abwb.access", "abwb.assignment", "abwb.cache", "abwb.errors",
+                     "abwb.events", "abwb.flags", "abwb.snapshot", "abwb.store"},
+    "abwb.reconciliation": {"msgspec", "abwb.assignment", "abwb.changes", "abwb.config",
+                            "abwb.errors", "abwb.store"},
+    "abwb.analysis": {"polars", "abwb.config", "abwb.errors", "abwb.readout", "abwb.stats"},
     "abwb.changes": {"msgspec", "abwb", "abwb.assignment", "abwb.config", "abwb.errors",
                      "abwb.flags", "abwb.snapshot", "abwb.store"},
     "abwb.monitoring": {"httpx", "msgspec", "polars", "redis", "scipy", "abwb.config",
@@ -62,15 +70,17 @@ LAYERS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "abwb.readout": {"ipykernel", "jupyter_client", "matplotlib", "nbconvert", "nbformat",
                      "numpy", "papermill", "polars", "scipy", "abwb", "abwb.config",
                      "abwb.errors", "abwb.metrics", "abwb.settings", "abwb.stats",
-                     "abwb.store"},
+                     "abwb.store", "abwb.analysis.result"},
     # -- entry points: they choose adapters
     "abwb.demo": {"msgspec", "numpy", "polars", "abwb.assignment", "abwb.bulk", "abwb.cache",
                   "abwb.config", "abwb.errors", "abwb.events", "abwb.flags", "abwb.metrics",
                   "abwb.monitoring", "abwb.readout", "abwb.rollout", "abwb.settings",
                   "abwb.simulate", "abwb.snapshot", "abwb.stats", "abwb.store"},
-    "abwb.cli": {"msgspec", "rich", "uvicorn", "api", "abwb.config", "abwb.demo", "abwb.errors",
-                 "abwb.monitoring", "abwb.readout", "abwb.settings", "abwb.store"},
-    "api": {"anyio", "litestar", "msgspec", "abwb.assignment", "abwb.cache", "abwb.changes",
+    "abwb.cli": {"msgspec", "papermill", "rich", "uvicorn", "yaml", "api", "abwb", "abwb.access",
+                 "abwb.changes", "abwb.config", "abwb.demo", "abwb.errors", "abwb.monitoring",
+                 "abwb.readout", "abwb.reconciliation", "abwb.settings", "abwb.snapshot",
+                 "abwb.store"},
+    "api": {"anyio", "litestar", "msgspec", "abwb.access", "abwb.serving", "abwb.assignment", "abwb.cache", "abwb.changes",
             "abwb.config", "abwb.errors", "abwb.events", "abwb.flags", "abwb.settings",
             "abwb.snapshot", "abwb.store"},
 }.items()}
@@ -78,6 +88,7 @@ LAYERS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
 TYPE_ONLY: dict[str, frozenset[str]] = {
     "abwb.targeting": frozenset({"polars", "abwb.config.segment"}),
     "abwb.bulk": frozenset({"abwb.config.segment"}),
+    "abwb.analysis": frozenset({"matplotlib"}),
 }
 #: Loaded by ``import abwb`` never: data-frame engines, drivers, web and notebook stacks.
 HEAVY = ("duckdb", "polars", "pyarrow", "pymc", "pytensor", "litestar", "psycopg", "redis",

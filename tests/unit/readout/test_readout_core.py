@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from datetime import UTC, date, datetime
@@ -17,12 +18,16 @@ from abwb.readout import (
     ReadoutParameters,
     ReadoutQuality,
     assemble_readout,
+    data_window,
     facts_table,
+    guardrail_table,
     plot_forest,
     plot_lift_over_time,
     plot_posteriors,
     readout_to_dict,
+    results_intro,
     results_table,
+    variant_colours,
 )
 from abwb.stats.frequentist import proportions_ztest
 from abwb.stats.summary import MeanStats
@@ -126,3 +131,47 @@ def test_tables_and_plots_render_for_people() -> None:
     for plot in (plot_forest, plot_lift_over_time, plot_posteriors):
         fig = plot(readout)
         assert fig.axes and fig.axes[0].get_title(loc="left")
+
+
+def test_guardrail_worse_within_tolerance_is_not_coloured_harmed() -> None:
+    # latency +0.3 %: significantly worse, but within the 1 % tolerance.
+    readout = _readout(1150, 300.9)
+    guard = readout.results.filter(pl.col("role") == "guardrail").row(0, named=True)
+    assert guard["outcome"] == "worse" and guard["guardrail_status"] == "not_harmed"
+    assert readout.decision.action == "ship"
+    assert readout.headline.endswith("no guardrail harmed (latency worse within tolerance)")
+    html = guardrail_table(readout)._repr_html_()
+    assert '<td class="abwb-caution">worse (within tolerance)</td>' in html
+    assert "<td class=\"abwb-bad\">" not in html
+    rows = results_table(readout, roles=("primary", "guardrail"))._repr_html_()
+    assert '<td class="abwb-caution">worse (within tolerance)</td>' in rows
+    harmed = results_table(_readout(1150, 310.0), roles=("guardrail",))._repr_html_()
+    assert '<td class="abwb-bad">worse (harmed)</td>' in harmed
+
+
+def test_one_colour_per_variant_in_every_plot() -> None:
+    readout = _readout(1150, 300.0, engine="bayesian")
+    colours = variant_colours([v.key for v in readout.facts.variants])
+    lift = plot_lift_over_time(readout).axes[0].get_lines()[0]
+    posterior = plot_posteriors(readout).axes[0].get_lines()[0]
+    assert lift.get_color() == posterior.get_color() == colours["b"] != colours["control"]
+
+
+def test_results_intro_follows_the_engine() -> None:
+    assert "p-values" not in results_intro(_readout(1150, 300.0, engine="bayesian"))
+    assert "Chance to win" in results_intro(_readout(1150, 300.0, engine="bayesian"))
+    assert "p-values are adjusted" in results_intro(_readout(1150, 300.0))
+    assert "always-valid" in results_intro(_readout(1150, 300.0, engine="sequential"))
+
+
+def test_report_says_when_and_which_window() -> None:
+    readout = _readout(1150, 300.0)
+    later = dataclasses.replace(readout, computed_at=datetime(2026, 5, 8, 6, 30, tzinfo=UTC),
+                                abwb_version="9.9")
+    assert "last complete day" in data_window(later)
+    text = str(facts_table(later))
+    assert "2026-05-08 06:30 UTC · abwb 9.9" in text
+    same_day = dataclasses.replace(later, computed_at=datetime(2026, 5, 7, 14, 5, tzinfo=UTC))
+    assert "2026-05-07 is today: a partial day, data up to 14:05 UTC" in data_window(same_day)
+    doc = readout_to_dict(later)
+    assert (doc["computed_at"], doc["abwb_version"]) == ("2026-05-08T06:30:00+00:00", "9.9")

@@ -18,6 +18,7 @@ from abwb.config import (
     MetricDefinition,
     Variant,
 )
+from abwb.errors import InvalidInput
 from abwb.metrics import AssignmentAudit, DataQualityResult, MetricResults, statistics_from_store
 from abwb.readout import ReadoutResult, build_readout, results_table
 from abwb.readout.build import window_end
@@ -192,3 +193,32 @@ def test_quality_checks_read_the_pipelines_findings(
     assert any(words in c.detail for c in quality.checks), [c.detail for c in quality.checks]
     srm = _quality(**changes).srm
     assert (quality.srm_p_value == srm.p_value) if srm else math.isnan(quality.srm_p_value)
+
+
+def test_a_metric_subset_never_drops_the_guardrails(
+    stores: tuple[MemoryConfigStore, MemoryEventStore],
+) -> None:
+    """``--metrics purchase`` must not silently drop a guardrail and then say ship."""
+    guarded = msgspec.structs.replace(
+        _experiment("cuped-test"),
+        metrics=ExperimentMetrics(primary=["purchase"], guardrails=["revenue"]))
+    config = MemoryConfigStore(ConfigBundle(experiments=[guarded], metrics=METRICS))
+    readout = build_readout((config, stores[1]), "cuped-test", as_of=AS_OF, metrics=["purchase"])
+    assert readout.facts.guardrail_metrics == ("revenue",)
+    assert readout.results["metric"].to_list() == ["purchase", "revenue"]
+    assert readout.results.filter(pl.col("metric") == "revenue")["guardrail_status"][0] in (
+        "harmed", "not_harmed", "not_established")
+    assert "guardrail" in readout.headline or readout.decision.action != "ship"
+
+
+def test_default_as_of_is_the_last_complete_day_and_the_future_is_refused(
+    stores: tuple[MemoryConfigStore, MemoryEventStore],
+) -> None:
+    today = date(2026, 5, 11)
+    readout = build_readout(stores, "cuped-test", today=today)
+    assert readout.facts.as_of == date(2026, 5, 10)
+    assert readout.computed_at is not None and readout.abwb_version
+    with pytest.raises(InvalidInput) as info:
+        build_readout(stores, "cuped-test", as_of="2026-05-12", today=today)
+    assert str(info.value) == ("as_of: 2026-05-12 is in the future (today is 2026-05-11 UTC); "
+                               "no data can exist yet")

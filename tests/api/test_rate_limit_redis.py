@@ -30,8 +30,10 @@ def test_two_workers_share_one_bucket(redis_url: str) -> None:
     prefix = f"abwb-rl-{uuid.uuid4().hex[:8]}:"
 
     async def scenario() -> tuple[list[float], list[float], int]:
-        a = RedisRateLimiter(redis_url, rate_per_s=0.01, burst=5, prefix=prefix)
-        b = RedisRateLimiter(redis_url, rate_per_s=0.01, burst=5, prefix=prefix)
+        a = RedisRateLimiter(redis_url, rate_per_s=0.01, burst=5, prefix=prefix,
+                             socket_timeout_s=2.0)
+        b = RedisRateLimiter(redis_url, rate_per_s=0.01, burst=5, prefix=prefix,
+                             socket_timeout_s=2.0)
         try:
             waits = [await (a if i % 2 else b).acquire("key:svc") for i in range(8)]
             other = [await a.acquire("key:other") for _ in range(2)]
@@ -55,7 +57,8 @@ def test_concurrent_takes_are_atomic(redis_url: str) -> None:
 
     async def scenario() -> list[float]:
         limiters = [
-            RedisRateLimiter(redis_url, rate_per_s=0.001, burst=10, prefix=prefix) for _ in range(4)
+            RedisRateLimiter(redis_url, rate_per_s=0.001, burst=10, prefix=prefix,
+                             socket_timeout_s=2.0) for _ in range(4)
         ]
         try:
             return list(await asyncio.gather(*(limiters[i % 4].acquire("k") for i in range(40))))

@@ -130,7 +130,8 @@ def make_cache(request: pytest.FixtureRequest) -> Iterator[Callable[[], Assignme
 
     url = request.getfixturevalue("redis_url")
     prefix = f"abwbtest:{uuid.uuid4().hex[:12]}:"
-    yield lambda: RedisAssignmentCache(url, prefix=prefix)
+    # generous timeouts: the contract is about semantics; production keeps 50 ms
+    yield lambda: RedisAssignmentCache(url, prefix=prefix, socket_timeout_s=2.0)
     client = redis.Redis.from_url(url)
     keys = list(client.scan_iter(match=f"{prefix}*"))
     if keys:

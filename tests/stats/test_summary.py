@@ -105,6 +105,7 @@ def test_root_all_sorted_and_complete() -> None:
     assert public - modules - {"annotations"} == set(names)
 
 
+@pytest.mark.slow  # starts a Python process
 def test_import_does_not_import_pymc() -> None:
     code = ("import sys, abwb.stats, abwb.stats.models; "
             "assert 'pymc' not in sys.modules and 'pytensor' not in sys.modules")

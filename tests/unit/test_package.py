@@ -62,6 +62,7 @@ def test_core_imports_point_inward() -> None:
     assert offenders == []
 
 
+@pytest.mark.slow  # starts a Python process
 def test_import_abwb_stays_light() -> None:
     code = ("import sys, abwb, abwb.assignment, abwb.config; "
             "heavy = [m for m in ('pymc', 'pytensor', 'litestar', 'psycopg', 'redis', 'matplotlib', "

@@ -20,7 +20,7 @@ from abwb.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-pytestmark = pytest.mark.slow  # starts Jupyter kernels
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("jupyter")]  # starts Jupyter kernels
 
 
 def test_every_notebook_runs_under_nbval_lax(workspace: Settings, tmp_path: Path) -> None:

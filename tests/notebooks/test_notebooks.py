@@ -21,7 +21,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NAMES = ["readout", "explore", "planning"]
 
 
-pytestmark = pytest.mark.slow  # starts Jupyter kernels
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("jupyter")]  # starts Jupyter kernels
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -19,7 +19,7 @@ from abwb.store import open_stores
 
 from .workspace import AS_OF, KEY
 
-pytestmark = pytest.mark.slow  # starts Jupyter kernels
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("jupyter")]  # starts Jupyter kernels
 
 
 def _cli(settings: Settings, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -60,8 +60,9 @@ def binomial_reference_means(ks: list[int], ns: list[int]) -> np.ndarray:
     m = (theta_hat / s2 + mu / tau**2) / prec
     sd = np.sqrt(2 / prec)  # (mu, tau, groups, 1)
     theta = m + sd * x  # (mu, tau, groups, nodes)
-    log_f = (stats.binom.logpmf(k, n, special.expit(theta))
-             + stats.norm.logpdf(theta, mu, tau) + x**2)
+    # binomial log-likelihood up to its constant log C(n, k), which cancels on normalising
+    log_lik = k * special.log_expit(theta) + (n - k) * special.log_expit(-theta)
+    log_f = log_lik - 0.5 * ((theta - mu) / tau) ** 2 - np.log(tau) + x**2
     shift = log_f.max(axis=-1, keepdims=True)
     f = np.exp(log_f - shift) * wx
     log_int = np.log(f.sum(-1)) + shift[..., 0] + np.log(sd[..., 0])  # (mu, tau, groups)

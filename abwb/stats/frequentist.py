@@ -34,6 +34,7 @@ __all__ = [
     "p_value_and_ci",
     "proportions_ztest",
     "ratio_ztest",
+    "relative_lift_se",
     "welch_ttest",
 ]
 
@@ -95,23 +96,44 @@ def p_value_and_ci(
     return _sf(-stat, df), -math.inf, estimate + q * se
 
 
+def relative_lift_se(mean_control: float, mean_treatment: float, se2_control: float,
+                     se2_treatment: float) -> float:
+    """Delta-method standard error of the relative lift m_t / m_c − 1 (independent arms).
+
+    Var(R) ≈ Var(m_t) / m_c² + m_t² Var(m_c) / m_c⁴. When that variance is 0 (an
+    all-zero treatment arm: m_t = 0 and Var(m_t) = 0 kill both terms) while the
+    absolute one is not, the delta method has broken down, not found certainty: the SE
+    is NaN (``rel_reason="degenerate"``), never 0 — which would give the point interval
+    [−100 %, −100 %]. The one place every relative interval gets its SE.
+
+    Args:
+        mean_control: m_c (≠ 0).
+        mean_treatment: m_t.
+        se2_control: Var(m_c).
+        se2_treatment: Var(m_t).
+
+    Returns:
+        The SE, or NaN when the delta-method variance vanishes.
+
+    Examples:
+        >>> round(relative_lift_se(0.1, 0.12, 0.0001, 0.0001), 4)
+        0.1562
+        >>> relative_lift_se(4 / 30, 0.0, 0.004, 0.0)
+        nan
+    """
+    mc, mt = mean_control, mean_treatment
+    se_rel = math.sqrt(se2_treatment / mc**2 + mt**2 * se2_control / mc**4)
+    return se_rel if se_rel > 0.0 else math.nan
+
+
 def _relative(arms: _Arms, df: float, alpha: float, alternative: Alternative) -> tuple[
     float, float, float, float
 ]:
-    """Relative lift and its delta-method SE and CI.
-
-    For R = m_t / m_c - 1 with independent arms,
-    Var(R) ≈ Var(m_t) / m_c² + m_t² Var(m_c) / m_c⁴.
-
-    When that variance is 0 while the absolute one is not (an all-zero treatment arm:
-    m_t = 0 and Var(m_t) = 0 kill both terms), the delta method has broken down, not
-    found certainty: the SE and CI are NaN (``rel_reason="degenerate"``), never the
-    point interval [-100 %, -100 %].
-    """
-    mc, mt = arms.mean_control, arms.mean_treatment
-    rel = mt / mc - 1.0
-    se_rel = math.sqrt(arms.se2_treatment / mc**2 + mt**2 * arms.se2_control / mc**4)
-    if se_rel == 0.0:
+    """Relative lift and its delta-method SE and CI (NaN SE and CI when degenerate)."""
+    rel = arms.mean_treatment / arms.mean_control - 1.0
+    se_rel = relative_lift_se(arms.mean_control, arms.mean_treatment, arms.se2_control,
+                              arms.se2_treatment)
+    if math.isnan(se_rel):
         return rel, math.nan, math.nan, math.nan
     _, lo, hi = p_value_and_ci(rel, se_rel, df, alpha, alternative)
     return rel, se_rel, lo, hi

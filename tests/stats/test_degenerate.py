@@ -180,3 +180,12 @@ def test_small_sample_rule(kc: int, nc: int, kt: int, nt: int, small: bool) -> N
     c, t = MeanStats.from_counts(kc, nc), MeanStats.from_counts(kt, nt)
     assert is_small_sample(c, t) is small
     assert proportions_ztest(c, t).method == ("fisher_exact" if small else "two_proportion_z")
+
+
+def test_bayesian_normal_approx_relative_interval_is_undefined_on_an_all_zero_arm() -> None:
+    from abwb.stats import MeanStats
+    from abwb.stats.bayesian import normal_means
+
+    r = normal_means(MeanStats.from_counts(4, 30), MeanStats.from_counts(0, 30))
+    assert r.status == "ok" and r.ci_high < 0  # the absolute interval stands
+    assert math.isnan(r.ci_low_rel) and math.isnan(r.ci_high_rel)

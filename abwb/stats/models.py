@@ -174,7 +174,7 @@ class GroupPosterior:
 
 @dataclass(frozen=True, slots=True)
 class ModelResult:
-    """Result of a PyMC fit.
+    """Result of a model fit (MCMC or exact); ``str()`` gives a readable summary.
 
     Attributes:
         method: Model name, e.g. ``hierarchical_binomial_partial``.
@@ -182,7 +182,8 @@ class ModelResult:
         control: Control group name.
         groups: One summary per group, in input order.
         diagnostics: Convergence diagnostics.
-        sampler: ``nutpie`` or ``pymc``.
+        sampler: ``nutpie``, ``pymc``, or ``quadrature`` (the exact normal model; its
+            draws are independent, so diagnostics are r-hat 1 and ESS = draws).
         compile_s: Seconds spent compiling (0 when the cached model was reused).
         sample_s: Seconds spent sampling.
         idata: The raw draws (ArviZ DataTree), for inspection.
@@ -558,8 +559,9 @@ def fit_hierarchical(
         raise InvalidInput(f"unknown kind/pooling {kind!r}/{pooling!r}", path="kind")
     engine = engine or ("exact" if kind == "mean" else "mcmc")
     if engine not in ("exact", "mcmc") or (engine == "exact" and kind == "proportion"):
-        raise InvalidInput(f"expected engine 'mcmc'{' or exact' if kind == 'mean' else ''} "
-                           f"for kind {kind!r}, got {engine!r}", path="engine")
+        allowed = "'exact' or 'mcmc'" if kind == "mean" else "'mcmc'"
+        raise InvalidInput(f"expected engine {allowed} for kind {kind!r}, got {engine!r}",
+                           path="engine")
     names = list(groups)
     ns = [groups[k].n for k in names]
     if kind == "proportion":

@@ -27,7 +27,8 @@ from abwb.cli.terminal import plural, print_table
 __all__ = ["register", "run"]
 
 _STEPS = 8
-_METHODS = {"two_proportion_z": "z 2-prop", "cuped_welch_t": "CUPED t", "welch_t": "Welch t"}
+_METHODS = {"two_proportion_z": "z 2-prop", "fisher_exact": "Fisher exact",
+            "cuped_welch_t": "CUPED t", "welch_t": "Welch t"}
 
 
 def register(sub: Any) -> None:
@@ -252,7 +253,7 @@ def _show_analysis(console: Console, a: Any) -> None:
         console.print(f"CUPED on revenue ({t}): variance −{cuped.variance_reduction:.0%}, "
                       f"SE {plain.se:.3g} → {cuped.se:.3g}")
     for name, model in a.models:
-        console.print(f"PyMC {name}: {model}")
+        console.print(escape(f"Bayesian model ({name}): {model}"))
     guard = ", ".join(f"{g.metric} ({g.direction}, tolerate {g.max_harm_rel:.0%})"
                       for g in a.rule.guardrails)
     console.print(escape(f"rule: ship if {a.rule.primary_metric} wins significantly and no "

@@ -311,6 +311,7 @@ def results_intro(readout: ReadoutResult) -> str:
 
 _METHODS = {
     "two_proportion_z": "z-test",
+    "fisher_exact": "Fisher exact test",
     "welch_t": "t-test",
     "cuped_welch_t": "CUPED t-test",
     "delta_ratio_z": "delta method",

@@ -26,6 +26,7 @@ from scipy import special, stats
 
 from abwb.errors import InvalidInput
 from abwb.stats.config import AnalysisConfig
+from abwb.stats.frequentist import relative_lift_se
 from abwb.stats.results import Status
 from abwb.stats.summary import MeanStats, require_binary
 
@@ -278,7 +279,7 @@ def normal_means(
         d, sd = mt - mc, math.sqrt(v_c + v_t)
         if mc != 0:
             rel = mt / mc - 1.0
-            se_rel = math.sqrt(v_t / mc**2 + mt**2 * v_c / mc**4)
+            se_rel = relative_lift_se(mc, mt, v_c, v_t)  # NaN when degenerate
         else:
             rel = se_rel = _NAN
         post_c, post_t = mc, mt
@@ -287,8 +288,8 @@ def normal_means(
             return _nan_result("normal_approx", "zero_control_mean", control, treatment,
                                config.alpha, label)
         rel_hat = mt / mc - 1.0
-        se_hat = math.sqrt(v_t / mc**2 + mt**2 * v_c / mc**4)
-        if se_hat == 0.0:
+        se_hat = relative_lift_se(mc, mt, v_c, v_t)
+        if math.isnan(se_hat):
             return _nan_result("normal_approx", "zero_variance", control, treatment,
                                config.alpha, label)
         prec = 1.0 / prior.sd**2 + 1.0 / se_hat**2

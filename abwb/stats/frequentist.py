@@ -16,9 +16,9 @@ independent and normal.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from scipy import special
+from scipy import special, stats
 
 from abwb.errors import InvalidInput
 from abwb.stats.config import Alternative, AnalysisConfig
@@ -26,11 +26,15 @@ from abwb.stats.results import ComparisonResult, Status, nan_comparison
 from abwb.stats.summary import MeanStats, RatioStats, require_binary
 
 __all__ = [
+    "SMALL_SAMPLE_MIN_EXPECTED",
+    "SMALL_SAMPLE_MIN_N",
     "cuped_theta",
     "cuped_ttest",
+    "is_small_sample",
     "p_value_and_ci",
     "proportions_ztest",
     "ratio_ztest",
+    "relative_lift_se",
     "welch_ttest",
 ]
 
@@ -92,19 +96,45 @@ def p_value_and_ci(
     return _sf(-stat, df), -math.inf, estimate + q * se
 
 
+def relative_lift_se(mean_control: float, mean_treatment: float, se2_control: float,
+                     se2_treatment: float) -> float:
+    """Delta-method standard error of the relative lift m_t / m_c − 1 (independent arms).
+
+    Var(R) ≈ Var(m_t) / m_c² + m_t² Var(m_c) / m_c⁴. When that variance is 0 (an
+    all-zero treatment arm: m_t = 0 and Var(m_t) = 0 kill both terms) while the
+    absolute one is not, the delta method has broken down, not found certainty: the SE
+    is NaN (``rel_reason="degenerate"``), never 0 — which would give the point interval
+    [−100 %, −100 %]. The one place every relative interval gets its SE.
+
+    Args:
+        mean_control: m_c (≠ 0).
+        mean_treatment: m_t.
+        se2_control: Var(m_c).
+        se2_treatment: Var(m_t).
+
+    Returns:
+        The SE, or NaN when the delta-method variance vanishes.
+
+    Examples:
+        >>> round(relative_lift_se(0.1, 0.12, 0.0001, 0.0001), 4)
+        0.1562
+        >>> relative_lift_se(4 / 30, 0.0, 0.004, 0.0)
+        nan
+    """
+    mc, mt = mean_control, mean_treatment
+    se_rel = math.sqrt(se2_treatment / mc**2 + mt**2 * se2_control / mc**4)
+    return se_rel if se_rel > 0.0 else math.nan
+
+
 def _relative(arms: _Arms, df: float, alpha: float, alternative: Alternative) -> tuple[
     float, float, float, float
 ]:
-    """Relative lift and its delta-method SE and CI.
-
-    For R = m_t / m_c - 1 with independent arms,
-    Var(R) ≈ Var(m_t) / m_c² + m_t² Var(m_c) / m_c⁴.
-    """
-    mc, mt = arms.mean_control, arms.mean_treatment
-    rel = mt / mc - 1.0
-    se_rel = math.sqrt(arms.se2_treatment / mc**2 + mt**2 * arms.se2_control / mc**4)
-    if se_rel == 0.0:
-        return rel, 0.0, rel, rel
+    """Relative lift and its delta-method SE and CI (NaN SE and CI when degenerate)."""
+    rel = arms.mean_treatment / arms.mean_control - 1.0
+    se_rel = relative_lift_se(arms.mean_control, arms.mean_treatment, arms.se2_control,
+                              arms.se2_treatment)
+    if math.isnan(se_rel):
+        return rel, math.nan, math.nan, math.nan
     _, lo, hi = p_value_and_ci(rel, se_rel, df, alpha, alternative)
     return rel, se_rel, lo, hi
 
@@ -146,11 +176,13 @@ def _compare(
     p_value, _, _ = p_value_and_ci(effect, stat_se, df, config.alpha, config.alternative)
     _, ci_low, ci_high = p_value_and_ci(effect, se, df, config.alpha, config.alternative)
     status: Status = "ok"
+    rel_reason = ""
     if arms.mean_control == 0.0:
-        status = "zero_control_mean"
+        status = rel_reason = "zero_control_mean"
         rel = se_rel = lo_rel = hi_rel = math.nan
     else:
         rel, se_rel, lo_rel, hi_rel = _relative(arms, df, config.alpha, config.alternative)
+        rel_reason = "degenerate" if math.isnan(se_rel) else ""
     return ComparisonResult(
         method=method,
         status=status,
@@ -178,6 +210,7 @@ def _compare(
         alpha=config.alpha,
         alternative=config.alternative,
         variance_reduction=variance_reduction,
+        rel_reason=rel_reason,
     )
 
 
@@ -269,6 +302,11 @@ def proportions_ztest(
     uses the *unpooled* (Wald) SE, sqrt(p_c(1−p_c)/n_c + p_t(1−p_t)/n_t), because
     away from H0 the rates differ. ``var_*`` are the Bernoulli variances p(1−p).
 
+    Small samples (``is_small_sample``: an arm with n < 30 or an expected cell count
+    < 5) get Fisher's exact p-value instead of the z one, and ``method="fisher_exact"``
+    says so; the CI stays the Wald one (its relative bound is NaN with
+    ``rel_reason="degenerate"`` when an arm has no conversions).
+
     Args:
         control: Control statistics of a 0/1 metric.
         treatment: Treatment statistics of a 0/1 metric.
@@ -310,9 +348,56 @@ def proportions_ztest(
         return _nan_from(arms, "two_proportion_z", "empty_arm", config)
     pooled = (control.total + treatment.total) / (nc + nt)
     pooled_se = math.sqrt(pooled * (1.0 - pooled) * (1.0 / nc + 1.0 / nt))
-    return _compare(
+    result = _compare(
         arms, method="two_proportion_z", df=math.inf, config=config, test_se=pooled_se
     )
+    if result.status == "zero_variance" or not is_small_sample(control, treatment):
+        return result
+    return replace(result, method="fisher_exact",
+                   p_value=_fisher_p_value(control, treatment, config.alternative))
+
+
+SMALL_SAMPLE_MIN_N = 30
+"""Below this many units in an arm, proportions get Fisher's exact p-value."""
+SMALL_SAMPLE_MIN_EXPECTED = 5.0
+"""Below this expected count in any cell of the 2×2 table, likewise."""
+
+
+def is_small_sample(control: MeanStats, treatment: MeanStats) -> bool:
+    """Whether the z-test's normal approximation is untrustworthy for two proportions.
+
+    The rule (Cochran's): an arm with fewer than ``SMALL_SAMPLE_MIN_N`` (30) units, or a
+    cell of the 2×2 table (arm × converted/not) whose expected count under H0 (pooled
+    rate) is below ``SMALL_SAMPLE_MIN_EXPECTED`` (5).
+
+    Args:
+        control: Control statistics of a 0/1 metric (n > 0).
+        treatment: Treatment statistics of a 0/1 metric (n > 0).
+
+    Returns:
+        True when ``proportions_ztest`` replaces the z p-value by Fisher's exact one.
+
+    References:
+        Cochran, W. G. (1954), "Some methods for strengthening the common χ² tests",
+        Biometrics 10: 417-451.
+
+    Examples:
+        >>> is_small_sample(MeanStats.from_counts(4, 30), MeanStats.from_counts(0, 30))
+        True
+        >>> is_small_sample(MeanStats.from_counts(100, 1000), MeanStats.from_counts(130, 1000))
+        False
+    """
+    nc, nt = control.n, treatment.n
+    pooled = (control.total + treatment.total) / (nc + nt)
+    expected = min(nc, nt) * min(pooled, 1.0 - pooled)
+    return min(nc, nt) < SMALL_SAMPLE_MIN_N or expected < SMALL_SAMPLE_MIN_EXPECTED
+
+
+def _fisher_p_value(control: MeanStats, treatment: MeanStats, alternative: Alternative) -> float:
+    """Fisher's exact test on the 2×2 table; ``greater`` = treatment converts more."""
+    kt, kc = round(treatment.total), round(control.total)
+    table = [[kt, treatment.n - kt], [kc, control.n - kc]]
+    return float(stats.fisher_exact(table, alternative=alternative).pvalue)
 
 
 def ratio_ztest(

@@ -81,6 +81,11 @@ class ComparisonResult:
         p_value_adjusted: p-value after the multiple-testing correction (equals
             ``p_value`` until a correction is applied).
         correction: Correction applied to ``p_value_adjusted``.
+        rel_reason: Why the relative CI is NaN while the absolute one is not: ``""``
+            (it is defined), ``zero_control_mean``, or ``degenerate`` (its
+            delta-method variance vanishes, e.g. an all-zero treatment arm, while the
+            absolute variance does not; a [-100 %, -100 %] interval would be false
+            certainty). An undefined relative interval establishes nothing.
     """
 
     method: str
@@ -111,6 +116,7 @@ class ComparisonResult:
     variance_reduction: float = _NAN
     p_value_adjusted: float = _NAN
     correction: str = "none"
+    rel_reason: str = ""
 
     @property
     def significant(self) -> bool:

@@ -201,11 +201,13 @@ def always_valid(
     lo, hi = base.effect_abs - mult * base.se, base.effect_abs + mult * base.se
     lo_rel = base.effect_rel - mult * base.se_rel
     hi_rel = base.effect_rel + mult * base.se_rel
+    # An undefined relative interval (rel_reason set, se_rel NaN) stays NaN on both sides.
+    rel_inf = math.nan if math.isnan(base.se_rel) else math.inf
     if config.alternative == "greater":
-        hi, hi_rel = math.inf, math.inf
+        hi, hi_rel = math.inf, rel_inf
         p = p if z > 0 else 1.0
     elif config.alternative == "less":
-        lo, lo_rel = -math.inf, -math.inf
+        lo, lo_rel = -math.inf, -rel_inf
         p = p if z < 0 else 1.0
     if previous is not None and previous.status in ("ok", "zero_control_mean"):
         lo, hi = max(lo, previous.ci_low), min(hi, previous.ci_high)

@@ -13,14 +13,8 @@ from abwb.config import ConfigBundle
 from abwb.store.memory import MemoryEventStore
 from abwb.targeting import make_compiler
 
+from ..waiting import wait_for
 from .conftest import NOW, assert_problem
-
-
-def wait_for(predicate: Any, timeout_s: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 def test_assign_returns_every_experiment_with_reason_and_payload(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +14,7 @@ from abwb.settings import ApiSettings, ExposureSettings, Settings
 from abwb.store.memory import MemoryConfigStore, MemoryEventStore
 from api import create_app
 
+from ..waiting import wait_for
 from .conftest import NOW, TEST_HOST, assert_problem
 
 
@@ -65,7 +65,12 @@ def test_store_down_writes_503_assignment_serves_snapshot(bundle: ConfigBundle) 
         )
         assert "refused" not in problem["detail"]  # the cause stays in the log
         assert_problem(client.get("/v1/experiments/exp-a"), 503)
-        time.sleep(0.1)  # the watcher polls and fails meanwhile
+        def snapshot_error() -> str:
+            return str(client.get("/v1/health").json()["snapshot_error"] or "")
+
+        # the watcher polls and fails meanwhile
+        wait_for(lambda: snapshot_error().startswith("StorageError"),
+                 what="the watcher to see the outage")
         after = client.post("/v1/assign", json={"unit_id": "u-1"})
         assert after.status_code == 200
         assert after.json()["assignments"] == before["assignments"]
@@ -75,8 +80,8 @@ def test_store_down_writes_503_assignment_serves_snapshot(bundle: ConfigBundle) 
         assert (health["snapshot_error"] or "").startswith("StorageError")
         assert "refused" not in (health["snapshot_error"] or "")
         store.down = False
-        time.sleep(0.1)
-        assert client.get("/v1/health").json()["status"] == "ok"
+        wait_for(lambda: client.get("/v1/health").json()["status"] == "ok",
+                 what="health to recover once the store is back")
 
 
 def test_redis_down_assignment_still_answers(
@@ -103,10 +108,8 @@ def test_redis_down_assignment_still_answers(
         assert {d["experiment"]: d["reason"] for d in r.json()["assignments"]}["exp-a"] == (
             "assigned"
         )
-        deadline = time.monotonic() + 3
-        while len(events.read_exposures()) < 2:  # exposures still written; store de-dups
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        # exposures still written; the store de-dups
+        wait_for(lambda: len(events.read_exposures()) >= 2, what="two exposures stored")
         health = client.get("/v1/health").json()
         assert health["status"] == "degraded" and health["cache"]["ok"] is False
         assert health["exposures"]["dedup_degraded"] >= 1
@@ -128,10 +131,8 @@ def test_writes_by_other_processes_are_picked_up(
         expected_version=exp.version,
         actor="cli",
     )
-    deadline = time.monotonic() + 3
-    while True:
+    def reason() -> str:
         d = client.post("/v1/assign", json={"unit_id": "u", "experiments": ["exp-a"]}).json()
-        if d["assignments"][0]["reason"] == "paused":
-            break
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+        return str(d["assignments"][0]["reason"])
+
+    wait_for(lambda: reason() == "paused", what="the other process's pause to be picked up")

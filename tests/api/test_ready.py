@@ -19,7 +19,8 @@ from .test_failures import FlakyConfigStore
 
 
 def test_health_and_ready_with_keys_configured(
-    make_client: Callable[..., TestClient[Any]], keys: MemoryApiKeyStore
+    make_client: Callable[..., TestClient[Any]], keys: MemoryApiKeyStore,
+    config_store: MemoryConfigStore,
 ) -> None:
     client = make_client(keys=keys)
     assert client.get("/health").json() == {"status": "ok"}
@@ -29,7 +30,7 @@ def test_health_and_ready_with_keys_configured(
     assert body["status"] == "ready" and body["degraded"] == []
     assert set(body["checks"]) == {"store", "cache", "snapshot"}
     assert body["checks"]["snapshot"]["max_age_s"] == 60.0
-    assert body["config_version"] >= 0
+    assert body["config_version"] == config_store.config_version()  # the snapshot served
     assert client.get("/v1/health", headers=bearer("nope-nope")).status_code == 200
 
 

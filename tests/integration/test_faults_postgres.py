@@ -25,7 +25,7 @@ from abwb.events import Event
 from abwb.snapshot import ConfigSnapshotHolder, ConfigWatcher
 from abwb.store import PostgresConfigStore, PostgresDatabase, PostgresEventStore
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # starts a TCP proxy
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 

@@ -22,7 +22,7 @@ from abwb.cache import CircuitBreaker, RedisAssignmentCache
 from abwb.config import ConfigBundle, Experiment, Variant
 
 # redis-server is part of the test set-up (.ci/run needs it): a missing binary fails loudly.
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # starts redis-server processes
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 

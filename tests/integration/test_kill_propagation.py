@@ -44,6 +44,7 @@ store.close()
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # starts child processes
 def test_kill_reaches_two_processes_within_a_second_sqlite(tmp_path: Path) -> None:
     db = tmp_path / "abwb.db"
     store = SqliteConfigStore(db)
@@ -156,6 +157,7 @@ def _run_pg_redis(pg_url: str, redis_url: str, publisher_url: str, poll_s: float
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # starts child processes
 def test_kill_reaches_two_processes_within_a_second_postgres_redis(pg_url: str, redis_url: str) -> None:
     # Polling every 5 s: only the Redis announcement can make it in under a second.
     delays, finals = _run_pg_redis(pg_url, redis_url, redis_url, poll_s=5.0)
@@ -168,6 +170,7 @@ def test_kill_reaches_two_processes_within_a_second_postgres_redis(pg_url: str, 
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # starts child processes
 def test_kill_made_while_redis_is_down_still_propagates_and_is_not_undone(pg_url: str, redis_url: str) -> None:
     # The writer's Redis is unreachable (nothing listens on port 1): the kill commits to
     # PostgreSQL, the announcement is lost, the poll fallback carries it.

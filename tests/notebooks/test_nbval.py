@@ -12,10 +12,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from abwb.readout.runner import ensure_kernel
 from abwb.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("jupyter")]  # starts Jupyter kernels
 
 
 def test_every_notebook_runs_under_nbval_lax(workspace: Settings, tmp_path: Path) -> None:

@@ -21,6 +21,9 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NAMES = ["readout", "explore", "planning"]
 
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("jupyter")]  # starts Jupyter kernels
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_committed_notebook_has_no_outputs(name: str) -> None:
     nb = nbformat.read(str(NOTEBOOKS / f"{name}.ipynb"), as_version=4)

@@ -19,6 +19,8 @@ from abwb.store import open_stores
 
 from .workspace import AS_OF, KEY
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("jupyter")]  # starts Jupyter kernels
+
 
 def _cli(settings: Settings, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {"ABWB_DATABASE_URL": settings.database.url or "",

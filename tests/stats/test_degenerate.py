@@ -111,3 +111,81 @@ def test_bad_inputs_raise_naming_the_field(call: Callable[[], object], field: st
     with pytest.raises(InvalidInput) as info:
         call()
     assert any(p.path == field for p in info.value.problems), info.value.problems
+
+
+# ---------------------------------------------------------------- issue 15: all-zero arm, small samples
+
+def test_relative_interval_is_undefined_when_its_delta_variance_vanishes() -> None:
+    from abwb.stats import MeanStats
+    from abwb.stats.frequentist import proportions_ztest, welch_ttest
+    from abwb.stats.sequential import confidence_sequence
+
+    c, t = MeanStats.from_counts(4, 30), MeanStats.from_counts(0, 30)
+    for r in (proportions_ztest(c, t), welch_ttest(c, t),
+              confidence_sequence(c, t, planned_n=100)):
+        assert r.status == "ok", r.method  # the absolute effect is valid ...
+        assert r.ci_low < r.effect_abs < r.ci_high and math.isfinite(r.ci_high)
+        assert r.effect_rel == -1.0  # ... the point estimate too, but not its interval
+        assert math.isnan(r.se_rel) and math.isnan(r.ci_low_rel) and math.isnan(r.ci_high_rel)
+        assert r.rel_reason == "degenerate", r.method
+
+
+def test_one_sided_sequential_keeps_degenerate_relative_interval_undefined() -> None:
+    from abwb.stats import AnalysisConfig, MeanStats
+    from abwb.stats.sequential import confidence_sequence
+
+    c, t = MeanStats.from_counts(4, 30), MeanStats.from_counts(0, 30)
+    r = confidence_sequence(c, t, planned_n=100, config=AnalysisConfig(alternative="less"))
+    assert math.isnan(r.ci_low_rel) and math.isnan(r.ci_high_rel)
+    assert r.ci_low == -math.inf and math.isfinite(r.ci_high)
+
+
+def test_ordinary_relative_interval_has_no_reason() -> None:
+    from abwb.stats import MeanStats
+    from abwb.stats.frequentist import proportions_ztest
+
+    r = proportions_ztest(MeanStats.from_counts(100, 1000), MeanStats.from_counts(130, 1000))
+    assert r.rel_reason == "" and r.method == "two_proportion_z"
+    assert r.ci_low_rel < r.effect_rel < r.ci_high_rel
+
+
+def test_small_sample_proportions_get_fishers_exact_p_value() -> None:
+    from scipy import stats
+
+    from abwb.stats import AnalysisConfig, MeanStats
+    from abwb.stats.frequentist import is_small_sample, proportions_ztest
+
+    c, t = MeanStats.from_counts(4, 30), MeanStats.from_counts(0, 30)
+    assert is_small_sample(c, t)
+    r = proportions_ztest(c, t)
+    assert r.method == "fisher_exact" and r.status == "ok"
+    assert r.p_value == pytest.approx(stats.fisher_exact([[0, 30], [4, 26]]).pvalue, rel=1e-12)
+    assert r.p_value == pytest.approx(0.1124, abs=1e-4)  # the z-test said 0.038
+    assert not r.significant
+    one = proportions_ztest(c, t, config=AnalysisConfig(alternative="less"))
+    assert one.p_value == pytest.approx(
+        stats.fisher_exact([[0, 30], [4, 26]], alternative="less").pvalue, rel=1e-12)
+
+
+@pytest.mark.parametrize(("kc", "nc", "kt", "nt", "small"), [
+    (10, 29, 12, 40, True),     # an arm below n = 30
+    (3, 200, 4, 200, True),     # expected conversions 3.5 < 5
+    (197, 200, 196, 200, True),  # expected non-conversions 3.5 < 5
+    (10, 100, 12, 100, False),  # expected 11, n = 100
+])
+def test_small_sample_rule(kc: int, nc: int, kt: int, nt: int, small: bool) -> None:
+    from abwb.stats import MeanStats
+    from abwb.stats.frequentist import is_small_sample, proportions_ztest
+
+    c, t = MeanStats.from_counts(kc, nc), MeanStats.from_counts(kt, nt)
+    assert is_small_sample(c, t) is small
+    assert proportions_ztest(c, t).method == ("fisher_exact" if small else "two_proportion_z")
+
+
+def test_bayesian_normal_approx_relative_interval_is_undefined_on_an_all_zero_arm() -> None:
+    from abwb.stats import MeanStats
+    from abwb.stats.bayesian import normal_means
+
+    r = normal_means(MeanStats.from_counts(4, 30), MeanStats.from_counts(0, 30))
+    assert r.status == "ok" and r.ci_high < 0  # the absolute interval stands
+    assert math.isnan(r.ci_low_rel) and math.isnan(r.ci_high_rel)

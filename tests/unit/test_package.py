@@ -203,6 +203,7 @@ def test_pure_core_admits_no_heavy_package() -> None:
         assert not {e for e in LAYERS[layer] if e.split(".")[0] in HEAVY}, layer
 
 
+@pytest.mark.slow  # starts a Python process
 def test_import_abwb_stays_light() -> None:
     code = ("import sys, abwb, abwb.assignment, abwb.config, abwb.targeting, abwb.flags, "
             "abwb.rollout; print(','.join(m for m in sys.modules if m.split('.')[0] in "

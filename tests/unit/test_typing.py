@@ -6,7 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+
+
+pytestmark = pytest.mark.slow  # starts mypy and ruff
 
 
 def test_mypy_strict_passes_on_abwb_and_api() -> None:

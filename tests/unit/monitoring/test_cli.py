@@ -72,6 +72,7 @@ def test_bad_options_are_named(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--lateness: expected a duration" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # starts a process
 def test_loop_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     env = {**os.environ, "ABWB_HOME": str(tmp_path / ".abwb")}
     env.pop("ABWB_DATABASE_URL", None)

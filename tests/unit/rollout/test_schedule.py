@@ -160,6 +160,7 @@ def test_fraction_never_decreases_with_time(holds: list[float], t1: float, t2: f
     assert fa <= fb
 
 
+@pytest.mark.slow  # starts a Python process
 def test_inclusion_is_the_same_in_another_process() -> None:
     units = [f"user-{i}" for i in range(500)] + ["ünïcødé", "a:b", " "]
     code = (

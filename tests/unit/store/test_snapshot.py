@@ -20,6 +20,8 @@ from abwb.snapshot import (
 )
 from abwb.store import SqliteConfigStore
 
+from ...waiting import wait_for
+
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
@@ -136,10 +138,8 @@ def test_polling_fans_a_kill_out_within_a_second(tmp_path: Path) -> None:
     holder = ConfigSnapshotHolder()
     with ConfigWatcher(holder, reader, poll_s=0.1):
         assert holder.wait_for(2, timeout_s=2)
-        started = time.monotonic()
         writer.update("flag", _flag(killed=True), expected_version=1, actor="oncall")
-        assert holder.wait_for(3, timeout_s=1.0)
-        assert time.monotonic() - started < 1.0
+        assert holder.wait_for(3, timeout_s=1.0)  # the deadline is the contract
     assert holder.current.assigner.decide("checkout", "u1", now=NOW).reason.value == "killed"
     writer.close()
     reader.close()
@@ -150,16 +150,14 @@ def test_watcher_keeps_serving_when_refresh_fails() -> None:
     holder.offer(ConfigBundle(version=5))
     watcher = ConfigWatcher(holder, DownStore(), poll_s=0.02)  # type: ignore[arg-type]
     with watcher:
-        time.sleep(0.15)
-    assert holder.version == 5
-    assert watcher.counters["refresh_failed"] >= 2
+        wait_for(lambda: watcher.counters["refresh_failed"] >= 2, what="two failed refreshes")
+    assert holder.version == 5  # still serving the last good snapshot
 
 
 def test_watcher_can_drive_any_refresh_callback() -> None:
     calls: list[float] = []
     with ConfigWatcher.for_callback(lambda: calls.append(time.monotonic()), poll_s=0.02):
-        time.sleep(0.15)
-    assert len(calls) >= 3
+        wait_for(lambda: len(calls) >= 3, what="three refresh callbacks")
 
 
 def test_snapshots_compile_targeting_against_the_bundle_segments() -> None:

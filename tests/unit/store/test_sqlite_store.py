@@ -130,6 +130,7 @@ def _process_writer(path: str, worker: int, count: int) -> None:
     store.close()
 
 
+@pytest.mark.slow  # starts processes
 def test_concurrent_processes_write_without_losing_anything(tmp_path: Path) -> None:
     path = str(tmp_path / "shared.db")
     SqliteDatabase(path).close()

@@ -17,7 +17,7 @@ from abwb.errors import AbwbError
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Subcommand modules under ``abwb.cli``, in help order.
-COMMANDS = ["demo", "validate", "monitor", "migrate", "readout", "serve", "keys"]
+COMMANDS = ["demo", "validate", "monitor", "migrate", "readout", "serve", "keys", "sql"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -99,12 +99,23 @@ class PostgresRunner:
         self.where = where
         self._owns = owns
 
+    @staticmethod
+    def _plan_for_bulk(cur: Any) -> None:
+        # Every join of the pipeline is a bulk join over whole tables. With stale or
+        # missing statistics (a freshly loaded table, a CTE) the planner may estimate
+        # one row and pick a nested loop, which is quadratic: forbid it for this query.
+        # Forbidding it inflates costs past the JIT threshold, and compiling this many
+        # expressions takes seconds for no gain on an aggregate query: no JIT either.
+        cur.execute("SET LOCAL enable_nestloop = off")
+        cur.execute("SET LOCAL jit = off")
+
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
-        """All rows of a query (run read-only, in its own transaction)."""
+        """All rows of a query (in its own transaction)."""
         import psycopg  # noqa: PLC0415 - the postgres extra is needed only here
 
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
+                self._plan_for_bulk(cur)
                 cur.execute(sql.encode())
                 return list(cur.fetchall())
         except psycopg.Error as exc:
@@ -116,6 +127,7 @@ class PostgresRunner:
 
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
+                self._plan_for_bulk(cur)
                 cur.execute(sql.encode())
                 names = [d.name for d in cur.description or []]
                 rows = cur.fetchall()

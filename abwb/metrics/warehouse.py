@@ -11,6 +11,7 @@ only when such a source is opened; their errors become
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -199,6 +200,8 @@ def spark_session(url: str) -> Any:
     if url.startswith("sc://"):
         return builder.remote(url).getOrCreate()
     return (builder.master(url).appName("abwb")
+            # Python workers (if any) must be this interpreter, not whatever is on PATH.
+            .config("spark.pyspark.python", sys.executable)
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.ui.enabled", "false")
             .getOrCreate())

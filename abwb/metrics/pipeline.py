@@ -30,15 +30,15 @@ from abwb.metrics.engine import (
 from abwb.metrics.inputs import FrameSource, prepare_events, prepare_exposures, read_store_frames
 from abwb.metrics.plan import MetricPlan, plan_metrics
 from abwb.metrics.polars_engine import PolarsEngine
-from abwb.metrics.warehouse import WarehouseSource, open_engine
 from abwb.metrics.results import (
     STATS_SCHEMA,
     AssignmentAudit,
     DataQualityResult,
     MetricResults,
     stats_from_frame,
+    variant_checks,
 )
-from abwb.stats.srm import srm_test
+from abwb.metrics.warehouse import WarehouseSource, open_engine
 
 __all__ = [
     "EngineName",
@@ -166,19 +166,8 @@ class _Session:
 def _quality(
     session: _Session, out: EngineOutput, audit: AssignmentAudit
 ) -> DataQualityResult:
-    cfg = session.config
-    missing: tuple[str, ...] = ()
-    unknown: tuple[str, ...] = ()
-    srm = None
-    if cfg is not None:
-        names = [v.key for v in cfg.variants]
-        logged = set(out.exposures_per_variant) | set(out.units_per_variant)
-        missing = tuple(n for n in names if out.units_per_variant.get(n, 0) == 0)
-        unknown = tuple(sorted(logged - set(names)))
-        weights = {v.key: v.weight for v in cfg.variants if v.weight > 0}
-        counts = {k: int(out.units_per_variant.get(k, 0)) for k in weights}
-        if not unknown and len(weights) >= 2 and sum(counts.values()) > 0:
-            srm = srm_test(counts, weights)
+    missing, unknown, srm = variant_checks(session.config, out.exposures_per_variant,
+                                           out.units_per_variant)
     return DataQualityResult(
         experiment=session.key, phase=session.phase,
         exposures_per_variant=dict(out.exposures_per_variant),
@@ -327,8 +316,8 @@ def daily_cumulative_statistics(
                 out = session.run(cut_us, keep_units=False, audit=False)
                 stats = stats_from_frame(out.stats, session.plans, session.variants(out))
                 frames.append(MetricResults(
-                    experiment=session.key, phase=session.phase, as_of=None, engine=session.engine.name,
-                    variants=(), statistics=stats,
+                    experiment=session.key, phase=session.phase, as_of=None,
+                    engine=session.engine.name, variants=(), statistics=stats,
                     quality=_quality(session, out, AssignmentAudit("skipped")),
                 ).to_frame().with_columns(pl.lit(day).alias("day")))
     finally:

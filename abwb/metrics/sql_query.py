@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import sqlglot
 from sqlglot import exp
@@ -40,7 +40,6 @@ from sqlglot import exp
 from abwb.assignment.sql import BUCKET_EXPRESSIONS, variant_sql
 from abwb.errors import InvalidInput
 from abwb.metrics.engine import PipelineRequest
-from abwb.metrics.inputs import EVENT_COLUMNS, EXPOSURE_COLUMNS
 from abwb.metrics.plan import MetricPlan, ValuePlan
 
 if TYPE_CHECKING:
@@ -296,16 +295,13 @@ def _stats_select(plans: Sequence[MetricPlan]) -> str:
         arms = " ".join(f"WHEN {i} THEN {column.format(i=i)}" for i in range(len(plans)))
         return f"CASE m.i {arms} END"
 
-    def extra(p: MetricPlan, which: int, i: int) -> str:
-        return f"e{which}_{i}"
-
     numbers = ["total_{i}", "sq_{i}"]
     cols = []
     for slot, ratio in ((1, False), (2, False), (3, False), (1, True), (2, True), (3, True)):
         arms = []
         for i, p in enumerate(plans):
             has = p.is_ratio if ratio else (p.covariate is not None and not p.is_ratio)
-            arms.append(f"WHEN {i} THEN {extra(p, slot, i) if has else 'NULL'}")
+            arms.append(f"WHEN {i} THEN {f'e{slot}_{i}' if has else 'NULL'}")
         cols.append(f"CASE m.i {' '.join(arms)} END")
     metric_rows = ", ".join(f"({i}, {_lit(p.key)})" for i, p in enumerate(plans))
     typed = [f"CAST({pick(n)} AS DOUBLE)" for n in numbers] + [
@@ -326,7 +322,7 @@ def _count_select(section: str, variant: str, count: str, source: str) -> str:
 
 
 def _with(ctes: Sequence[str], body: str) -> exp.Expression:
-    return sqlglot.parse_one(f"WITH {', '.join(ctes)} {body}")
+    return cast(exp.Expression, sqlglot.parse_one(f"WITH {', '.join(ctes)} {body}"))
 
 
 def _pipeline_ctes(request: PipelineRequest, tables: WarehouseTables) -> list[str]:
@@ -453,7 +449,7 @@ def _fill(template: str, args: Sequence[exp.Expression], dialect: str, q: float 
     else:
         offset = "" if q is None else str(round(q * 1000))
         text = template.format(*parts, offset)
-    return sqlglot.parse_one(text, read=dialect)
+    return cast(exp.Expression, sqlglot.parse_one(text, read=dialect))
 
 
 def render(tree: exp.Expression, dialect: str, *, pretty: bool = False) -> str:

@@ -112,7 +112,7 @@ class PostgresRunner:
 
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         """All rows of a query (in its own transaction)."""
-        import psycopg  # noqa: PLC0415 - the postgres extra is needed only here
+        import psycopg
 
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
@@ -124,7 +124,7 @@ class PostgresRunner:
 
     def fetch_frame(self, sql: str) -> pl.DataFrame:
         """A query's result as a polars frame."""
-        import psycopg  # noqa: PLC0415
+        import psycopg
 
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
@@ -192,7 +192,7 @@ def spark_session(url: str) -> Any:
         InvalidInput: pyspark is not installed (install the ``spark`` extra).
     """
     try:
-        from pyspark.sql import SparkSession  # noqa: PLC0415 - optional extra
+        from pyspark.sql import SparkSession
     except ImportError as exc:
         raise InvalidInput("pyspark is not installed: pip install 'abwb[spark]'",
                            path="warehouse") from exc
@@ -209,20 +209,20 @@ def spark_session(url: str) -> Any:
 
 def _postgres_runner(c: Any) -> PostgresRunner:
     try:
-        import psycopg  # noqa: PLC0415 - optional extra
+        import psycopg
     except ImportError as exc:
         raise InvalidInput("psycopg is not installed: pip install 'abwb[postgres]'",
                            path="warehouse") from exc
     if isinstance(c, str):
-        from abwb.store.postgres import redact_url  # noqa: PLC0415
+        from abwb.store.postgres import redact_url
 
         try:
             conn = psycopg.connect(c)
         except psycopg.Error as exc:
             raise StorageError(f"cannot connect to {redact_url(c)}: {exc}") from exc
         return PostgresRunner(conn, where=redact_url(c), owns=True)
-    from abwb.store.postgres import PostgresDatabase  # noqa: PLC0415
-    from abwb.store.postgres_events import PostgresEventStore  # noqa: PLC0415
+    from abwb.store.postgres import PostgresDatabase
+    from abwb.store.postgres_events import PostgresEventStore
 
     database = c.db if isinstance(c, PostgresEventStore) else c
     if isinstance(database, PostgresDatabase):

@@ -94,9 +94,9 @@ def test_unknown_dialect_and_bad_tables_are_named() -> None:
         render(aggregates_query(REQUEST, WarehouseTables()), "oracle")
     with pytest.raises(InvalidInput, match=r"dialect: expected one of"):
         bucket_expression("oracle", "'s'", "u")
-    with pytest.raises(InvalidInput, match="tables.events: expected a table name"):
+    with pytest.raises(InvalidInput, match=r"tables\.events: expected a table name"):
         WarehouseTables(events=" ")
-    with pytest.raises(InvalidInput, match="tables.columns.unit_id"):
+    with pytest.raises(InvalidInput, match=r"tables\.columns\.unit_id"):
         WarehouseTables(columns={"unit_id": ""})
 
 

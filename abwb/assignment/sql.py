@@ -102,8 +102,8 @@ def bucket_expression(dialect: str, salt: str, unit: str) -> str:
         InvalidInput: an unknown dialect (path ``dialect``).
 
     Examples:
-        >>> bucket_expression("spark", "'s'", "unit_id")[:45]
-        "CAST(pmod(CAST(conv(substr(sha2(concat('s', "
+        >>> bucket_expression("spark", "'s'", "unit_id")[:52]
+        "CAST(pmod(CAST(conv(substr(sha2(concat(('s'), ':', (unit_id)"
     """
     if dialect not in BUCKET_EXPRESSIONS:
         raise InvalidInput(f"expected one of {list(BUCKET_DIALECTS)}, got {dialect!r}",

@@ -102,7 +102,7 @@ def bucket_expression(dialect: str, salt: str, unit: str) -> str:
         InvalidInput: an unknown dialect (path ``dialect``).
 
     Examples:
-        >>> bucket_expression("spark", "'s'", "unit_id")[:52]
+        >>> bucket_expression("spark", "'s'", "unit_id")[:60]
         "CAST(pmod(CAST(conv(substr(sha2(concat(('s'), ':', (unit_id)"
     """
     if dialect not in BUCKET_EXPRESSIONS:

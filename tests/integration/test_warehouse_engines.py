@@ -227,17 +227,20 @@ def test_golden_hash_vectors_on_spark(spark: Any, tmp_path: Path) -> None:
     assert len(rows) > 1000 and bad == 0
 
 
+@pytest.fixture(scope="module")
+def data_200k() -> tuple[pl.DataFrame, pl.DataFrame, MetricResults]:
+    exposures, events = simulated(200_000)
+    want = compute_statistics(exposures, events, METRICS, experiment=EXPERIMENT, engine="polars")
+    return exposures, events, want
+
+
 @pytest.mark.slow
 @pytest.mark.integration
-@pytest.mark.spark
-def test_200k_units_agree_on_every_engine(spark: Any, pg_url: str, tmp_path: Path) -> None:
-    exposures, events = simulated(200_000)
+def test_200k_units_agree_on_duckdb_and_postgres(
+        pg_url: str, data_200k: tuple[pl.DataFrame, pl.DataFrame, MetricResults]) -> None:
+    exposures, events, want = data_200k
     assert exposures["unit_id"].n_unique() >= 190_000
-    want = compute_statistics(exposures, events, METRICS, experiment=EXPERIMENT, engine="polars")
     assert_same(compute_statistics(exposures, events, METRICS, experiment=EXPERIMENT), want)
-    tables = spark_views(spark, tmp_path, exposures, events, prefix="wh200k")
-    assert_same(compute_statistics(WarehouseSource(spark, tables), None, METRICS,
-                                   experiment=EXPERIMENT), want)
     schema = f"t_wh_{uuid.uuid4().hex[:10]}"
     db = PostgresDatabase(pg_url, schema=schema)
     try:
@@ -248,3 +251,15 @@ def test_200k_units_agree_on_every_engine(spark: Any, pg_url: str, tmp_path: Pat
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     assert_same(got, want)
+    assert want.quality.audit.mismatches > 0 and want.quality.srm is not None
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_200k_units_agree_on_spark(
+        spark: Any, tmp_path: Path,
+        data_200k: tuple[pl.DataFrame, pl.DataFrame, MetricResults]) -> None:
+    exposures, events, want = data_200k
+    tables = spark_views(spark, tmp_path, exposures, events, prefix="wh200k")
+    assert_same(compute_statistics(WarehouseSource(spark, tables), None, METRICS,
+                                   experiment=EXPERIMENT), want)

@@ -17,7 +17,7 @@ from abwb.assignment.sql import _split, bucket_expression
 from abwb.cli.main import main as cli
 from abwb.config import Capping, Experiment, MetricDefinition, Variant
 from abwb.errors import InvalidInput
-from abwb.metrics import compute_statistics, from_aggregates
+from abwb.metrics import WarehouseSource, compute_statistics, from_aggregates
 from abwb.metrics.engine import PipelineRequest
 from abwb.metrics.plan import plan_metrics
 from abwb.metrics.sql_query import (
@@ -150,3 +150,25 @@ def test_from_aggregates_gives_back_the_same_results(
                                                   num_den_total=0.0)
     with pytest.raises(InvalidInput, match=r"frame\.section: missing column"):
         from_aggregates(frame.drop("section"))
+
+
+def test_warehouse_source_kinds_and_misuse(small_exposures: pl.DataFrame,
+                                           small_events: pl.DataFrame) -> None:
+    assert WarehouseSource("local[2]").engine == "spark"
+    assert WarehouseSource("sc://spark:15002").engine == "spark"
+    assert WarehouseSource("postgresql://u@h/db").engine == "postgres"
+    assert WarehouseSource(duckdb.connect()).engine == "duckdb"
+    with pytest.raises(InvalidInput, match=r"warehouse: expected a postgresql://"):
+        _ = WarehouseSource("mysql://h/db").engine
+    con = duckdb.connect()
+    con.register("exposures", small_exposures)
+    con.register("events", small_events)
+    source = WarehouseSource(con)
+    with pytest.raises(InvalidInput, match=r"events: must be None"):
+        compute_statistics(source, small_events, METRICS[:1], experiment="exp")
+    with pytest.raises(InvalidInput, match=r"a duckdb connection, got engine='spark'"):
+        compute_statistics(source, None, METRICS[:1], experiment="exp", engine="spark")
+    # A DuckDB database of contract tables is a warehouse too: same numbers as frames.
+    got = compute_statistics(source, None, METRICS[:1], experiment="exp")
+    want = compute_statistics(small_exposures, small_events, METRICS[:1], experiment="exp")
+    assert got.statistics == want.statistics and got.quality == want.quality

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -27,3 +29,15 @@ def pg_url() -> str:
 def redis_url() -> str:
     """The real Redis used by integration tests (each test isolates itself by key prefix)."""
     return os.environ.get("ABWB_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local[2] Spark session for the whole run (starting one takes seconds)."""
+    from abwb.metrics.warehouse import spark_session
+
+    session = spark_session("local[2]")
+    # Small shuffles: the test data is small, and 200 partitions cost seconds per query.
+    session.conf.set("spark.sql.shuffle.partitions", "4")
+    yield session
+    session.stop()

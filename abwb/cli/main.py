@@ -29,6 +29,7 @@ COMMANDS = [
     "readout",
     "serve",
     "keys",
+    "sql",
 ]
 
 
@@ -38,6 +39,7 @@ examples:
   abwb readout checkout-redesign              # HTML report of the demo's experiment
   abwb validate examples/*.yaml               # check config files, every problem at once
   abwb apply examples/checkout.yaml           # plan, then --yes to apply
+  abwb sql checkout-redesign --dialect bigquery  # the warehouse query, to run yourself
   abwb COMMAND --help                         # options and examples of one command
 """
 

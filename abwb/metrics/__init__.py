@@ -1,5 +1,6 @@
 """Metric pipelines: exposures + events → per-variant sufficient statistics and data quality."""
 
+from abwb.metrics.aggregates import from_aggregates
 from abwb.metrics.audit import audit_assignments
 from abwb.metrics.duckdb_engine import DuckDBEngine
 from abwb.metrics.engine import CrossoverPolicy, EngineOutput, PipelineEngine, PipelineRequest
@@ -27,6 +28,8 @@ from abwb.metrics.results import (
     VariantStats,
     stats_from_frame,
 )
+from abwb.metrics.sql_query import WarehouseTables
+from abwb.metrics.warehouse import WarehouseSource
 
 __all__ = [
     "STATS_SCHEMA",
@@ -46,9 +49,12 @@ __all__ = [
     "PreparedSource",
     "ValuePlan",
     "VariantStats",
+    "WarehouseSource",
+    "WarehouseTables",
     "audit_assignments",
     "compute_statistics",
     "daily_cumulative_statistics",
+    "from_aggregates",
     "plan_metrics",
     "prepare_events",
     "prepare_exposures",

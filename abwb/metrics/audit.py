@@ -21,7 +21,7 @@ from abwb.config.experiment import Experiment
 from abwb.errors import InvalidInput
 from abwb.metrics.results import AssignmentAudit
 
-__all__ = ["audit_assignments"]
+__all__ = ["audit_assignments", "audit_from_rows", "audit_gate"]
 
 _EXAMPLES = 10
 
@@ -63,18 +63,9 @@ def audit_assignments(
     for col in ("unit_id", "variant"):
         if col not in pairs.columns:
             raise InvalidInput(f"missing column; got {pairs.columns}", path=f"pairs.{col}")
-    if experiment.sticky:
-        return AssignmentAudit(
-            "not_auditable",
-            note="sticky experiment: a unit keeps the variant it first got, which depends on "
-                 "history, not on the unit id alone, so it cannot be recomputed",
-        )
-    if phase != experiment.phase:
-        return AssignmentAudit(
-            "skipped",
-            note=f"exposures are from phase {phase} but the config is at phase "
-                 f"{experiment.phase}; phases use different salts",
-        )
+    gate = audit_gate(experiment, phase)
+    if gate is not None:
+        return gate
     layer_salt = None
     if experiment.layer is not None and layer_salts:
         layer_salt = layer_salts.get(experiment.layer.layer)
@@ -106,14 +97,61 @@ def audit_assignments(
         con.close()
     assert row is not None and excluded is not None
     audited, mismatches, outside = (int(v) for v in row)
+    return _audit(audited, mismatches, outside, int(excluded[0]),
+                  {str(v): int(n) for v, n in by_variant}, [str(r[0]) for r in examples])
+
+
+def audit_gate(experiment: Experiment, phase: int) -> AssignmentAudit | None:
+    """The audit's verdict when it cannot run (sticky, other phase), else ``None``."""
+    if experiment.sticky:
+        return AssignmentAudit(
+            "not_auditable",
+            note="sticky experiment: a unit keeps the variant it first got, which depends on "
+                 "history, not on the unit id alone, so it cannot be recomputed",
+        )
+    if phase != experiment.phase:
+        return AssignmentAudit(
+            "skipped",
+            note=f"exposures are from phase {phase} but the config is at phase "
+                 f"{experiment.phase}; phases use different salts",
+        )
+    return None
+
+
+def audit_from_rows(rows: list[tuple[object, ...]]) -> AssignmentAudit:
+    """The audit from the rows of :func:`abwb.metrics.sql_query.audit_query`.
+
+    Args:
+        rows: ``(section, label, n)`` tuples.
+
+    Returns:
+        The audit, identical to :func:`audit_assignments` on the same pairs.
+    """
+    scalars: dict[str, int] = {}
+    by_variant: dict[str, int] = {}
+    examples: list[str] = []
+    for section, label, n in rows:
+        if section == "mismatch":
+            by_variant[str(label)] = int(n)  # type: ignore[call-overload]
+        elif section == "example":
+            examples.append(str(label))
+        else:
+            scalars[str(section)] = int(n)  # type: ignore[call-overload]
+    return _audit(scalars.get("audited", 0), sum(by_variant.values()),
+                  scalars.get("outside", 0), scalars.get("excluded", 0),
+                  dict(sorted(by_variant.items())), sorted(examples)[:_EXAMPLES])
+
+
+def _audit(audited: int, mismatches: int, outside: int, excluded: int,
+           by_variant: dict[str, int], examples: list[str]) -> AssignmentAudit:
     return AssignmentAudit(
         "mismatch" if mismatches else "ok",
         audited_units=audited,
         mismatches=mismatches,
         outside_experiment=outside,
-        excluded_overrides=int(excluded[0]),
-        mismatches_by_variant={str(v): int(n) for v, n in by_variant},
-        examples=tuple(str(r[0]) for r in examples),
+        excluded_overrides=excluded,
+        mismatches_by_variant=by_variant,
+        examples=tuple(examples),
         note="recomputed with the current config: units exposed before a re-weighting "
              "show up as mismatches",
     )

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import polars as pl
 
 from abwb.metrics.plan import MetricPlan
+from abwb.metrics.results import AssignmentAudit
+
+if TYPE_CHECKING:
+    from abwb.config.experiment import Experiment
 
 __all__ = [
     "CrossoverPolicy",
@@ -41,6 +45,9 @@ class PipelineRequest:
         crossovers: What to do with units seen in several variants.
         keep_units: Return the unit-level frame.
         keep_pairs: Return the distinct (unit, logged variant) pairs (for the audit).
+        audit: Experiment config to audit inside the engine (SQL engines do; the
+            others return ``pairs`` instead).
+        layer_salt: The experiment's layer salt when it is not ``layer:{key}``.
     """
 
     experiment: str
@@ -50,6 +57,8 @@ class PipelineRequest:
     crossovers: CrossoverPolicy
     keep_units: bool
     keep_pairs: bool = False
+    audit: Experiment | None = None
+    layer_salt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,7 @@ class EngineOutput:
         events_before_exposure: Metric events of analysed units before first exposure.
         pairs: Distinct ``unit_type, unit_id, variant`` of the phase's exposures, when
             requested.
+        audit: The assignment audit, when the engine ran it (``request.audit``).
     """
 
     stats: pl.DataFrame
@@ -74,6 +84,7 @@ class EngineOutput:
     crossover_units: int
     events_before_exposure: int
     pairs: pl.DataFrame | None = None
+    audit: AssignmentAudit | None = None
 
 
 class PipelineEngine(Protocol):

@@ -28,7 +28,7 @@ from abwb.metrics.engine import (
     public_units,
 )
 from abwb.metrics.inputs import FrameSource, prepare_events, prepare_exposures, read_store_frames
-from abwb.metrics.plan import plan_metrics
+from abwb.metrics.plan import MetricPlan, plan_metrics
 from abwb.metrics.polars_engine import PolarsEngine
 from abwb.metrics.results import (
     STATS_SCHEMA,
@@ -36,8 +36,9 @@ from abwb.metrics.results import (
     DataQualityResult,
     MetricResults,
     stats_from_frame,
+    variant_checks,
 )
-from abwb.stats.srm import srm_test
+from abwb.metrics.warehouse import WarehouseSource, open_engine
 
 __all__ = [
     "EngineName",
@@ -46,7 +47,8 @@ __all__ = [
     "statistics_from_store",
 ]
 
-EngineName = Literal["duckdb", "polars"]
+EngineName = Literal["duckdb", "polars", "postgres", "spark"]
+_ENGINES = ("duckdb", "polars", "postgres", "spark")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -56,8 +58,8 @@ def _micros(at: datetime) -> int:
 
 
 def _check_options(engine: str, crossovers: str, as_of: datetime | None) -> None:
-    if engine not in ("duckdb", "polars"):
-        raise InvalidInput(f"expected 'duckdb' or 'polars', got {engine!r}", path="engine")
+    if engine not in _ENGINES:
+        raise InvalidInput(f"expected one of {list(_ENGINES)}, got {engine!r}", path="engine")
     if crossovers not in ("exclude", "first"):
         raise InvalidInput(f"expected 'exclude' or 'first', got {crossovers!r}",
                            path="crossovers")
@@ -73,6 +75,24 @@ def _experiment(experiment: str | Experiment) -> tuple[str, Experiment | None]:
         return experiment, None
     raise InvalidInput(f"expected an experiment key or Experiment, got {experiment!r}",
                        path="experiment")
+
+
+def _open(exposures: FrameSource, events: FrameSource, plans: list[MetricPlan],
+          engine: str) -> PipelineEngine:
+    if isinstance(exposures, WarehouseSource):
+        if events is not None and events is not exposures:
+            raise InvalidInput("must be None when exposures is a WarehouseSource (the events "
+                               "are in the same warehouse)", path="events")
+        if engine not in ("duckdb", exposures.engine):
+            raise InvalidInput(f"the warehouse source is a {exposures.engine} connection, "
+                               f"got engine={engine!r}", path="engine")
+        return open_engine(exposures)
+    if engine in ("postgres", "spark"):
+        raise InvalidInput(f"engine {engine!r} runs where the data is: pass a "
+                           "WarehouseSource as exposures (and events=None)", path="engine")
+    exp_src = prepare_exposures(exposures)
+    ev_src = prepare_events(events, plans)
+    return DuckDBEngine(exp_src, ev_src) if engine == "duckdb" else PolarsEngine(exp_src, ev_src)
 
 
 class _Session:
@@ -95,11 +115,7 @@ class _Session:
         self.key, self.config = _experiment(experiment)
         self.plans = plan_metrics(metrics, catalog=catalog)
         self.crossovers: CrossoverPolicy = crossovers  # type: ignore[assignment]
-        exp_src = prepare_exposures(exposures)
-        ev_src = prepare_events(events, self.plans)
-        self.engine: PipelineEngine = (
-            DuckDBEngine(exp_src, ev_src) if engine == "duckdb" else PolarsEngine(exp_src, ev_src)
-        )
+        self.engine: PipelineEngine = _open(exposures, events, self.plans, engine)
         try:
             self.phase = self._phase(phase)
         except BaseException:
@@ -115,10 +131,19 @@ class _Session:
             return self.config.phase
         return self.engine.latest_phase(self.key) or 1
 
-    def run(self, as_of_us: int | None, *, keep_units: bool, keep_pairs: bool) -> EngineOutput:
+    def run(self, as_of_us: int | None, *, keep_units: bool, audit: bool,
+            layer_salts: Mapping[str, str] | None = None) -> EngineOutput:
+        # SQL engines audit where the data is (only counts come back); polars audits
+        # the distinct (unit, variant) pairs it returns.
+        in_engine = audit and self.config is not None and self.engine.name != "polars"
+        layer_salt = None
+        if self.config is not None and self.config.layer is not None and layer_salts:
+            layer_salt = layer_salts.get(self.config.layer.layer)
         return self.engine.run(PipelineRequest(
             experiment=self.key, phase=self.phase, plans=self.plans, as_of_us=as_of_us,
-            crossovers=self.crossovers, keep_units=keep_units, keep_pairs=keep_pairs))
+            crossovers=self.crossovers, keep_units=keep_units,
+            keep_pairs=audit and not in_engine,
+            audit=self.config if in_engine else None, layer_salt=layer_salt))
 
     def variants(self, out: EngineOutput) -> tuple[str, ...]:
         logged = set(out.units_per_variant) | set(out.exposures_per_variant)
@@ -141,19 +166,8 @@ class _Session:
 def _quality(
     session: _Session, out: EngineOutput, audit: AssignmentAudit
 ) -> DataQualityResult:
-    cfg = session.config
-    missing: tuple[str, ...] = ()
-    unknown: tuple[str, ...] = ()
-    srm = None
-    if cfg is not None:
-        names = [v.key for v in cfg.variants]
-        logged = set(out.exposures_per_variant) | set(out.units_per_variant)
-        missing = tuple(n for n in names if out.units_per_variant.get(n, 0) == 0)
-        unknown = tuple(sorted(logged - set(names)))
-        weights = {v.key: v.weight for v in cfg.variants if v.weight > 0}
-        counts = {k: int(out.units_per_variant.get(k, 0)) for k in weights}
-        if not unknown and len(weights) >= 2 and sum(counts.values()) > 0:
-            srm = srm_test(counts, weights)
+    missing, unknown, srm = variant_checks(session.config, out.exposures_per_variant,
+                                           out.units_per_variant)
     return DataQualityResult(
         experiment=session.key, phase=session.phase,
         exposures_per_variant=dict(out.exposures_per_variant),
@@ -187,15 +201,20 @@ def compute_statistics(
 
     Args:
         exposures: Exposures (frame, Arrow table or Parquet path/glob) in the contract
-            schema; other experiments' rows are ignored.
-        events: Events in the contract schema (any tz-aware timestamps).
+            schema; other experiments' rows are ignored. Or a
+            :class:`~abwb.metrics.warehouse.WarehouseSource`: the pipeline then runs as
+            SQL in that warehouse (PostgreSQL, Spark, DuckDB) and only per-variant
+            aggregates come back.
+        events: Events in the contract schema (any tz-aware timestamps); ``None`` with
+            a warehouse source.
         metrics: ``MetricDefinition`` s, or keys looked up in ``catalog``.
         experiment: Experiment key, or its config (enables missing-variant detection,
             the SRM test and the assignment audit).
         catalog: Known metric definitions (e.g. ``bundle.metrics``).
         phase: Phase to analyse; default: the config's phase, else the latest logged.
         as_of: Exclusive data cut-off (timezone-aware); default: all data.
-        engine: ``duckdb`` (default) or ``polars``; both give the same statistics.
+        engine: ``duckdb`` (default) or ``polars`` for frames; with a warehouse source
+            its own engine (``postgres``, ``spark``); all give the same statistics.
         crossovers: ``exclude`` (default) or ``first`` (keep the first variant).
         keep_units: Also return the unit-level frame (``MetricResults.units``).
         layer_salts: Layer key → salt, for the audit of layers with a custom salt.
@@ -229,17 +248,19 @@ def compute_statistics(
                        engine=engine, crossovers=crossovers, as_of=as_of, phase=phase)
     try:
         as_of_us = None if as_of is None else _micros(as_of)
-        out = session.run(as_of_us, keep_units=keep_units,
-                          keep_pairs=session.config is not None)
+        out = session.run(as_of_us, keep_units=keep_units, audit=session.config is not None,
+                          layer_salts=layer_salts)
     finally:
         session.close()
     audit = AssignmentAudit("skipped", note="no experiment config given")
-    if session.config is not None and out.pairs is not None:
+    if out.audit is not None:
+        audit = out.audit
+    elif session.config is not None and out.pairs is not None:
         audit = audit_assignments(out.pairs, session.config, phase=session.phase,
                                   layer_salts=layer_salts)
     variants = session.variants(out)
     return MetricResults(
-        experiment=session.key, phase=session.phase, as_of=as_of, engine=engine,
+        experiment=session.key, phase=session.phase, as_of=as_of, engine=session.engine.name,
         variants=variants,
         statistics=stats_from_frame(out.stats, session.plans, variants),
         quality=_quality(session, out, audit),
@@ -292,11 +313,11 @@ def daily_cumulative_statistics(
         span = session.engine.data_span_us(session.key)
         if span is not None:
             for day, cut_us in _days(span, as_of):
-                out = session.run(cut_us, keep_units=False, keep_pairs=False)
+                out = session.run(cut_us, keep_units=False, audit=False)
                 stats = stats_from_frame(out.stats, session.plans, session.variants(out))
                 frames.append(MetricResults(
-                    experiment=session.key, phase=session.phase, as_of=None, engine=engine,
-                    variants=(), statistics=stats,
+                    experiment=session.key, phase=session.phase, as_of=None,
+                    engine=session.engine.name, variants=(), statistics=stats,
                     quality=_quality(session, out, AssignmentAudit("skipped")),
                 ).to_frame().with_columns(pl.lit(day).alias("day")))
     finally:

@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
 from abwb.metrics.plan import MetricPlan
-from abwb.stats.srm import SrmResult
+
+if TYPE_CHECKING:
+    from abwb.config.experiment import Experiment
+from abwb.stats.srm import SrmResult, srm_test
 from abwb.stats.summary import MeanStats, RatioStats
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "MetricResults",
     "VariantStats",
     "stats_from_frame",
+    "variant_checks",
 ]
 
 VariantStats = MeanStats | RatioStats
@@ -220,3 +224,33 @@ def _stats(plan: MetricPlan, r: Mapping[str, object] | None) -> VariantStats:
         cross_total=_f(r, "cross_total") if has_cov else 0.0,
         has_covariate=has_cov,
     )
+
+
+def variant_checks(
+    config: Experiment | None,
+    exposures_per_variant: Mapping[str, int],
+    units_per_variant: Mapping[str, int],
+) -> tuple[tuple[str, ...], tuple[str, ...], SrmResult | None]:
+    """Missing variants, unknown variants and the SRM test against the config's weights.
+
+    Args:
+        config: The experiment config (``None``: nothing to check against).
+        exposures_per_variant: Exposure rows per logged variant.
+        units_per_variant: Analysed units per variant.
+
+    Returns:
+        ``(missing, unknown, srm)``; SRM is ``None`` with unknown variants, fewer than
+        two weighted variants or no units.
+    """
+    if config is None:
+        return (), (), None
+    names = [v.key for v in config.variants]
+    logged = set(exposures_per_variant) | set(units_per_variant)
+    missing = tuple(n for n in names if units_per_variant.get(n, 0) == 0)
+    unknown = tuple(sorted(logged - set(names)))
+    weights = {v.key: v.weight for v in config.variants if v.weight > 0}
+    counts = {k: int(units_per_variant.get(k, 0)) for k in weights}
+    srm = None
+    if not unknown and len(weights) >= 2 and sum(counts.values()) > 0:
+        srm = srm_test(counts, weights)
+    return missing, unknown, srm

@@ -76,9 +76,12 @@ def test_unknown_metric_and_missing_value_column(small_exposures: pl.DataFrame,
 
 def test_bad_options_and_sources(small_exposures: pl.DataFrame, small_events: pl.DataFrame,
                                  tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="engine: expected 'duckdb' or 'polars', got 'spark'"):
+    with pytest.raises(InvalidInput, match=r"engine: expected one of .*, got 'hive'"):
         compute_statistics(small_exposures, small_events, [REV], experiment="exp",
-                           engine="spark")  # type: ignore[arg-type]
+                           engine="hive")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="engine: engine 'spark' runs where the data is"):
+        compute_statistics(small_exposures, small_events, [REV], experiment="exp",
+                           engine="spark")
     with pytest.raises(InvalidInput, match="crossovers: expected"):
         compute_statistics(small_exposures, small_events, [REV], experiment="exp",
                            crossovers="last")  # type: ignore[arg-type]

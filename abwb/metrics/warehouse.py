@@ -1,0 +1,257 @@
+"""Warehouse sources: where the metric SQL is pushed down (PostgreSQL, Spark, DuckDB).
+
+What belongs here: :class:`WarehouseSource` (a connection plus the table and column
+names of the exposures and events there), the PostgreSQL and Spark runners of
+:class:`~abwb.metrics.sql_engine.SqlRunner`, and opening a source from a URL
+(``postgresql://…``, ``local[N]``, ``spark://…``, ``sc://host:port``) for the CLI's
+``--warehouse`` / ``ABWB_WAREHOUSE_URL``. Drivers (psycopg, pyspark) are imported
+only when such a source is opened; their errors become
+:class:`~abwb.errors.StorageError` naming the warehouse.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import polars as pl
+
+from abwb.errors import InvalidInput, StorageError
+from abwb.metrics.duckdb_engine import DuckDBRunner
+from abwb.metrics.sql_engine import SqlEngine, SqlRunner
+from abwb.metrics.sql_query import WarehouseTables
+
+__all__ = [
+    "PostgresRunner",
+    "SparkRunner",
+    "WarehouseEngineName",
+    "WarehouseSource",
+    "open_engine",
+    "spark_session",
+]
+
+#: Engines a :class:`WarehouseSource` runs on.
+WarehouseEngineName = Literal["duckdb", "postgres", "spark"]
+
+
+@dataclass(frozen=True, slots=True)
+class WarehouseSource:
+    """Exposures and events that stay where they are; the pipeline goes to them.
+
+    Args:
+        connection: A URL (``postgresql://…``, ``local[2]``, ``spark://…``,
+            ``sc://host:port``), a psycopg connection, an abwb ``PostgresEventStore``
+            or ``PostgresDatabase`` (its own tables), a ``SparkSession`` or a DuckDB
+            connection.
+        tables: Table names (qualified as needed) and a column mapping for existing
+            tables (default: the contract tables ``exposures`` and ``events``).
+
+    Examples:
+        >>> WarehouseSource("local[2]").engine
+        'spark'
+        >>> WarehouseSource("postgresql://u@h/db", WarehouseTables("x.exp", "x.ev")).engine
+        'postgres'
+    """
+
+    connection: Any
+    tables: WarehouseTables = field(default_factory=WarehouseTables)
+
+    @property
+    def engine(self) -> WarehouseEngineName:
+        """The engine the connection belongs to.
+
+        Raises:
+            InvalidInput: a connection of an unknown kind (path ``warehouse``).
+        """
+        c = self.connection
+        if isinstance(c, str):
+            if c.startswith(("postgresql://", "postgres://")):
+                return "postgres"
+            if c.startswith(("local", "spark://", "sc://")):
+                return "spark"
+            raise InvalidInput(
+                f"expected a postgresql://, local[N], spark:// or sc:// URL, got {c!r}",
+                path="warehouse")
+        module = type(c).__module__
+        if module.startswith("pyspark"):
+            return "spark"
+        if module.startswith(("psycopg", "abwb.store")):
+            return "postgres"
+        if module.startswith("duckdb") or module == "_duckdb":
+            return "duckdb"
+        raise InvalidInput(f"unsupported warehouse connection {type(c).__name__}",
+                           path="warehouse")
+
+
+class PostgresRunner:
+    """Runs SQL on PostgreSQL through psycopg.
+
+    Args:
+        connection: An open psycopg connection.
+        where: Redacted description for error messages.
+        owns: Close the connection with the runner.
+    """
+
+    dialect = "postgres"
+
+    def __init__(self, connection: Any, *, where: str, owns: bool) -> None:
+        self.conn = connection
+        self.where = where
+        self._owns = owns
+
+    @staticmethod
+    def _plan_for_bulk(cur: Any) -> None:
+        # Every join of the pipeline is a bulk join over whole tables. With stale or
+        # missing statistics (a freshly loaded table, a CTE) the planner may estimate
+        # one row and pick a nested loop, which is quadratic: forbid it for this query.
+        # Forbidding it inflates costs past the JIT threshold, and compiling this many
+        # expressions takes seconds for no gain on an aggregate query: no JIT either.
+        cur.execute("SET LOCAL enable_nestloop = off")
+        cur.execute("SET LOCAL jit = off")
+
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        """All rows of a query (in its own transaction)."""
+        import psycopg
+
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                self._plan_for_bulk(cur)
+                cur.execute(sql.encode())
+                return list(cur.fetchall())
+        except psycopg.Error as exc:
+            raise StorageError(f"query on {self.where} failed: {exc}") from exc
+
+    def fetch_frame(self, sql: str) -> pl.DataFrame:
+        """A query's result as a polars frame."""
+        import psycopg
+
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                self._plan_for_bulk(cur)
+                cur.execute(sql.encode())
+                names = [d.name for d in cur.description or []]
+                rows = cur.fetchall()
+        except psycopg.Error as exc:
+            raise StorageError(f"query on {self.where} failed: {exc}") from exc
+        return pl.DataFrame(rows, schema=names, orient="row")
+
+    def close(self) -> None:
+        """Close the connection when owned."""
+        if self._owns:
+            self.conn.close()
+
+
+class SparkRunner:
+    """Runs SQL on a Spark session (local, standalone or Spark Connect).
+
+    Args:
+        session: A ``pyspark.sql.SparkSession``.
+        owns: Stop the session with the runner.
+    """
+
+    dialect = "spark"
+
+    def __init__(self, session: Any, *, owns: bool) -> None:
+        self.session = session
+        self._owns = owns
+
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        """All rows of a query."""
+        try:
+            return [tuple(r) for r in self.session.sql(sql).collect()]
+        except Exception as exc:  # pyspark raises many unrelated classes; all are query errors
+            raise StorageError(f"Spark query failed: {exc}") from exc
+
+    def fetch_frame(self, sql: str) -> pl.DataFrame:
+        """A query's result as a polars frame (through Arrow)."""
+        try:
+            table = self.session.sql(sql).toArrow()
+        except Exception as exc:
+            raise StorageError(f"Spark query failed: {exc}") from exc
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def close(self) -> None:
+        """Stop the session when owned."""
+        if self._owns:
+            self.session.stop()
+
+
+def spark_session(url: str) -> Any:
+    """A Spark session for ``local[N]``, ``spark://host:port`` or ``sc://host:port``.
+
+    Args:
+        url: Master URL, or a Spark Connect URL (``sc://``).
+
+    Returns:
+        The session (an existing one with the same master is reused).
+
+    Raises:
+        InvalidInput: pyspark is not installed (install the ``spark`` extra).
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise InvalidInput("pyspark is not installed: pip install 'abwb[spark]'",
+                           path="warehouse") from exc
+    builder: Any = SparkSession.builder
+    if url.startswith("sc://"):
+        return builder.remote(url).getOrCreate()
+    return (builder.master(url).appName("abwb")
+            # Python workers (if any) must be this interpreter, not whatever is on PATH.
+            .config("spark.pyspark.python", sys.executable)
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.ui.enabled", "false")
+            .getOrCreate())
+
+
+def _postgres_runner(c: Any) -> PostgresRunner:
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise InvalidInput("psycopg is not installed: pip install 'abwb[postgres]'",
+                           path="warehouse") from exc
+    if isinstance(c, str):
+        from abwb.store.postgres import redact_url
+
+        try:
+            conn = psycopg.connect(c)
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot connect to {redact_url(c)}: {exc}") from exc
+        return PostgresRunner(conn, where=redact_url(c), owns=True)
+    from abwb.store.postgres import PostgresDatabase
+    from abwb.store.postgres_events import PostgresEventStore
+
+    database = c.db if isinstance(c, PostgresEventStore) else c
+    if isinstance(database, PostgresDatabase):
+        # The event store's own schema: its connections set search_path to it.
+        return PostgresRunner(database.connect(), where=database.where, owns=True)
+    return PostgresRunner(c, where="PostgreSQL", owns=False)
+
+
+def open_engine(source: WarehouseSource) -> SqlEngine:
+    """An engine running the pipeline SQL where ``source`` lives.
+
+    Args:
+        source: The warehouse source.
+
+    Returns:
+        A :class:`~abwb.metrics.sql_engine.SqlEngine`; closing it closes only what it
+        opened (a URL's connection or session), never a connection passed in.
+
+    Raises:
+        InvalidInput: an unknown connection kind or a missing extra.
+        StorageError: the warehouse cannot be reached.
+    """
+    engine = source.engine
+    c = source.connection
+    runner: SqlRunner
+    if engine == "postgres":
+        runner = _postgres_runner(c)
+    elif engine == "spark":
+        runner = SparkRunner(spark_session(c) if isinstance(c, str) else c, owns=False)
+    else:
+        runner = DuckDBRunner(c, owns=False)
+    return SqlEngine(runner, source.tables)

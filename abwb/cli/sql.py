@@ -59,12 +59,11 @@ def _bundle(path: str | None) -> ConfigBundle:
     from abwb.settings import Settings
     from abwb.store import open_stores
 
-    config_store, event_store = open_stores(Settings.from_env())
+    stores = open_stores(Settings.from_env())
     try:
-        return config_store.load_bundle()
+        return stores.config.load_bundle()
     finally:
-        config_store.close()
-        event_store.close()
+        stores.close()
 
 
 def _as_of_us(text: str | None) -> int | None:

@@ -44,8 +44,10 @@ LAYERS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "abwb.events": {"anyio", "msgspec", "polars", "abwb.assignment.decision",
                     "abwb.cache.protocol", "abwb.config", "abwb.errors", "abwb.settings",
                     "abwb.store.protocol"},
-    "abwb.metrics": {"duckdb", "polars", "abwb.assignment", "abwb.bulk", "abwb.config",
-                     "abwb.errors", "abwb.events", "abwb.stats"},
+    "abwb.metrics": {"duckdb", "polars", "sqlglot", "abwb.assignment", "abwb.bulk", "abwb.config",
+                     "abwb.errors", "abwb.events", "abwb.stats",
+                     # warehouse.py: the engines a WarehouseSource connects to (lazy imports)
+                     "psycopg", "pyspark", "abwb.store.postgres", "abwb.store.postgres_events"},
     "abwb.simulate": {"numpy", "polars", "abwb.assignment", "abwb.bulk", "abwb.config",
                       "abwb.errors", "abwb.events"},
     # -- adapters: drivers behind ports
@@ -78,8 +80,8 @@ LAYERS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
                   "abwb.simulate", "abwb.snapshot", "abwb.stats", "abwb.store"},
     "abwb.cli": {"msgspec", "papermill", "rich", "uvicorn", "yaml", "api", "abwb", "abwb.access",
                  "abwb.changes", "abwb.config", "abwb.demo", "abwb.errors", "abwb.monitoring",
-                 "abwb.readout", "abwb.reconciliation", "abwb.settings", "abwb.snapshot",
-                 "abwb.store"},
+                 "abwb.metrics", "abwb.readout", "abwb.reconciliation", "abwb.settings",
+                 "abwb.snapshot", "abwb.store"},
     "api": {"anyio", "litestar", "msgspec", "abwb.access", "abwb.serving", "abwb.assignment", "abwb.cache", "abwb.changes",
             "abwb.config", "abwb.errors", "abwb.events", "abwb.flags", "abwb.settings",
             "abwb.snapshot", "abwb.store"},

@@ -109,6 +109,10 @@ class PostgresRunner:
         # expressions takes seconds for no gain on an aggregate query: no JIT either.
         cur.execute("SET LOCAL enable_nestloop = off")
         cur.execute("SET LOCAL jit = off")
+        # The event store's connections carry a short statement_timeout so writes on the
+        # serving path fail fast; an analysis query over whole tables legitimately runs
+        # for minutes and is never on that path.
+        cur.execute("SET LOCAL statement_timeout = 0")
 
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         """All rows of a query (in its own transaction)."""

@@ -80,6 +80,7 @@ def assert_same(got: MetricResults, want: MetricResults) -> None:
 def load_postgres(db: PostgresDatabase, exposures: pl.DataFrame, events: pl.DataFrame) -> None:
     """COPY the frames into the event store's own tables."""
     with db.connect() as conn, conn.cursor() as cur:
+        cur.execute("SET LOCAL statement_timeout = 0")  # a bulk load, not a serving write
         for table, frame in (("exposures", exposures), ("events", events)):
             buf = io.BytesIO()
             frame.write_csv(buf, include_header=False)
@@ -87,6 +88,7 @@ def load_postgres(db: PostgresDatabase, exposures: pl.DataFrame, events: pl.Data
                 cp.write(buf.getvalue())
         conn.commit()
         # A warehouse has planner statistics; a table loaded a moment ago not yet.
+        conn.execute("SET LOCAL statement_timeout = 0")
         conn.execute("ANALYZE exposures")
         conn.execute("ANALYZE events")
         conn.commit()

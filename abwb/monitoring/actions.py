@@ -28,17 +28,23 @@ def evidence_reason(finding: Finding) -> str:
         finding: The firing finding that triggered the action.
 
     Returns:
-        One line, e.g. ``"guardrail:r:errors:on: ... [p=0.0012, n={'control': 900, ...}]"``.
+        One line, e.g. ``"guardrail:r:errors:on: ... [p=0.0012, n control 900 / on 910]"``.
     """
     ev = finding.evidence
+    units = " / ".join(f"{variant} {count:,}" for variant, count in (ev.n or {}).items())
     numbers = [f"p={ev.p_value:.3g}" if ev.p_value is not None else "",
-               f"threshold={ev.threshold:.3g}", f"n={ev.n}" if ev.n else ""]
+               f"threshold={ev.threshold:.3g}", f"n {units}" if units else ""]
     if ev.effect_rel is not None:
-        numbers.append(f"effect_rel={ev.effect_rel:+.4f}")
+        numbers.append(f"effect {ev.effect_rel:+.1%}")
     if ev.ci_low_rel is not None or ev.ci_high_rel is not None:
-        numbers.append(f"ci_rel=[{ev.ci_low_rel}, {ev.ci_high_rel}]")
+        numbers.append(f"CI [{_bound(ev.ci_low_rel)}, {_bound(ev.ci_high_rel)}]")
     detail = ", ".join(n for n in numbers if n)
     return f"{finding.dedup_key}: {finding.message} [{detail}]"
+
+
+def _bound(value: float | None) -> str:
+    # an open side of a one-sided interval is stored as None
+    return "open" if value is None else f"{value:+.1%}"
 
 
 def roll_back_rollout(config_store: Any, key: str, finding: Finding, *, actor: str) -> Any:

@@ -6,12 +6,9 @@ connection dropped, new ones refused), so the server itself is never touched.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import suppress
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,67 +24,12 @@ from abwb.store import PostgresDatabase, PostgresEventStore
 from abwb.store.memory import MemoryConfigStore
 from api import create_app
 
+from ..tcp_proxy import TcpProxy
+from ..waiting import wait_for
 from .conftest import TEST_HOST
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-
-
-class TcpProxy:
-    """Forwards a local port to PostgreSQL; ``cut()`` simulates the server dying."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.down = False
-        self.sockets: list[socket.socket] = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if self.down:
-                client.close()
-                continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=2)
-            except OSError:
-                client.close()
-                continue
-            with self.lock:
-                self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        with suppress(OSError):
-            while data := src.recv(65536):
-                dst.sendall(data)
-        for s in (src, dst):
-            with suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        self.down = True
-        with self.lock:
-            sockets, self.sockets = self.sockets, []
-        for s in sockets:
-            with suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
-
-    def restore(self) -> None:
-        self.down = False
-
-    def close(self) -> None:
-        self.cut()
-        self.listener.close()
 
 
 @pytest.fixture
@@ -100,13 +42,6 @@ def proxied(pg_url: str) -> Iterator[tuple[str, str, TcpProxy]]:
     proxy.close()
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-def wait_for(predicate: Callable[[], bool], deadline_s: float = 60.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached before the deadline"
-        time.sleep(0.05)
 
 
 def test_exposures_offered_during_a_postgres_outage_are_all_stored(
@@ -151,7 +86,7 @@ def test_exposures_offered_during_a_postgres_outage_are_all_stored(
     with TestClient(app, raise_server_exceptions=False) as client:
         services: Any = client.app.state.services
         client.post("/v1/assign", json={"unit_id": "before"})
-        wait_for(lambda: stored() == {"exp/p1/user/before"})
+        wait_for(lambda: stored() == {"exp/p1/user/before"}, 60.0)
         proxy.cut()
         acked: set[str] = set()
         slowest = 0.0
@@ -161,12 +96,12 @@ def test_exposures_offered_during_a_postgres_outage_are_all_stored(
             slowest = max(slowest, time.monotonic() - started)
             assert r.status_code == 200, r.text
             acked.add(f"exp/p1/user/u{i}")
-        wait_for(lambda: services.exposures.counts["spooled"] >= 300)
+        wait_for(lambda: services.exposures.counts["spooled"] >= 300, 60.0)
         print(f"\n300 assignments during the outage, slowest {slowest * 1000:.1f} ms; "
               f"spooled {services.exposures.counts['spooled']}")
         assert stored() == {"exp/p1/user/before"}  # nothing reached PostgreSQL yet
         proxy.restore()
-        wait_for(lambda: acked <= stored())
+        wait_for(lambda: acked <= stored(), 60.0)
         assert stored() == acked | {"exp/p1/user/before"}
         counts = services.exposures.counts
         assert counts["dropped_store_error"] == counts["dropped_spool_full"] == 0

@@ -6,12 +6,9 @@ drops every connection and refuses new ones, so the shared server is never touch
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,79 +22,10 @@ from abwb.events import Event
 from abwb.snapshot import ConfigSnapshotHolder, ConfigWatcher
 from abwb.store import PostgresConfigStore, PostgresDatabase, PostgresEventStore
 
+from ..tcp_proxy import TcpProxy
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # starts a TCP proxy
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-
-
-class TcpProxy:
-    """Forwards a local port to PostgreSQL; ``cut()`` simulates the server dying.
-
-    ``freeze()`` simulates a server (or network path) that stops answering: the proxy
-    keeps every connection open and accepts bytes, but forwards nothing until ``thaw()``.
-    """
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.down = False
-        self.frozen = threading.Event()
-        self.thawed = threading.Event()
-        self.thawed.set()
-        self.sockets: list[socket.socket] = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if self.down:
-                client.close()
-                continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=2)
-            except OSError:
-                client.close()
-                continue
-            with self.lock:
-                self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        with suppress(OSError):
-            while data := src.recv(65536):
-                self.thawed.wait()  # frozen: hold the bytes, answer nothing
-                dst.sendall(data)
-        for s in (src, dst):
-            with suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        self.down = True
-        with self.lock:
-            sockets, self.sockets = self.sockets, []
-        for s in sockets:
-            with suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
-
-    def restore(self) -> None:
-        self.down = False
-
-    def freeze(self) -> None:
-        self.thawed.clear()
-
-    def thaw(self) -> None:
-        self.thawed.set()
-
-    def close(self) -> None:
-        self.thaw()
-        self.cut()
-        self.listener.close()
 
 
 @pytest.fixture

@@ -32,12 +32,14 @@ from abwb.changes import ConfigChanges
 from abwb.errors import AbwbError, CacheError, StorageError
 from abwb.events.exposure_log import ExposureLog
 from abwb.events.spool import ExposureSpool
+from abwb.monitoring.alerts import AlertStore, MemoryAlertStore
 from abwb.serving import Serving
 from abwb.serving.deferred_stores import DeferredStores
 from abwb.serving.log_limit import RepeatedWarningFilter
 from abwb.settings import ApiSettings, Settings
 from abwb.snapshot.fanout import ConfigWatcher, PublishingConfigStore, RedisConfigPublisher
 from abwb.snapshot.holder import ConfigSnapshotHolder
+from abwb.store.alerts import SqlAlertStore
 from abwb.store.config_objects import SqlConfigStore
 from abwb.store.dialect import SqlDatabase
 from abwb.store.protocol import ConfigStore, EventStore
@@ -85,6 +87,8 @@ class Services:
         monotonic: Monotonic clock (seconds) used for the snapshot's age in ``/ready``.
         database: The SQL database of the config store (``None`` for memory stores); a
             PostgreSQL one is ``LISTEN`` ed on for config changes.
+        accepted_hosts: ``Host`` header values served.
+        alerts: The monitoring alerts ``GET /v1/alerts`` reads.
     """
 
     settings: Settings
@@ -102,6 +106,7 @@ class Services:
     owned: list[Any] = field(default_factory=list)
     database: SqlDatabase | None = None
     accepted_hosts: frozenset[str] = frozenset({"*"})
+    alerts: AlertStore = field(default_factory=MemoryAlertStore)
 
     def snapshot_age_s(self) -> float:
         """Seconds since the snapshot was loaded or confirmed current, on :attr:`monotonic`."""
@@ -221,6 +226,7 @@ def create_app(
     cache: AssignmentCache | None = None,
     options: ApiSettings | None = None,
     api_keys: ApiKeyStore | None = None,
+    alert_store: AlertStore | None = None,
     clock: Callable[[], datetime] | None = None,
     monotonic: Callable[[], float] | None = None,
     debug: bool = False,
@@ -235,6 +241,8 @@ def create_app(
         options: API settings (default: ``settings.api``).
         api_keys: Where API keys live (default: the config store's database, else
             memory); ``options.keys`` are added to it and known without it.
+        alert_store: Where ``GET /v1/alerts`` reads (default: the config store's
+            database, else an empty in-memory store).
         clock: UTC wall clock for ``now`` (tests pin it).
         monotonic: Monotonic clock for the snapshot's age (tests move it on).
         debug: Litestar debug mode.
@@ -257,6 +265,9 @@ def create_app(
         config_store = config_store or opened_config
         event_store = event_store or opened_events
     database = config_store.database if isinstance(config_store, SqlConfigStore) else None
+    if alert_store is None:
+        alert_store = SqlAlertStore(database, owns=True) if database else MemoryAlertStore()
+        owned.append(alert_store)
     if cache is None:
         cache = _open_cache(settings)
         owned.append(cache)
@@ -294,6 +305,7 @@ def create_app(
         exposures=exposures,
         serving=Serving(snapshot, cache, exposures, clock=clock),
         auth=Authenticator(keys=key_ring, mode=options.auth, limiter=limiter),
+        alerts=alert_store,
         clock=clock,
         monotonic=monotonic or time.monotonic,
         owned=owned,

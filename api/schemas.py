@@ -18,11 +18,13 @@ from abwb.assignment.decision import Decision
 from abwb.config.kinds import Kind
 from abwb.events.ingest import MAX_BATCH_ROWS
 from abwb.flags.evaluation import FlagEvaluation
+from abwb.monitoring.alerts import Alert
 from abwb.store.protocol import AuditEntry
 
 __all__ = [
     "MAX_BULK_UNITS",
     "MAX_EVENT_ROWS",
+    "AlertPage",
     "AssignRequest",
     "AssignResponse",
     "AuditPage",
@@ -157,6 +159,21 @@ class AuditPage(msgspec.Struct, frozen=True, kw_only=True):
     """Recorded config changes, newest first."""
 
     items: list[AuditEntry]
+
+
+class AlertPage(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /v1/alerts``: one page of monitoring alerts, newest first."""
+
+    items: Annotated[
+        list[Alert], msgspec.Meta(description="The alerts of this page, newest opened first.")
+    ]
+    next_offset: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="The `offset` of the next page; `null` when this page is the last.",
+            examples=[100],
+        ),
+    ] = None
 
 
 class TargetingBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -15,7 +15,8 @@ from api.routes.flags import (
     revive_flag,
     rollout_action,
 )
-from api.routes.health import health, live, metrics, ready
+from api.routes.health import health, live, ready
+from api.routes.prometheus import metrics
 from api.routes.validate import validate
 
 __all__ = ["ROUTE_HANDLERS"]

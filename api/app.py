@@ -44,6 +44,7 @@ from abwb.store.config_objects import SqlConfigStore
 from abwb.store.dialect import SqlDatabase
 from abwb.store.protocol import ConfigStore, EventStore
 from api.auth import Authenticator, RateLimiter, SharedRateLimiter, require_scope
+from api.docs_pages import assets_router, render_plugins
 from api.errors import exception_handlers
 from api.request_checks import check_host, check_media_type
 from api.routes import ROUTE_HANDLERS
@@ -342,7 +343,7 @@ def create_app(
                     await closing
 
     return Litestar(
-        route_handlers=ROUTE_HANDLERS,
+        route_handlers=[*ROUTE_HANDLERS, assets_router()],
         state=_state(services),
         # a before-request hook, not guards: Litestar copies the handler for every guard
         # call (~30 µs each on this machine), the hook sees it as is
@@ -359,6 +360,7 @@ def create_app(
                 "{path, message}."
             ),
             path="/schema",
+            render_plugins=render_plugins(),
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(

@@ -46,6 +46,7 @@ from abwb.store.protocol import ConfigStore, EventStore
 from api.auth import Authenticator, RateLimiter, SharedRateLimiter, require_scope
 from api.docs_pages import assets_router, render_plugins
 from api.errors import exception_handlers
+from api.openapi_docs import complete_openapi
 from api.request_checks import check_host, check_media_type
 from api.routes import ROUTE_HANDLERS
 from api.strict import strict_body, takes_json_body
@@ -322,6 +323,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         quiet.install(_DEGRADATION_LOGGERS)
+        complete_openapi(app.openapi_schema)
         await services.exposures.start()
         key_ring.start()
         if deferred is not None:

@@ -77,7 +77,8 @@ def struct_classes() -> dict[str, type]:
     stack: list[type] = [msgspec.Struct]
     while stack:
         cls = stack.pop()
-        for sub in cls.__subclasses__():
+        subclasses: list[type] = cls.__subclasses__()
+        for sub in subclasses:
             found.setdefault(sub.__name__, sub)
             stack.append(sub)
     return found

@@ -25,6 +25,8 @@ __all__ = ["BODY_EXAMPLES", "complete_openapi", "docstring_fields", "install", "
 _SECTION = re.compile(r"^(Args|Arguments|Attributes|Fields):\s*$")
 _FIELD = re.compile(r"^(?P<name>\*{0,2}\w+)(?:\s*\([^)]*\))?:\s*(?P<text>.*)$")
 
+_SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
 #: Request body examples, by the schema name of the body.
 BODY_EXAMPLES: dict[str, Any] = {}
 
@@ -100,8 +102,10 @@ def complete_openapi(document: OpenAPI) -> None:
         if cls is not None and not schema.description:
             schema.description = (inspect.getdoc(cls) or "").split("\n\n")[0] or None
         for prop_name, prop in _properties(schema):
-            if not prop.description and prop_name in described:
-                prop.description = described[prop_name]
+            snake = _SNAKE.sub("_", prop_name).lower()  # camel-renamed (OFREP) fields
+            text = described.get(prop_name) or described.get(snake)
+            if not prop.description and text:
+                prop.description = text
     for path_item in (document.paths or {}).values():
         for operation in (path_item.post, path_item.put, path_item.patch):
             body = operation.request_body if operation is not None else None

@@ -27,8 +27,128 @@ _FIELD = re.compile(r"^(?P<name>\*{0,2}\w+)(?:\s*\([^)]*\))?:\s*(?P<text>.*)$")
 
 _SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
-#: Request body examples, by the schema name of the body.
-BODY_EXAMPLES: dict[str, Any] = {}
+_EXPERIMENT: dict[str, Any] = {
+    "key": "checkout-redesign",
+    "name": "Checkout redesign",
+    "hypothesis": "A one-page checkout raises the purchase rate",
+    "owner": "team-checkout",
+    "unit_type": "user",
+    "traffic_fraction": 1.0,
+    "targeting": {"attr": "country", "op": "in", "value": ["US", "CA"]},
+    "flag_key": "new-checkout",
+    "variants": [
+        {"key": "off", "weight": 0.5, "is_control": True, "name": "classic checkout"},
+        {"key": "on", "weight": 0.5, "name": "one-page checkout"},
+    ],
+    "metrics": {"primary": ["purchase"], "guardrails": ["latency"]},
+}
+_FLAG: dict[str, Any] = {
+    "key": "new-checkout",
+    "name": "New checkout",
+    "description": "The one-page checkout.",
+    "type": "bool",
+    "variations": {"on": True, "off": False},
+    "default_variation": "off",
+    "off_variation": "off",
+    "rules": [
+        {
+            "description": "staff first",
+            "condition": {"attr": "email", "op": "ends_with", "value": "@example.com"},
+            "variation": "on",
+        },
+    ],
+}
+
+#: Request body examples, by the schema name of the body (``METHOD path`` for the
+#: merge-patch bodies, which have no named schema). Tests decode or post every one.
+BODY_EXAMPLES: dict[str, Any] = {
+    "AssignRequest": {
+        "unit_id": "user-42",
+        "unit_type": "user",
+        "attributes": {"country": "US", "plan": "pro"},
+    },
+    "BulkAssignRequest": {
+        "units": [
+            {"unit_id": "user-42", "attributes": {"country": "US"}},
+            {"unit_id": "user-43", "attributes": {"country": "FR"}},
+        ],
+        "experiments": ["checkout-redesign"],
+    },
+    "FlagEvaluateRequest": {
+        "unit_id": "user-42",
+        "attributes": {"country": "US"},
+        "flags": ["new-checkout"],
+    },
+    "Experiment": _EXPERIMENT,
+    "Flag": _FLAG,
+    "Segment": {
+        "key": "us-pro",
+        "name": "US pro users",
+        "condition": {
+            "all": [
+                {"attr": "country", "op": "eq", "value": "US"},
+                {"attr": "plan", "op": "eq", "value": "pro"},
+            ]
+        },
+    },
+    "Layer": {"key": "checkout-layer", "name": "Checkout", "description": "Checkout tests"},
+    "Holdout": {"key": "global-2026", "name": "Global holdout", "traffic_fraction": 0.05},
+    "Rollout": {
+        "key": "new-checkout-ramp",
+        "flag_key": "new-checkout",
+        "variation": "on",
+        "steps": [
+            {"traffic_fraction": 0.05, "hold_s": 3600},
+            {"traffic_fraction": 0.25, "hold_s": 86400, "min_units": 1000},
+            {"traffic_fraction": 1.0},
+        ],
+        "guardrails": ["latency"],
+    },
+    "MetricDefinition": {
+        "key": "purchase",
+        "name": "Purchase rate",
+        "kind": "binomial",
+        "event": "purchase",
+        "window_end_s": 604800,
+    },
+    "TargetingBody": {
+        "targeting": {"attr": "country", "op": "in", "value": ["US", "CA"]},
+        "reason": "widen to Canada",
+    },
+    "StatusChange": {"action": "start", "reason": "design review passed"},
+    "SwitchRequest": {"reason": "checkout errors in EU"},
+    "RolloutActionRequest": {"action": "advance", "reason": "guardrails healthy"},
+    "OfrepRequest": {"context": {"targetingKey": "user-42", "country": "US"}},
+    "ValidateRequest": {"kind": "experiment", "object": _EXPERIMENT},
+    "EventsRequest": {
+        "events": [
+            {
+                "event_id": "evt-1",
+                "unit_id": "user-42",
+                "name": "purchase",
+                "occurred_at": "2026-06-01T12:00:00Z",
+                "value": 42.5,
+            }
+        ],
+        "exposures": [
+            {
+                "experiment": "checkout-redesign",
+                "variant": "on",
+                "unit_id": "user-42",
+                "exposed_at": "2026-06-01T11:59:00Z",
+            }
+        ],
+    },
+    "PATCH /v1/experiments/{key}": {"owner": "team-payments", "traffic_fraction": 0.5},
+    "PATCH /v1/segments/{key}": {"description": "US customers on the pro plan"},
+    "PATCH /v1/layers/{key}": {"description": "Every checkout test"},
+    "PATCH /v1/holdouts/{key}": {"name": "Holdout 2026"},
+    "PATCH /v1/flags/{key}": {
+        "rules": [*_FLAG["rules"], {"experiment": "checkout-redesign"}],
+    },
+    "PATCH /v1/rollouts/{key}": {"auto_rollback": True},
+    "PATCH /v1/metrics/{key}": {"name": "Purchase rate (7 days)"},
+}
 
 
 def docstring_fields(cls: type) -> dict[str, str]:
@@ -86,10 +206,8 @@ def struct_classes() -> dict[str, type]:
     return found
 
 
-def _properties(schema: Schema) -> Iterator[tuple[str, Schema]]:
-    for name, prop in (schema.properties or {}).items():
-        if isinstance(prop, Schema):
-            yield name, prop
+def _properties(schema: Schema) -> Iterator[tuple[str, Schema | Reference]]:
+    yield from (schema.properties or {}).items()
 
 
 def complete_openapi(document: OpenAPI) -> None:
@@ -106,19 +224,18 @@ def complete_openapi(document: OpenAPI) -> None:
             text = described.get(prop_name) or described.get(snake)
             if not prop.description and text:
                 prop.description = text
-    for path_item in (document.paths or {}).values():
-        for operation in (path_item.post, path_item.put, path_item.patch):
+    for path, path_item in (document.paths or {}).items():
+        for method in ("post", "put", "patch"):
+            operation = getattr(path_item, method)
             body = operation.request_body if operation is not None else None
             if body is None or isinstance(body, Reference):
                 continue
             for media in body.content.values():
                 ref = media.schema.ref if isinstance(media.schema, Reference) else None
-                name = ref.rsplit("/", 1)[-1] if ref else None
-                if media.examples or name not in BODY_EXAMPLES:
+                name = ref.rsplit("/", 1)[-1] if ref else f"{method.upper()} {path}"
+                if media.examples or media.example is not None or name not in BODY_EXAMPLES:
                     continue
-                media.examples = {
-                    "example": Example(summary=f"A {name}", value=BODY_EXAMPLES[name])
-                }
+                media.examples = {"example": Example(value=BODY_EXAMPLES[name])}
 
 
 def install(app: Litestar) -> None:

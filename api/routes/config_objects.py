@@ -78,6 +78,13 @@ def object_routes(kind: str) -> list[HTTPRouteHandler]:
     model: Any = KIND_MODELS[kind]
     plural = PLURALS[kind]
     base = f"/v1/{plural}"
+    a_kind = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+    delete_text = (
+        "204 when deleted; an experiment that has run (running, paused or stopped, now or "
+        "in its audit history) is archived instead (200 with the archived experiment). "
+        if kind == "experiment"
+        else "204 when deleted. "
+    ) + "409 when other objects refer to it (the references are listed)."
     tags = [plural]
     has_status = "status" in model.__struct_fields__
     is_experiment = kind == "experiment"
@@ -114,7 +121,7 @@ def object_routes(kind: str) -> list[HTTPRouteHandler]:
         opt={"scope": "admin"},
         operation_id=f"create_{kind}",
         tags=tags,
-        summary=f"Create a {kind}",
+        summary=f"Create {a_kind}",
         description="Stored as version 1"
         + (" and status 'draft'" if is_experiment else "")
         + "; every problem is reported with its path (422); 409 if the key exists.",
@@ -132,7 +139,7 @@ def object_routes(kind: str) -> list[HTTPRouteHandler]:
         opt={"scope": "read"},
         operation_id=f"get_{kind}",
         tags=tags,
-        summary=f"Get a {kind}",
+        summary=f"Get {a_kind}",
         description="The object with its ETag (its version).",
     )
     async def get_object(request: Request[Any, Any, Any], key: Key) -> Response[model]:
@@ -144,7 +151,7 @@ def object_routes(kind: str) -> list[HTTPRouteHandler]:
         opt={"scope": "admin"},
         operation_id=f"patch_{kind}",
         tags=tags,
-        summary=f"Change a {kind} (JSON merge patch)",
+        summary=f"Change {a_kind} (JSON merge patch)",
         description="Requires If-Match with the ETag from a GET: 412 when the object "
         "changed since, 428 when the header is missing. `null` removes a field.",
     )
@@ -177,9 +184,8 @@ def object_routes(kind: str) -> list[HTTPRouteHandler]:
         operation_id=f"delete_{kind}",
         tags=tags,
         status_code=200,
-        summary=f"Delete a {kind}",
-        description="204 when deleted; an experiment that has run is archived instead "
-        "(200 with the archived object). 409 when other objects refer to it.",
+        summary=f"Delete {a_kind}",
+        description=delete_text,
         responses={204: ResponseSpec(data_container=None, description="Deleted (no body)")},
     )
     async def delete_object(

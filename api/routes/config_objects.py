@@ -18,11 +18,19 @@ from typing import Annotated, Any
 from litestar import Request, Response, delete, get, patch, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from abwb.config.kinds import KINDS
 from abwb.store.protocol import KIND_MODELS
-from api.routes.context import actor_of, etag, expected_version, in_thread, services_of
+from api.routes.context import (
+    ConfigKey,
+    IfMatch,
+    actor_of,
+    etag,
+    expected_version,
+    in_thread,
+    services_of,
+)
 from api.schemas import Page
 
 __all__ = ["PLURALS", "object_routes"]
@@ -35,11 +43,7 @@ Offset = Annotated[int, QueryParameter(ge=0, le=10_000_000, description="Items t
 Reason = Annotated[
     str, QueryParameter(max_length=2000, description="Why (recorded in the audit log).")
 ]
-IfMatch = Annotated[
-    str | None,
-    HeaderParameter(name="If-Match", description='ETag from a GET, e.g. "v3" (412 when stale).'),
-]
-Key = FromPath[str]
+Key = ConfigKey
 
 
 def with_etag(obj: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Any:

@@ -91,3 +91,22 @@ def test_create_summaries_use_the_right_article(document: dict[str, Any]) -> Non
                  for op in ops.values() if isinstance(op, dict)]
     assert not [s for s in summaries if re.match(r".* a [aeiou]", s)]
     assert "Create an experiment" in summaries
+
+
+def test_key_patterns_and_header_formats_are_in_the_schema(document: dict[str, Any]) -> None:
+    params = {
+        (path, p["name"]): p["schema"]
+        for path, ops in document["paths"].items()
+        for op in ops.values() if isinstance(op, dict)
+        for p in op.get("parameters", [])
+    }
+    keys = [schema for (path, name), schema in params.items() if name == "key"]
+    assert len(keys) >= 20 and all(s.get("pattern") == "^[a-z0-9][a-z0-9_.-]{0,63}$" for s in keys)
+    if_match = [schema for (_, name), schema in params.items() if name == "If-Match"]
+    assert if_match and all('"v' in s["pattern"] for s in if_match)
+
+
+def test_a_bad_key_is_400_naming_it(client: TestClient[Any]) -> None:
+    response = client.get("/v1/flags/Not A Key")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["path"] == "key"

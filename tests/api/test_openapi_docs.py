@@ -95,12 +95,12 @@ def test_create_summaries_use_the_right_article(document: dict[str, Any]) -> Non
 
 def test_key_patterns_and_header_formats_are_in_the_schema(document: dict[str, Any]) -> None:
     params = {
-        (path, p["name"]): p["schema"]
+        (path, p["name"] if p["in"] != "path" else "path:" + p["name"]): p["schema"]
         for path, ops in document["paths"].items()
         for op in ops.values() if isinstance(op, dict)
         for p in op.get("parameters", [])
     }
-    keys = [s for (path, name), s in params.items() if name == "key" and path.startswith("/v1/")]
+    keys = [s for (path, name), s in params.items() if name == "path:key" and path.startswith("/v1/")]
     assert len(keys) >= 10 and all(s.get("pattern") == "^[a-z0-9][a-z0-9_.-]{0,63}$" for s in keys)
     if_match = [schema for (_, name), schema in params.items() if name == "If-Match"]
     assert if_match and all('"v' in s["pattern"] for s in if_match)

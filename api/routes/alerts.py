@@ -1,5 +1,6 @@
 """``GET /v1/alerts``: the monitoring alerts (what ``abwb monitor`` raised), filtered and paged."""
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -14,10 +15,26 @@ from api.schemas import AlertPage
 
 __all__ = ["alerts"]
 
-_NO_OFFSET = (
-    "expected an instant with a UTC offset (e.g. 2026-01-01T00:00:00Z), got {0:%Y-%m-%dT%H:%M:%S} "
-    "with none"
-)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _instant(text: str) -> datetime:
+    """``since`` as an aware datetime (RFC 3339 with an offset), else a 400 naming it."""
+    try:
+        if not _RFC3339.fullmatch(text):
+            raise ValueError(text)
+        return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValidationException(
+            extra=[
+                {
+                    "key": "since",
+                    "source": "query",
+                    "message": "expected an RFC 3339 instant with an offset "
+                    f"(e.g. 2026-01-01T00:00:00Z), got {text[:40]!r}",
+                }
+            ]
+        ) from None
 
 
 @get(
@@ -41,20 +58,21 @@ async def alerts(
     status: FromQuery[AlertStatus | None] = None,
     kind: FromQuery[AlertKind | None] = None,
     since: Annotated[
-        datetime | None,
-        QueryParameter(description="Opened or resolved at or after this instant (with offset)."),
+        str | None,
+        QueryParameter(
+            max_length=64,
+            description="Opened or resolved at or after this instant (RFC 3339, with offset).",
+            schema_extra={"format": "date-time"},
+        ),
     ] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> AlertPage:
     """One page of alerts; a full page probes one row further to know whether more exist."""
-    if since is not None and since.utcoffset() is None:
-        raise ValidationException(
-            extra=[{"key": "since", "source": "query", "message": _NO_OFFSET.format(since)}]
-        )
+    since_at = None if since is None else _instant(since)
     store = services_of(request).alerts
     filters: dict[str, Any] = {
-        "status": status, "experiment": experiment, "kind": kind, "since": since
+        "status": status, "experiment": experiment, "kind": kind, "since": since_at
     }
     rows = await in_thread(list_alerts, store, **filters, limit=limit, offset=offset)
     more = len(rows) == limit and bool(

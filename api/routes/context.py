@@ -52,7 +52,7 @@ IfMatch = Annotated[
     HeaderParameter(
         name="If-Match",
         # documented, checked by expected_version (whose 422 names If-Match plainly)
-        schema_extra={"pattern": r'^\s*(?:(?:W/)?"v\d{1,18}"|\*)\s*$', "maxLength": 40},
+        schema_extra={"pattern": r'^(?:(?:W/)?"v[0-9]{1,18}"|[*])$', "maxLength": 40},
         description='ETag from a GET, e.g. "v3" (412 when stale), or * for whatever is stored.',
     ),
 ]

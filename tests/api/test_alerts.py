@@ -92,6 +92,7 @@ def check_filters_and_paging(client: TestClient[Any]) -> None:
     ({"kind": "latency"}, "kind"),
     ({"since": "yesterday"}, "since"),
     ({"since": "2026-06-01T10:00:00"}, "since"),  # no offset: ambiguous instant
+    ({"since": "0.5"}, "since"),  # not a unix time either
     ({"limit": 0}, "limit"),
     ({"limit": 1001}, "limit"),
     ({"offset": -1}, "offset"),

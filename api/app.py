@@ -32,17 +32,21 @@ from abwb.changes import ConfigChanges
 from abwb.errors import AbwbError, CacheError, StorageError
 from abwb.events.exposure_log import ExposureLog
 from abwb.events.spool import ExposureSpool
+from abwb.monitoring.alerts import AlertStore, MemoryAlertStore
 from abwb.serving import Serving
 from abwb.serving.deferred_stores import DeferredStores
 from abwb.serving.log_limit import RepeatedWarningFilter
 from abwb.settings import ApiSettings, Settings
 from abwb.snapshot.fanout import ConfigWatcher, PublishingConfigStore, RedisConfigPublisher
 from abwb.snapshot.holder import ConfigSnapshotHolder
+from abwb.store.alerts import SqlAlertStore
 from abwb.store.config_objects import SqlConfigStore
 from abwb.store.dialect import SqlDatabase
 from abwb.store.protocol import ConfigStore, EventStore
 from api.auth import Authenticator, RateLimiter, SharedRateLimiter, require_scope
+from api.docs_pages import assets_router, render_plugins
 from api.errors import exception_handlers
+from api.openapi_docs import complete_openapi
 from api.request_checks import check_host, check_media_type
 from api.routes import ROUTE_HANDLERS
 from api.strict import strict_body, takes_json_body
@@ -85,6 +89,8 @@ class Services:
         monotonic: Monotonic clock (seconds) used for the snapshot's age in ``/ready``.
         database: The SQL database of the config store (``None`` for memory stores); a
             PostgreSQL one is ``LISTEN`` ed on for config changes.
+        accepted_hosts: ``Host`` header values served.
+        alerts: The monitoring alerts ``GET /v1/alerts`` reads.
     """
 
     settings: Settings
@@ -102,6 +108,7 @@ class Services:
     owned: list[Any] = field(default_factory=list)
     database: SqlDatabase | None = None
     accepted_hosts: frozenset[str] = frozenset({"*"})
+    alerts: AlertStore = field(default_factory=MemoryAlertStore)
 
     def snapshot_age_s(self) -> float:
         """Seconds since the snapshot was loaded or confirmed current, on :attr:`monotonic`."""
@@ -221,6 +228,7 @@ def create_app(
     cache: AssignmentCache | None = None,
     options: ApiSettings | None = None,
     api_keys: ApiKeyStore | None = None,
+    alert_store: AlertStore | None = None,
     clock: Callable[[], datetime] | None = None,
     monotonic: Callable[[], float] | None = None,
     debug: bool = False,
@@ -235,6 +243,8 @@ def create_app(
         options: API settings (default: ``settings.api``).
         api_keys: Where API keys live (default: the config store's database, else
             memory); ``options.keys`` are added to it and known without it.
+        alert_store: Where ``GET /v1/alerts`` reads (default: the config store's
+            database, else an empty in-memory store).
         clock: UTC wall clock for ``now`` (tests pin it).
         monotonic: Monotonic clock for the snapshot's age (tests move it on).
         debug: Litestar debug mode.
@@ -257,6 +267,9 @@ def create_app(
         config_store = config_store or opened_config
         event_store = event_store or opened_events
     database = config_store.database if isinstance(config_store, SqlConfigStore) else None
+    if alert_store is None:
+        alert_store = SqlAlertStore(database, owns=True) if database else MemoryAlertStore()
+        owned.append(alert_store)
     if cache is None:
         cache = _open_cache(settings)
         owned.append(cache)
@@ -294,6 +307,7 @@ def create_app(
         exposures=exposures,
         serving=Serving(snapshot, cache, exposures, clock=clock),
         auth=Authenticator(keys=key_ring, mode=options.auth, limiter=limiter),
+        alerts=alert_store,
         clock=clock,
         monotonic=monotonic or time.monotonic,
         owned=owned,
@@ -309,6 +323,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         quiet.install(_DEGRADATION_LOGGERS)
+        complete_openapi(app.openapi_schema)
         await services.exposures.start()
         key_ring.start()
         if deferred is not None:
@@ -330,7 +345,7 @@ def create_app(
                     await closing
 
     return Litestar(
-        route_handlers=ROUTE_HANDLERS,
+        route_handlers=[*ROUTE_HANDLERS, assets_router()],
         state=_state(services),
         # a before-request hook, not guards: Litestar copies the handler for every guard
         # call (~30 µs each on this machine), the hook sees it as is
@@ -347,6 +362,7 @@ def create_app(
                 "{path, message}."
             ),
             path="/schema",
+            render_plugins=render_plugins(),
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(

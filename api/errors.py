@@ -64,14 +64,28 @@ _AT = re.compile(r" - at `\$(?P<path>[^`]*)`")
 
 
 class ErrorItem(msgspec.Struct, frozen=True):
-    """One problem: where (a path in the body/parameters) and what is wrong."""
+    """One problem: where (a path in the body/parameters) and what is wrong.
+
+    Attributes:
+        path: Where: a dotted path in the body, or a parameter name.
+        message: What is wrong, and what was expected.
+    """
 
     path: str
     message: str
 
 
 class ProblemDetails(msgspec.Struct, frozen=True, kw_only=True):
-    """An RFC 9457 problem details body, with abwb's ``errors`` extension."""
+    """An RFC 9457 problem details body, with abwb's ``errors`` extension.
+
+    Attributes:
+        type: Problem type URN (`urn:abwb:problem:invalid-input`...).
+        title: Short summary of the problem type.
+        status: The HTTP status code.
+        detail: Explanation of this occurrence.
+        errors: Every problem, each `{path, message}`.
+        instance: The request path.
+    """
 
     type: str
     title: str

@@ -18,11 +18,13 @@ from abwb.assignment.decision import Decision
 from abwb.config.kinds import Kind
 from abwb.events.ingest import MAX_BATCH_ROWS
 from abwb.flags.evaluation import FlagEvaluation
+from abwb.monitoring.alerts import Alert
 from abwb.store.protocol import AuditEntry
 
 __all__ = [
     "MAX_BULK_UNITS",
     "MAX_EVENT_ROWS",
+    "AlertPage",
     "AssignRequest",
     "AssignResponse",
     "AuditPage",
@@ -70,7 +72,16 @@ Attributes = Annotated[
 
 
 class AssignRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """``POST /v1/assign``: one unit, its attributes, optionally a subset of experiments."""
+    """``POST /v1/assign``: one unit, its attributes, optionally a subset of experiments.
+
+    Attributes:
+        unit_id: The unit to assign (user id, device id...); hashed, never stored raw in decisions.
+        unit_type: What kind of unit `unit_id` is; only experiments of this unit type apply.
+        attributes: Targeting attributes of the unit (country, plan, app version...).
+        experiments: Only these experiment keys (default: every running experiment).
+        log_exposure: Log an exposure for each experiment the unit is placed in.
+        flags: Also evaluate every flag for the unit.
+    """
 
     unit_id: UnitId
     unit_type: UnitType = "user"
@@ -81,7 +92,17 @@ class AssignRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
 
 
 class FlagValue(msgspec.Struct, frozen=True, kw_only=True):
-    """One evaluated flag: its value, variation and why."""
+    """One evaluated flag: its value, variation and why.
+
+    Attributes:
+        key: The flag key.
+        value: The value served (type of the flag).
+        variation: The variation served (`null` on error).
+        reason: Why: `targeting_match`, `split`, `experiment`, `default`, `off`, `killed`,
+            `error`...
+        error_code: OpenFeature error code when the evaluation failed (`FLAG_NOT_FOUND`...).
+        detail: Human detail of the reason (the rule or error).
+    """
 
     key: str
     value: Any
@@ -111,7 +132,15 @@ class FlagValue(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AssignResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """Every evaluated experiment's decision (with payload and reason) for one unit."""
+    """Every evaluated experiment's decision (with payload and reason) for one unit.
+
+    Attributes:
+        unit_id: The unit assigned.
+        unit_type: Its unit type.
+        config_version: Version of the config snapshot that decided.
+        assignments: One decision per evaluated experiment (variant or why none).
+        flags: Every flag's value for the unit, by key (when `flags` was true).
+    """
 
     unit_id: str
     unit_type: str
@@ -121,7 +150,13 @@ class AssignResponse(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class BulkUnit(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """One unit of a bulk assignment."""
+    """One unit of a bulk assignment.
+
+    Attributes:
+        unit_id: The unit to assign.
+        unit_type: What kind of unit it is.
+        attributes: Targeting attributes of the unit.
+    """
 
     unit_id: UnitId
     unit_type: UnitType = "user"
@@ -129,7 +164,14 @@ class BulkUnit(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
 
 class BulkAssignRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """``POST /v1/assign/bulk``: up to :data:`MAX_BULK_UNITS` units."""
+    """``POST /v1/assign/bulk``: up to :data:`MAX_BULK_UNITS` units.
+
+    Attributes:
+        units: The units, 1 to 1,000.
+        experiments: Only these experiment keys (default: every running experiment).
+        log_exposure: Log exposures of units placed in an experiment.
+        flags: Also evaluate every flag per unit (default false: bulk is for experiments).
+    """
 
     units: Annotated[list[BulkUnit], msgspec.Meta(min_length=1, max_length=MAX_BULK_UNITS)]
     experiments: Annotated[list[Key], msgspec.Meta(max_length=1000)] | None = None
@@ -138,14 +180,26 @@ class BulkAssignRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
 
 
 class BulkAssignResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """One :class:`AssignResponse` per unit, in request order."""
+    """One :class:`AssignResponse` per unit, in request order.
+
+    Attributes:
+        config_version: Version of the one config snapshot used for every unit.
+        results: One answer per unit, in request order.
+    """
 
     config_version: int
     results: list[AssignResponse]
 
 
 class Page(msgspec.Struct, frozen=True, kw_only=True):
-    """A page of config objects."""
+    """A page of config objects.
+
+    Attributes:
+        items: The config objects of this page, ordered by key.
+        limit: The page size asked.
+        offset: Objects skipped before this page.
+        count: Number of objects in this page.
+    """
 
     items: list[Any]
     limit: int
@@ -154,27 +208,62 @@ class Page(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AuditPage(msgspec.Struct, frozen=True, kw_only=True):
-    """Recorded config changes, newest first."""
+    """Recorded config changes, newest first.
+
+    Attributes:
+        items: The audit entries, newest first.
+    """
 
     items: list[AuditEntry]
 
 
+class AlertPage(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /v1/alerts``: one page of monitoring alerts, newest first."""
+
+    items: Annotated[
+        list[Alert], msgspec.Meta(description="The alerts of this page, newest opened first.")
+    ]
+    next_offset: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="The `offset` of the next page; `null` when this page is the last.",
+            examples=[100],
+        ),
+    ] = None
+
+
 class TargetingBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """``PUT /v1/experiments/{key}/targeting``: the condition (``null`` = everyone)."""
+    """``PUT /v1/experiments/{key}/targeting``: the condition (``null`` = everyone).
+
+    Attributes:
+        targeting: The targeting condition (see docs/targeting.md); `null` targets everyone.
+        reason: Why (recorded in the audit log).
+    """
 
     targeting: Any = None
     reason: str = ""
 
 
 class StatusChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """``POST /v1/experiments/{key}/status``: a lifecycle action and why (audited)."""
+    """``POST /v1/experiments/{key}/status``: a lifecycle action and why (audited).
+
+    Attributes:
+        action: The lifecycle action: `start`, `pause`, `resume`, `stop` or `archive`.
+        reason: Why (recorded in the audit log).
+    """
 
     action: Literal["start", "pause", "resume", "stop", "archive"]
     reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
 class ValidateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """``POST /v1/validate``: a whole bundle, or one object of a kind (dry run)."""
+    """``POST /v1/validate``: a whole bundle, or one object of a kind (dry run).
+
+    Attributes:
+        bundle: A whole config bundle to validate (same shape as the config file).
+        kind: The kind of `object`, to validate one object.
+        object: One config object of `kind`, checked against the current config.
+    """
 
     bundle: dict[str, Any] | None = None
     kind: KindName | None = None
@@ -182,14 +271,30 @@ class ValidateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
 
 
 class ValidateResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """Dry-run outcome: ``valid`` and every problem with its path."""
+    """Dry-run outcome: ``valid`` and every problem with its path.
+
+    Attributes:
+        valid: Whether the bundle or object is valid.
+        errors: Every problem found, each `{path, message}`.
+    """
 
     valid: bool
     errors: list[dict[str, str]]
 
 
 class ExposureIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """A client-logged exposure; ``exposure_id`` defaults to the standard de-dup key."""
+    """A client-logged exposure; ``exposure_id`` defaults to the standard de-dup key.
+
+    Attributes:
+        experiment: Experiment key the unit was exposed to.
+        variant: Variant key it saw.
+        unit_id: The exposed unit.
+        exposed_at: When it was exposed (RFC 3339 with offset).
+        unit_type: The unit's type.
+        phase: Experiment phase at exposure (re-randomisations).
+        config_version: Config version that assigned it (0: unknown).
+        exposure_id: De-duplication id (default: derived from experiment, phase and unit).
+    """
 
     experiment: str
     variant: str
@@ -202,7 +307,17 @@ class ExposureIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 
 
 class EventIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """A client event (conversion); ``event_id`` makes re-sending a no-op."""
+    """A client event (conversion); ``event_id`` makes re-sending a no-op.
+
+    Attributes:
+        event_id: Client-chosen unique id: re-sending the same id is a no-op.
+        unit_id: The unit the event belongs to.
+        name: Event name metrics refer to (`purchase`).
+        occurred_at: When it happened (RFC 3339 with offset).
+        unit_type: The unit's type.
+        value: Numeric value (revenue, duration...), for mean and ratio metrics.
+        properties: Free-form properties kept with the event.
+    """
 
     event_id: str
     unit_id: str
@@ -214,7 +329,12 @@ class EventIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
 
 
 class EventsRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """``POST /v1/events``: at most :data:`MAX_EVENT_ROWS` rows in total."""
+    """``POST /v1/events``: at most :data:`MAX_EVENT_ROWS` rows in total.
+
+    Attributes:
+        exposures: Exposures to append (client-side assignment).
+        events: Events (conversions) to append.
+    """
 
     exposures: Annotated[list[ExposureIn], msgspec.Meta(max_length=MAX_EVENT_ROWS)] = msgspec.field(
         default_factory=list
@@ -225,7 +345,14 @@ class EventsRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
 
 
 class EventsResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """Counts of a durable append: new rows and duplicates (already stored ids)."""
+    """Counts of a durable append: new rows and duplicates (already stored ids).
+
+    Attributes:
+        exposures_accepted: New exposures stored.
+        exposures_duplicates: Exposures already stored (same id), ignored.
+        events_accepted: New events stored.
+        events_duplicates: Events already stored (same `event_id`), ignored.
+    """
 
     exposures_accepted: int
     exposures_duplicates: int
@@ -234,7 +361,15 @@ class EventsResponse(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class FlagEvaluateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """``POST /v1/flags/evaluate``: one unit's context; optionally only some flags."""
+    """``POST /v1/flags/evaluate``: one unit's context; optionally only some flags.
+
+    Attributes:
+        unit_id: The unit (needed by percentage splits and experiments).
+        unit_type: What kind of unit it is.
+        attributes: Targeting attributes of the unit.
+        flags: Only these flag keys (default: every flag).
+        log_exposure: Log exposures of flags driven by an experiment.
+    """
 
     unit_id: UnitId | None = None
     unit_type: UnitType = "user"
@@ -244,20 +379,35 @@ class FlagEvaluateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=Tru
 
 
 class FlagEvaluateResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """Every (or each named) flag's value for one unit."""
+    """Every (or each named) flag's value for one unit.
+
+    Attributes:
+        config_version: Version of the config snapshot that evaluated.
+        flags: The value of each flag, by key.
+    """
 
     config_version: int
     flags: dict[str, FlagValue]
 
 
 class SwitchRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """``POST /v1/flags/{key}/kill`` and ``/revive``: why (audited)."""
+    """``POST /v1/flags/{key}/kill`` and ``/revive``: why (audited).
+
+    Attributes:
+        reason: Why (recorded in the audit log).
+    """
 
     reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
 class RolloutActionRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """``POST /v1/rollouts/{key}/actions``."""
+    """``POST /v1/rollouts/{key}/actions``.
+
+    Attributes:
+        action: `start`, `pause`, `resume`, `advance`, `complete` or `roll_back`.
+        reason: Why (recorded in the audit log).
+        units_seen: Units seen in the current step, so `advance` may pass a sample-held step.
+    """
 
     action: Literal["start", "pause", "resume", "advance", "complete", "roll_back"]
     reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
@@ -268,13 +418,24 @@ class OfrepRequest(msgspec.Struct, frozen=True, kw_only=True):
     """OpenFeature Remote Evaluation Protocol request: ``{"context": {...}}``.
 
     The context's ``targetingKey`` is the unit id (OFREP's wire names are camelCase).
+
+    Attributes:
+        context: The OpenFeature evaluation context; `targetingKey` is the unit id.
     """
 
     context: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class OfrepSuccess(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
-    """OFREP evaluation success."""
+    """OFREP evaluation success.
+
+    Attributes:
+        key: The flag key.
+        value: The value served.
+        reason: OpenFeature reason (`TARGETING_MATCH`...).
+        variant: The variation served.
+        metadata: Extra data (abwb: the config version).
+    """
 
     key: str
     value: Any
@@ -284,7 +445,13 @@ class OfrepSuccess(msgspec.Struct, frozen=True, kw_only=True, rename="camel", om
 
 
 class OfrepError(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    """OFREP evaluation failure (``errorCode`` per the OpenFeature spec)."""
+    """OFREP evaluation failure (``errorCode`` per the OpenFeature spec).
+
+    Attributes:
+        key: The flag key.
+        error_code: OpenFeature error code (`FLAG_NOT_FOUND`...).
+        error_details: What went wrong.
+    """
 
     key: str
     error_code: str
@@ -292,7 +459,17 @@ class OfrepError(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
 
 
 class OfrepBulkItem(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    """One flag of an OFREP bulk answer: success fields or ``errorCode`` + ``errorDetails``."""
+    """One flag of an OFREP bulk answer: success fields or ``errorCode`` + ``errorDetails``.
+
+    Attributes:
+        key: The flag key.
+        value: The value served (success only).
+        reason: OpenFeature reason (success only).
+        variant: The variation served (success only).
+        metadata: Extra data (success only).
+        error_code: OpenFeature error code (failure only).
+        error_details: What went wrong (failure only).
+    """
 
     key: str
     value: Any | msgspec.UnsetType = msgspec.UNSET
@@ -304,13 +481,28 @@ class OfrepBulkItem(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
 
 
 class OfrepBulkResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """OFREP bulk evaluation: every flag's success or error."""
+    """OFREP bulk evaluation: every flag's success or error.
+
+    Attributes:
+        flags: Every flag's success or error.
+    """
 
     flags: list[OfrepBulkItem]
 
 
 class HealthResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """Service health: store, cache, config snapshot and exposure queue."""
+    """Service health: store, cache, config snapshot and exposure queue.
+
+    Attributes:
+        status: `ok`, or `degraded` when a store, the cache or the exposure log is down.
+        config_version: Version of the config snapshot served.
+        snapshot_age_s: Seconds since the snapshot was loaded or confirmed current.
+        snapshot_error: Last snapshot refresh error (type only), if any.
+        store: Config store probe: `ok`, `detail`, `kind`.
+        cache: Cache probe: `ok`, `detail`, `kind`.
+        exposures: Exposure log counters (queued, written, dropped by reason...).
+        degradations: Assignment requests served degraded, by what was skipped.
+    """
 
     status: Literal["ok", "degraded"]
     config_version: int
@@ -323,7 +515,11 @@ class HealthResponse(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LiveResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """Liveness: the process is up and serving HTTP."""
+    """Liveness: the process is up and serving HTTP.
+
+    Attributes:
+        status: Always `ok` while the process serves HTTP.
+    """
 
     status: Literal["ok"] = "ok"
 
@@ -347,7 +543,14 @@ class ReadyCheck(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ReadyResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """Readiness: 200 while assignment can be served (``ready`` or ``degraded``), else 503."""
+    """Readiness: 200 while assignment can be served (``ready`` or ``degraded``), else 503.
+
+    Attributes:
+        status: `ready`, `degraded` (serves, a dependency is down) or `not_ready` (503).
+        degraded: The dependencies that failed their probe.
+        config_version: Version of the config snapshot served.
+        checks: Each probe's outcome by name (`store`, `cache`, `snapshot`).
+    """
 
     status: Literal["ready", "degraded", "not_ready"]
     degraded: list[str]

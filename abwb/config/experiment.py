@@ -66,6 +66,10 @@ class LayerPlacement(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     The ranges live in the layer's own bucket space (0 to 10,000); a unit whose layer
     bucket falls outside them is not in the experiment.
+
+    Args:
+        layer: Key of the mutual-exclusion layer.
+        ranges: Bucket ranges `[start, end)` of the layer (0-10,000) the experiment owns.
     """
 
     layer: str
@@ -78,14 +82,25 @@ class LayerPlacement(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Schedule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Optional start and end; a running experiment outside its window assigns nobody."""
+    """Optional start and end; a running experiment outside its window assigns nobody.
+
+    Args:
+        start_at: When the experiment may start (RFC 3339 with offset).
+        end_at: When it should stop (RFC 3339 with offset).
+    """
 
     start_at: datetime | None = None
     end_at: datetime | None = None
 
 
 class ExperimentMetrics(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Metric keys the experiment is judged by (definitions live in the bundle)."""
+    """Metric keys the experiment is judged by (definitions live in the bundle).
+
+    Args:
+        primary: Metric keys deciding the outcome.
+        secondary: Metric keys reported for context.
+        guardrails: Metric keys that must not get worse (checked by the monitor).
+    """
 
     primary: list[str] = msgspec.field(default_factory=list)
     secondary: list[str] = msgspec.field(default_factory=list)
@@ -115,6 +130,15 @@ class Experiment(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
         surfaces: Declared product surfaces (for conflict detection).
         overrides: Unit id → variant key, forced for QA / allowlists.
         sticky: Keep a unit's first variant when weights change mid-experiment.
+        name: Human-readable name.
+        hypothesis: What the experiment expects to change, and why.
+        owner: Team or person responsible.
+        unit_type: The randomisation unit (`user`, `device`...).
+        status: Lifecycle state: `draft`, `scheduled`, `running`, `paused`, `stopped` or
+            `archived` (changed by the status actions).
+        metrics: The metric keys read out: primary, secondary and guardrails.
+        schedule: Optional start and end instants.
+        version: Optimistic-concurrency version, set by the store (ignored on create).
     """
 
     key: str

@@ -42,7 +42,12 @@ def flag_value_matches(flag_type: FlagType, value: Any) -> bool:
 
 
 class SplitShare(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One share of a percentage split: a variation and its weight (weights sum to 1)."""
+    """One share of a percentage split: a variation and its weight (weights sum to 1).
+
+    Args:
+        variation: A variation key.
+        weight: Its share of the split (weights sum to 1).
+    """
 
     variation: str
     weight: float
@@ -53,6 +58,13 @@ class FlagRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
     The outcome is a fixed variation, a percentage split, or a delegation to an
     experiment (whose variant payload becomes the value).
+
+    Args:
+        condition: Targeting condition (JSON) a unit must match; `null` matches everyone.
+        variation: The variation served on a match (or use `split` or `experiment`).
+        split: Percentage split between variations on a match.
+        experiment: Serve the variant of this experiment (variant keys name variations).
+        description: What the rule is for.
     """
 
     condition: Any = None
@@ -63,7 +75,12 @@ class FlagRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
 
 class Prerequisite(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """This flag only evaluates its rules when flag ``key`` serves ``variation``."""
+    """This flag only evaluates its rules when flag ``key`` serves ``variation``.
+
+    Args:
+        key: Key of the flag that must serve `variation` first.
+        variation: The variation the prerequisite flag must serve.
+    """
 
     key: str
     variation: str
@@ -81,6 +98,10 @@ class Flag(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
         rules: Evaluated in order; the first match wins.
         prerequisites: Other flags that must serve a given variation first.
         salt: Salt for percentage splits (defaults to ``flag:{key}``).
+        killed: Kill switch: when true every unit gets `off_variation`.
+        name: Human-readable name.
+        description: What the flag controls.
+        version: Optimistic-concurrency version, set by the store (ignored on create).
     """
 
     key: str

@@ -14,6 +14,14 @@ class Layer(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
 
     A unit's layer bucket is ``bucket(layer salt, unit_id)``; each experiment in the
     layer owns disjoint ranges of it, so a unit is in at most one of them.
+
+    Args:
+        key: Unique slug; also the default salt.
+        name: Human-readable name.
+        unit_type: The unit type bucketed in the layer.
+        salt: Hash salt; defaults to ``key``.
+        description: What the layer keeps apart.
+        version: Optimistic-concurrency version, set by the store (ignored on create).
     """
 
     key: str
@@ -44,6 +52,14 @@ class Holdout(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     Units whose holdout bucket falls below ``traffic_fraction`` see the default
     experience; comparing them with everyone else measures the cumulative effect
     of a programme of experiments.
+
+    Args:
+        key: Unique slug; also the default salt.
+        traffic_fraction: Share (0 to 1) of units held out of the experiments naming it.
+        name: Human-readable name.
+        unit_type: The unit type it holds out.
+        salt: Hash salt; defaults to ``key``.
+        version: Optimistic-concurrency version, set by the store (ignored on create).
     """
 
     key: str

@@ -15,7 +15,13 @@ MetricKind = Literal["binomial", "count", "sum", "mean", "ratio"]
 
 
 class Capping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Winsorisation of per-unit values: an absolute cap or an upper percentile (0-1)."""
+    """Winsorisation of per-unit values: an absolute cap or an upper percentile (0-1).
+
+    Args:
+        absolute: Cap each unit's value at this number.
+        percentile: Cap each unit's value at this percentile of the pooled values (0-100,
+            exclusive).
+    """
 
     absolute: float | None = None
     percentile: float | None = None
@@ -39,6 +45,15 @@ class MetricDefinition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
         guardrail_max_harm_rel: As a guardrail, the largest tolerated relative harm.
         cuped_window_s: Length of the pre-exposure period used as the CUPED covariate
             (``None`` disables CUPED).
+        numerator_event: Ratio metrics: event summed in the numerator.
+        numerator_value_column: Ratio metrics: value summed in the numerator (default: count).
+        denominator_event: Ratio metrics: event summed in the denominator.
+        denominator_value_column: Ratio metrics: value summed in the denominator (default: count).
+        window_start_s: Count events from this many seconds after first exposure.
+        window_end_s: Count events up to this many seconds after first exposure (`null`: no end).
+        name: Human-readable name.
+        description: What the metric measures.
+        version: Optimistic-concurrency version, set by the store (ignored on create).
     """
 
     key: str

@@ -16,7 +16,13 @@ RolloutStatus = Literal["draft", "active", "paused", "completed", "rolled_back"]
 
 
 class RolloutStep(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """One step: release to ``traffic_fraction`` and hold for a time and/or a sample."""
+    """One step: release to ``traffic_fraction`` and hold for a time and/or a sample.
+
+    Args:
+        traffic_fraction: Share (0 to 1) of units served the variation in this step.
+        hold_s: Seconds to stay in the step before `advance` is allowed.
+        min_units: Units to see in the step before `advance` is allowed.
+    """
 
     traffic_fraction: float
     hold_s: float | None = None
@@ -28,6 +34,24 @@ class Rollout(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
 
     Inclusion uses one hash per rollout (salt ``rollout:{key}``): raising the share
     only adds units, so nobody who had the feature at 5 % loses it at 25 %.
+
+    Args:
+        key: Unique slug; also the default salt.
+        flag_key: The flag being rolled out.
+        variation: The variation the rollout serves to its growing share.
+        steps: Traffic steps, each with a hold time and a minimum sample.
+        status: `draft`, `active`, `paused`, `completed` or `rolled_back` (changed by actions).
+        started_at: When it started (set by `start`).
+        guardrails: Metric keys watched by the monitor during the rollout.
+        auto_rollback: Roll back automatically when a guardrail is harmed.
+        salt: Hash salt; defaults to ``key``.
+        name: Human-readable name.
+        version: Optimistic-concurrency version, set by the store (ignored on create).
+        step_index: Index of the current step (set by actions).
+        step_started_at: When the current step began (set by actions).
+        paused_at: When it was paused, while paused.
+        paused_s: Seconds spent paused in this step.
+        status_reason: Why the status last changed (e.g. the guardrail that rolled it back).
     """
 
     key: str

@@ -18,6 +18,8 @@ class Segment(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
         key: Unique slug referenced as ``{"segment": key}`` in conditions.
         condition: The condition (JSON) a unit's attributes must satisfy.
         name: Human-readable name.
+        description: Who the segment is.
+        version: Optimistic-concurrency version, set by the store (ignored on create).
     """
 
     key: str

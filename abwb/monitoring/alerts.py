@@ -302,10 +302,14 @@ class AlertStore(Protocol):
         status: AlertStatus | None = None,
         experiment: str | None = None,
         kind: AlertKind | None = None,
+        since: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[Alert]:
-        """Alerts, newest first, filtered (``experiment`` matches rollouts too)."""
+        """Alerts, newest first, filtered (``experiment`` matches rollouts too).
+
+        ``since`` keeps the alerts opened or resolved at or after that instant.
+        """
         ...
 
     def close(self) -> None:
@@ -346,11 +350,12 @@ class MemoryAlertStore:
         status: AlertStatus | None = None,
         experiment: str | None = None,
         kind: AlertKind | None = None,
+        since: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[Alert]:
-        """Alerts, newest first, filtered."""
-        check_list_args(status=status, kind=kind, limit=limit, offset=offset)
+        """Alerts, newest first, filtered (``since``: opened or resolved at or after it)."""
+        check_list_args(status=status, kind=kind, limit=limit, offset=offset, since=since)
         with self._lock:
             rows = [
                 a
@@ -358,6 +363,7 @@ class MemoryAlertStore:
                 if (status is None or a.status == status)
                 and (experiment is None or a.subject == experiment)
                 and (kind is None or a.kind == kind)
+                and (since is None or _changed_since(a, since))
             ]
         rows.sort(key=lambda a: (a.opened_at, a.id), reverse=True)
         return rows[offset : offset + limit]
@@ -366,8 +372,20 @@ class MemoryAlertStore:
         """Nothing to release."""
 
 
+def _changed_since(alert: Alert, since: datetime) -> bool:
+    """Whether ``alert`` opened or resolved at or after ``since``."""
+    return alert.opened_at >= since or (
+        alert.resolved_at is not None and alert.resolved_at >= since
+    )
+
+
 def check_list_args(
-    *, status: str | None, kind: str | None, limit: int, offset: int
+    *,
+    status: str | None,
+    kind: str | None,
+    limit: int,
+    offset: int,
+    since: datetime | None = None,
 ) -> None:
     """Validate ``list`` filters (shared by every store implementation).
 
@@ -382,6 +400,11 @@ def check_list_args(
         raise InvalidInput(f"expected an int in [1, 1000], got {limit!r}", path="limit")
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise InvalidInput(f"expected an int >= 0, got {offset!r}", path="offset")
+    if since is not None and (not isinstance(since, datetime) or since.utcoffset() is None):
+        raise InvalidInput(
+            f"expected a datetime with a UTC offset (e.g. 2026-01-01T00:00:00Z), got {since!r}",
+            path="since",
+        )
 
 
 def list_alerts(
@@ -390,6 +413,7 @@ def list_alerts(
     status: AlertStatus | None = None,
     experiment: str | None = None,
     kind: AlertKind | None = None,
+    since: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[Alert]:
@@ -400,6 +424,7 @@ def list_alerts(
         status: ``open`` or ``resolved`` (``None``: both).
         experiment: Experiment or rollout key.
         kind: Alert kind.
+        since: Keep the alerts opened or resolved at or after this (timezone-aware) instant.
         limit: Page size, 1 to 1000.
         offset: Rows to skip.
 
@@ -414,5 +439,7 @@ def list_alerts(
         >>> list_alerts(MemoryAlertStore(), status="open")
         []
     """
-    check_list_args(status=status, kind=kind, limit=limit, offset=offset)
-    return store.list(status=status, experiment=experiment, kind=kind, limit=limit, offset=offset)
+    check_list_args(status=status, kind=kind, limit=limit, offset=offset, since=since)
+    return store.list(
+        status=status, experiment=experiment, kind=kind, since=since, limit=limit, offset=offset
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,11 +88,15 @@ class SqlAlertStore:
         status: AlertStatus | None = None,
         experiment: str | None = None,
         kind: AlertKind | None = None,
+        since: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> builtins.list[Alert]:
-        """Alerts, newest first, filtered (``experiment`` matches rollouts too)."""
-        check_list_args(status=status, kind=kind, limit=limit, offset=offset)
+        """Alerts, newest first, filtered (``experiment`` matches rollouts too).
+
+        ``since`` keeps the alerts opened or resolved at or after that instant.
+        """
+        check_list_args(status=status, kind=kind, limit=limit, offset=offset, since=since)
         clauses: builtins.list[str] = []
         params: builtins.list[Any] = []
         if status is not None:
@@ -103,6 +108,9 @@ class SqlAlertStore:
         if kind is not None:
             clauses.append("kind = ?")
             params.append(kind)
+        if since is not None:
+            clauses.append("(opened_at >= ? OR resolved_at >= ?)")
+            params += [self._dialect.timestamp(since)] * 2
         where = " WHERE " + " AND ".join(clauses) if clauses else ""
         return self._select(
             f"{where} ORDER BY opened_at DESC, id DESC LIMIT ? OFFSET ?", [*params, limit, offset]

@@ -1,6 +1,7 @@
 """Route handlers of the HTTP API, one module per resource; ``ROUTE_HANDLERS`` lists them."""
 
 from api.errors import document_problems
+from api.routes.alerts import alerts
 from api.routes.assign import assign, assign_bulk
 from api.routes.audit import audit
 from api.routes.config_objects import PLURALS, object_routes
@@ -14,7 +15,8 @@ from api.routes.flags import (
     revive_flag,
     rollout_action,
 )
-from api.routes.health import health, live, metrics, ready
+from api.routes.health import health, live, ready
+from api.routes.prometheus import metrics
 from api.routes.validate import validate
 
 __all__ = ["ROUTE_HANDLERS"]
@@ -36,6 +38,7 @@ ROUTE_HANDLERS = [
         ofrep_bulk,
         validate,
         audit,
+        alerts,
         ingest_events,
         health,
         live,

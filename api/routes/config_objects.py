@@ -18,11 +18,19 @@ from typing import Annotated, Any
 from litestar import Request, Response, delete, get, patch, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from abwb.config.kinds import KINDS
 from abwb.store.protocol import KIND_MODELS
-from api.routes.context import actor_of, etag, expected_version, in_thread, services_of
+from api.routes.context import (
+    ConfigKey,
+    IfMatch,
+    actor_of,
+    etag,
+    expected_version,
+    in_thread,
+    services_of,
+)
 from api.schemas import Page
 
 __all__ = ["PLURALS", "object_routes"]
@@ -35,11 +43,7 @@ Offset = Annotated[int, QueryParameter(ge=0, le=10_000_000, description="Items t
 Reason = Annotated[
     str, QueryParameter(max_length=2000, description="Why (recorded in the audit log).")
 ]
-IfMatch = Annotated[
-    str | None,
-    HeaderParameter(name="If-Match", description='ETag from a GET, e.g. "v3" (412 when stale).'),
-]
-Key = FromPath[str]
+Key = ConfigKey
 
 
 def with_etag(obj: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Any:
@@ -78,6 +82,13 @@ def object_routes(kind: str) -> list[HTTPRouteHandler]:
     model: Any = KIND_MODELS[kind]
     plural = PLURALS[kind]
     base = f"/v1/{plural}"
+    a_kind = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+    delete_text = (
+        "204 when deleted; an experiment that has run (running, paused or stopped, now or "
+        "in its audit history) is archived instead (200 with the archived experiment). "
+        if kind == "experiment"
+        else "204 when deleted. "
+    ) + "409 when other objects refer to it (the references are listed)."
     tags = [plural]
     has_status = "status" in model.__struct_fields__
     is_experiment = kind == "experiment"
@@ -114,7 +125,7 @@ def object_routes(kind: str) -> list[HTTPRouteHandler]:
         opt={"scope": "admin"},
         operation_id=f"create_{kind}",
         tags=tags,
-        summary=f"Create a {kind}",
+        summary=f"Create {a_kind}",
         description="Stored as version 1"
         + (" and status 'draft'" if is_experiment else "")
         + "; every problem is reported with its path (422); 409 if the key exists.",
@@ -132,7 +143,7 @@ def object_routes(kind: str) -> list[HTTPRouteHandler]:
         opt={"scope": "read"},
         operation_id=f"get_{kind}",
         tags=tags,
-        summary=f"Get a {kind}",
+        summary=f"Get {a_kind}",
         description="The object with its ETag (its version).",
     )
     async def get_object(request: Request[Any, Any, Any], key: Key) -> Response[model]:
@@ -144,7 +155,7 @@ def object_routes(kind: str) -> list[HTTPRouteHandler]:
         opt={"scope": "admin"},
         operation_id=f"patch_{kind}",
         tags=tags,
-        summary=f"Change a {kind} (JSON merge patch)",
+        summary=f"Change {a_kind} (JSON merge patch)",
         description="Requires If-Match with the ETag from a GET: 412 when the object "
         "changed since, 428 when the header is missing. `null` removes a field.",
     )
@@ -177,9 +188,8 @@ def object_routes(kind: str) -> list[HTTPRouteHandler]:
         operation_id=f"delete_{kind}",
         tags=tags,
         status_code=200,
-        summary=f"Delete a {kind}",
-        description="204 when deleted; an experiment that has run is archived instead "
-        "(200 with the archived object). 409 when other objects refer to it.",
+        summary=f"Delete {a_kind}",
+        description=delete_text,
         responses={204: ResponseSpec(data_container=None, description="Deleted (no body)")},
     )
     async def delete_object(

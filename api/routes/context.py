@@ -11,20 +11,51 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 from litestar import Request
+from litestar.params import HeaderParameter, PathParameter
 
+from abwb.config.validation import KEY_PATTERN
 from abwb.errors import InvalidInput
 from api.errors import PreconditionRequired
 
 if TYPE_CHECKING:
     from api.app import Services
 
-__all__ = ["actor_of", "etag", "expected_version", "in_thread", "services_of"]
+__all__ = [
+    "ConfigKey",
+    "IfMatch",
+    "actor_of",
+    "etag",
+    "expected_version",
+    "in_thread",
+    "services_of",
+]
 
 _ETAG = re.compile(r'^\s*(?:W/)?"v(\d{1,18})"\s*$')
+
+#: A config object's key in a path (the config's own key rule, anchored).
+ConfigKey = Annotated[
+    str,
+    PathParameter(
+        pattern=f"^{KEY_PATTERN.pattern}$",
+        min_length=1,
+        max_length=64,
+        description="The object's key: lower-case letters, digits, `_`, `.`, `-` (1-64).",
+    ),
+]
+#: The ``If-Match`` header of a conditional write: an ETag from a GET, or ``*``.
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        # documented, checked by expected_version (whose 422 names If-Match plainly)
+        schema_extra={"pattern": r'^(?:(?:W/)?"v[0-9]{1,18}"|[*])$', "maxLength": 40},
+        description='ETag from a GET, e.g. "v3" (412 when stale), or * for whatever is stored.',
+    ),
+]
 
 
 def services_of(request: Request[Any, Any, Any]) -> Services:

@@ -6,23 +6,27 @@ What belongs here: ``/v1/experiments/{key}/targeting`` and
 explanations when :func:`abwb.assignment.conflicts.check_can_start` finds overlaps.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, get, post, put
-from litestar.params import FromPath, HeaderParameter, JSONBody
+from litestar.params import JSONBody
 
 from abwb.config.experiment import Experiment
 from api.routes.config_objects import with_etag
-from api.routes.context import actor_of, etag, expected_version, in_thread, services_of
+from api.routes.context import (
+    ConfigKey,
+    IfMatch,
+    actor_of,
+    etag,
+    expected_version,
+    in_thread,
+    services_of,
+)
 from api.schemas import StatusChange, TargetingBody
 
 __all__ = ["change_status", "get_targeting", "put_targeting"]
 
-IfMatch = Annotated[
-    str | None,
-    HeaderParameter(name="If-Match", description='ETag from a GET, e.g. "v3" (412 when stale).'),
-]
-Key = FromPath[str]
+Key = ConfigKey
 
 
 @get(

@@ -8,17 +8,24 @@ Flag CRUD is the generic :mod:`api.routes.config_objects`. Evaluation is
 :class:`abwb.serving.Serving` on the in-process snapshot; it never raises on a bad flag.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, HeaderParameter, JSONBody
+from litestar.params import JSONBody
 
 from abwb.config.flag import Flag
 from abwb.config.rollout import Rollout
 from abwb.flags.evaluation import ErrorCode, FlagEvaluation
 from api.routes.config_objects import with_etag
-from api.routes.context import actor_of, expected_version, in_thread, services_of
+from api.routes.context import (
+    ConfigKey,
+    IfMatch,
+    actor_of,
+    expected_version,
+    in_thread,
+    services_of,
+)
 from api.schemas import (
     FlagEvaluateRequest,
     FlagEvaluateResponse,
@@ -41,11 +48,7 @@ __all__ = [
     "rollout_action",
 ]
 
-Key = FromPath[str]
-IfMatch = Annotated[
-    str | None,
-    HeaderParameter(name="If-Match", description='ETag from a GET, e.g. "v3" (412 when stale).'),
-]
+Key = ConfigKey
 
 
 @post(

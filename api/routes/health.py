@@ -1,4 +1,4 @@
-"""``GET /health``, ``GET /ready``, ``GET /v1/health`` (public) and ``GET /metrics`` (``read``).
+"""``GET /health``, ``GET /ready`` and ``GET /v1/health`` (public; ``/metrics``: ``prometheus``).
 
 What belongs here: probing the store and the cache, and reporting the config
 snapshot (version, age, last refresh error), the exposure queue counters (including
@@ -24,7 +24,7 @@ from abwb.errors import AbwbError
 from api.routes.context import in_thread, services_of
 from api.schemas import HealthResponse, LiveResponse, ReadyCheck, ReadyResponse
 
-__all__ = ["health", "live", "metrics", "public_error", "ready"]
+__all__ = ["health", "live", "public_error", "ready"]
 
 log = logging.getLogger(__name__)
 
@@ -151,32 +151,3 @@ async def ready(request: Request[Any, Any, Any]) -> Response[ReadyResponse]:
 async def health(request: Request[Any, Any, Any]) -> HealthResponse:
     """Health of the service and its dependencies."""
     return await _health(request)
-
-
-@get(
-    "/metrics",
-    opt={"scope": "read"},
-    tags=["operations"],
-    summary="Service counters",
-    description="The counters of /v1/health as flat JSON (for scraping).",
-)
-async def metrics(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """Flat counters."""
-    services = services_of(request)
-    flat: dict[str, Any] = {
-        "config_version": services.snapshot.current.version,
-        "snapshot_age_s": round(services.snapshot.age_s, 3),
-        "snapshot_refreshes": services.snapshot.refreshes,
-    }
-    flat.update(
-        {
-            f"exposures_{k}": v
-            for k, v in services.exposures.stats().items()
-            if isinstance(v, int | float)
-        }
-    )
-    flat.update({f"degraded_{k}": v for k, v in degradations.items()})
-    limiter_counters = getattr(services.auth.limiter, "counters", None)
-    if limiter_counters is not None:
-        flat.update({f"rate_limit_{k}": v for k, v in limiter_counters.items()})
-    return flat

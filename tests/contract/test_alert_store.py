@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
 import pytest
@@ -69,7 +69,23 @@ def test_list_is_newest_first_and_filters(alert_store: AlertStore) -> None:
     assert alert_store.list(offset=3) == []
 
 
+def test_since_keeps_alerts_opened_or_resolved_from_then_on(alert_store: AlertStore) -> None:
+    first, second, third = three()
+    resolved = msgspec.structs.replace(first, status="resolved", resolved_at=T0 + timedelta(minutes=5))
+    alert_store.save([resolved, second, third])
+    keys = lambda rows: [a.dedup_key for a in rows]  # noqa: E731
+    assert keys(alert_store.list(since=T0 + timedelta(minutes=2))) == ["guardrail:r:m:on", "srm:a"]
+    assert keys(alert_store.list(since=T0 + timedelta(minutes=1))) == [
+        "guardrail:r:m:on", "guardrail:a:m:t", "srm:a"]
+    assert alert_store.list(since=T0 + timedelta(minutes=6)) == []
+    # an offset other than UTC compares as the same instant
+    plus2 = timezone(timedelta(hours=2))
+    assert keys(alert_store.list(since=(T0 + timedelta(minutes=2)).astimezone(plus2))) == [
+        "guardrail:r:m:on", "srm:a"]
+
+
 @pytest.mark.parametrize(("kwargs", "path"), [
+    ({"since": datetime(2026, 6, 1)}, "since"),
     ({"status": "closed"}, "status"), ({"kind": "latency"}, "kind"),
     ({"limit": 0}, "limit"), ({"limit": 1001}, "limit"), ({"offset": -1}, "offset"),
 ])

@@ -82,7 +82,8 @@ LAYERS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
                  "abwb.changes", "abwb.config", "abwb.demo", "abwb.errors", "abwb.monitoring",
                  "abwb.metrics", "abwb.readout", "abwb.reconciliation", "abwb.settings",
                  "abwb.snapshot", "abwb.store"},
-    "api": {"anyio", "litestar", "msgspec", "abwb.access", "abwb.serving", "abwb.assignment", "abwb.cache", "abwb.changes",
+    "api": {"anyio", "litestar", "msgspec", "prometheus_client", "swagger_ui_bundle",
+            "abwb.access", "abwb.serving", "abwb.monitoring.alerts", "abwb.assignment", "abwb.cache", "abwb.changes",
             "abwb.config", "abwb.errors", "abwb.events", "abwb.flags", "abwb.settings",
             "abwb.snapshot", "abwb.store"},
 }.items()}

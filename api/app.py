@@ -32,7 +32,7 @@ from abwb.changes import ConfigChanges
 from abwb.errors import AbwbError, CacheError, StorageError
 from abwb.events.exposure_log import ExposureLog
 from abwb.events.spool import ExposureSpool
-from abwb.serving import Serving
+from abwb.serving import InFlightLimit, Serving
 from abwb.serving.deferred_stores import DeferredStores
 from abwb.serving.log_limit import RepeatedWarningFilter
 from abwb.settings import ApiSettings, Settings
@@ -85,6 +85,7 @@ class Services:
         monotonic: Monotonic clock (seconds) used for the snapshot's age in ``/ready``.
         database: The SQL database of the config store (``None`` for memory stores); a
             PostgreSQL one is ``LISTEN`` ed on for config changes.
+        in_flight: Back-pressure on ``/v1/assign`` (``options.max_in_flight``).
     """
 
     settings: Settings
@@ -102,6 +103,7 @@ class Services:
     owned: list[Any] = field(default_factory=list)
     database: SqlDatabase | None = None
     accepted_hosts: frozenset[str] = frozenset({"*"})
+    in_flight: InFlightLimit = field(default_factory=lambda: InFlightLimit(0))
 
     def snapshot_age_s(self) -> float:
         """Seconds since the snapshot was loaded or confirmed current, on :attr:`monotonic`."""
@@ -299,6 +301,7 @@ def create_app(
         owned=owned,
         database=database,
         accepted_hosts=options.accepted_hosts,
+        in_flight=InFlightLimit(options.max_in_flight),
     )
     # the first read is synchronous (a store that answers gives its keys before the
     # first request); later reads happen in the background, never on a request

@@ -176,6 +176,7 @@ async def metrics(request: Request[Any, Any, Any]) -> dict[str, Any]:
         }
     )
     flat.update({f"degraded_{k}": v for k, v in degradations.items()})
+    flat.update({f"assign_{k}": v for k, v in services.in_flight.counters().items()})
     limiter_counters = getattr(services.auth.limiter, "counters", None)
     if limiter_counters is not None:
         flat.update({f"rate_limit_{k}": v for k, v in limiter_counters.items()})

@@ -145,6 +145,8 @@ class ApiSettings:
         trusted_proxies: Addresses whose ``X-Forwarded-For`` / ``-Proto`` is believed.
         log_repeat_s: A repeated warning of a degradation path (Redis or the store
             down) is written at most once per this many seconds.
+        max_in_flight: Most ``/v1/assign`` requests served at once per worker; beyond
+            it they are shed with 503 + ``Retry-After`` (0: unlimited).
     """
 
     host: str = "127.0.0.1"
@@ -161,6 +163,7 @@ class ApiSettings:
     allowed_hosts: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
     log_repeat_s: float = 10.0
+    max_in_flight: int = 32
 
     @property
     def effective_burst(self) -> float:
@@ -206,6 +209,7 @@ class ApiSettings:
             ready_max_snapshot_age_s=_number(env, "ABWB_API_READY_MAX_AGE_S", 60.0),
             allowed_hosts=_names(env.get("ABWB_API_ALLOWED_HOSTS", "")),
             trusted_proxies=_names(env.get("ABWB_API_TRUSTED_PROXIES", "")),
+            max_in_flight=_int(env, "ABWB_API_MAX_IN_FLIGHT", 32, 0, 1_000_000),
         )
 
 

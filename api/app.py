@@ -33,7 +33,7 @@ from abwb.errors import AbwbError, CacheError, StorageError
 from abwb.events.exposure_log import ExposureLog
 from abwb.events.spool import ExposureSpool
 from abwb.monitoring.alerts import AlertStore, MemoryAlertStore
-from abwb.serving import Serving
+from abwb.serving import InFlightLimit, Serving
 from abwb.serving.deferred_stores import DeferredStores
 from abwb.serving.log_limit import RepeatedWarningFilter
 from abwb.settings import ApiSettings, Settings
@@ -91,6 +91,7 @@ class Services:
             PostgreSQL one is ``LISTEN`` ed on for config changes.
         accepted_hosts: ``Host`` header values served.
         alerts: The monitoring alerts ``GET /v1/alerts`` reads.
+        in_flight: Back-pressure on ``/v1/assign`` (``options.max_in_flight``).
     """
 
     settings: Settings
@@ -109,6 +110,7 @@ class Services:
     database: SqlDatabase | None = None
     accepted_hosts: frozenset[str] = frozenset({"*"})
     alerts: AlertStore = field(default_factory=MemoryAlertStore)
+    in_flight: InFlightLimit = field(default_factory=lambda: InFlightLimit(0))
 
     def snapshot_age_s(self) -> float:
         """Seconds since the snapshot was loaded or confirmed current, on :attr:`monotonic`."""
@@ -313,6 +315,7 @@ def create_app(
         owned=owned,
         database=database,
         accepted_hosts=options.accepted_hosts,
+        in_flight=InFlightLimit(options.max_in_flight),
     )
     # the first read is synchronous (a store that answers gives its keys before the
     # first request); later reads happen in the background, never on a request

@@ -114,9 +114,11 @@ def pinned(cmd: list[str], cpu: int) -> list[str]:
     return cmd
 
 
-def start(cmd: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start(
+    cmd: list[str], port: int, env: dict[str, str], *, pin: bool = True
+) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        pinned(cmd, 0), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        pinned(cmd, 0) if pin else cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     wait_ready(port, proc)
     return proc
@@ -228,6 +230,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--experiments", type=int, default=20)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="also run `abwb serve --workers N` on the SQLite store (unpinned; 0: skip)",
+    )
     args = parser.parse_args()
     use_wrk = shutil.which("wrk") is not None
     with tempfile.TemporaryDirectory() as tmp:
@@ -269,6 +277,16 @@ def main() -> None:
             ("bare Litestar JSON endpoint", bare_cmd),
             (assign_name, [PYTHON, "-c", SERVE, "serve", "--config", str(cfg)]),
         ]
+        multi_name = f"POST /v1/assign, {n} exp., {args.workers} workers"
+        if args.workers > 1:
+            # workers need a shared store: the same workspace applied to the SQLite file
+            subprocess.run(
+                [PYTHON, "-c", SERVE, "apply", "--yes", str(cfg)],
+                cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
+            )
+            targets.append(
+                (multi_name, [PYTHON, "-c", SERVE, "serve", "--workers", str(args.workers)])
+            )
         pinning = "server on CPU 0, wrk on CPU 1" if pinned([], 0) else "no CPU pinning"
         print(
             f"driver: {'wrk (1 thread)' if use_wrk else 'httpx threads (wrk not installed)'}, "
@@ -282,7 +300,7 @@ def main() -> None:
         results: dict[tuple[str, int], dict] = {}
         for name, cmd in targets:
             port = free_port()
-            proc = start([*cmd, "--port", str(port)], port, env)
+            proc = start([*cmd, "--port", str(port)], port, env, pin=name != multi_name)
             try:
                 url = f"http://127.0.0.1:{port}/v1/assign"
                 passes = run_passes(url, args, scripts, use_wrk, returning=cmd is not bare_cmd)
@@ -308,6 +326,15 @@ def main() -> None:
                 f"endpoint's throughput, p99 {mine['p99_ms']:.2f} ms vs {bare['p99_ms']:.2f} ms"
                 f"{verdict}"
             )
+        if args.workers > 1:
+            for conc in args.concurrency:
+                one = results[(assign_name, conc)]
+                many = results[(multi_name, conc)]
+                print(
+                    f"concurrency {conc:>2}: {args.workers} workers at "
+                    f"{many['rps'] / one['rps']:.2f}x one worker's throughput, p99 "
+                    f"{many['p99_ms']:.2f} ms (target >= 1.7x; unpinned, shares the CPUs with wrk)"
+                )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 __all__ = ["MemoryAssignmentCache"]
 
@@ -64,6 +64,10 @@ class MemoryAssignmentCache:
         while len(self._exposures) > self._max_exposures:
             self._exposures.popitem(last=False)
         return True
+
+    async def first_exposures(self, keys: Sequence[str], ttl_s: float) -> list[bool]:
+        """:meth:`first_exposure` for each of ``keys``, in order."""
+        return [await self.first_exposure(key, ttl_s) for key in keys]
 
     async def forget_exposure(self, key: str) -> None:
         """Remove ``key`` (see :meth:`first_exposure`)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 __all__ = ["AssignmentCache"]
@@ -29,6 +29,15 @@ class AssignmentCache(Protocol):
 
     async def first_exposure(self, key: str, ttl_s: float) -> bool:
         """Record an exposure key; ``True`` only the first time within ``ttl_s``."""
+        ...
+
+    async def first_exposures(self, keys: Sequence[str], ttl_s: float) -> list[bool]:
+        """Record many exposure keys in one call (one Redis round trip).
+
+        Returns, for each key in order, what :meth:`first_exposure` would have answered
+        had the keys been recorded one after the other (a key repeated in ``keys`` is
+        ``True`` at most once).
+        """
         ...
 
     async def forget_exposure(self, key: str) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 import msgspec
@@ -258,6 +258,24 @@ class RedisAssignmentCache(_Guarded):
             "first_exposure", lambda: self.client.set(full, "1", nx=True, px=ttl_ms)
         )
         return bool(created)
+
+    async def first_exposures(self, keys: Sequence[str], ttl_s: float) -> list[bool]:
+        """:meth:`first_exposure` for each of ``keys`` in one pipeline (one round trip).
+
+        Raises:
+            CacheError: Redis failed or the circuit is open.
+        """
+        if not keys:
+            return []
+        ttl_ms = max(1, int(ttl_s * 1000))
+
+        async def write() -> list[Any]:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.set(f"{self.prefix}exposed:{key}", "1", nx=True, px=ttl_ms)
+                return await pipe.execute()
+
+        return [bool(created) for created in await self.call("first_exposures", write)]
 
     async def forget_exposure(self, key: str) -> None:
         """Remove ``key`` (see :meth:`first_exposure`).

@@ -24,7 +24,10 @@ from typing import Any
 from abwb.errors import InvalidInput
 from abwb.settings import Settings
 
-__all__ = ["build_app", "check_exposure", "is_loopback", "register", "run"]
+__all__ = ["build_app", "check_exposure", "is_loopback", "register", "run", "worker_app"]
+
+#: How ``abwb serve --workers N`` hands its options to each worker process's app factory.
+_WORKER_ARGS_ENV = "ABWB_SERVE_WORKER_ARGS"
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,12 @@ def register(sub: Any) -> None:
     )
     source.add_argument(
         "--config", metavar="FILE", help="serve this config file from memory (nothing persisted)"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the port (each with its own snapshot and watcher)",
     )
     p.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
@@ -115,29 +124,74 @@ def check_exposure(host: str, app: Any) -> None:
         )
 
 
+def worker_app() -> Any:
+    """The app factory each ``--workers`` process calls (options from the parent's env).
+
+    Every worker builds its own services: its own snapshot holder and config watcher
+    (so a change made through one worker reaches the others through the store's version
+    poll, PostgreSQL NOTIFY or Redis pub/sub), and its own exposure log (de-dup across
+    workers goes through Redis when ``ABWB_REDIS_URL`` is set; the store de-duplicates
+    on ``exposure_id`` in any case).
+    """
+    import json
+    import os
+
+    raw = json.loads(os.environ[_WORKER_ARGS_ENV])
+    settings = Settings.from_env()
+    settings = replace(
+        settings, api=replace(settings.api, host=raw["host"], port=raw["port"])
+    )
+    return build_app(argparse.Namespace(demo=False, config=None), settings)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted; returns the exit code."""
+    """Serve until interrupted; returns the exit code.
+
+    Raises:
+        InvalidInput: a bad port or worker count, or ``--workers`` with an in-memory
+            workspace (``--demo`` / ``--config``: each process would have its own copy).
+    """
     import uvicorn
 
     settings = Settings.from_env()
     host = args.host or settings.api.host
     port = args.port or settings.api.port
+    workers = getattr(args, "workers", 1)
     if not 0 < port < 65536:
         raise InvalidInput(f"must be in [1, 65535], got {port}", path="--port")
+    if not 1 <= workers <= 64:
+        raise InvalidInput(f"must be in [1, 64], got {workers}", path="--workers")
+    if workers > 1 and (args.demo or args.config):
+        raise InvalidInput(
+            "--workers > 1 needs a shared store (SQLite file or PostgreSQL): an in-memory "
+            "workspace (--demo / --config) would differ per worker",
+            path="--workers",
+        )
     settings = replace(settings, api=replace(settings.api, host=host, port=port))
     app = build_app(args, settings)
     check_exposure(host, app)
-    print(f"abwb serve: listening on http://{host}:{port} (OpenAPI at /schema); Ctrl-C stops",
-          flush=True)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=args.log_level,
-        access_log=False,
-        lifespan="on",
-        # X-Forwarded-* only from configured proxies (uvicorn trusts loopback otherwise)
-        proxy_headers=bool(settings.api.trusted_proxies),
-        forwarded_allow_ips=list(settings.api.trusted_proxies) or "",
+    print(
+        f"abwb serve: listening on http://{host}:{port} with {workers} worker(s) "
+        "(OpenAPI at /schema); Ctrl-C stops",
+        flush=True,
     )
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": args.log_level,
+        "access_log": False,
+        "lifespan": "on",
+        # X-Forwarded-* only from configured proxies (uvicorn trusts loopback otherwise)
+        "proxy_headers": bool(settings.api.trusted_proxies),
+        "forwarded_allow_ips": list(settings.api.trusted_proxies) or "",
+    }
+    if workers == 1:
+        uvicorn.run(app, **common)
+        return 0
+    import json
+    import os
+
+    # the parent's app was built only to check the configuration: the workers build theirs
+    os.environ[_WORKER_ARGS_ENV] = json.dumps({"host": host, "port": port})
+    uvicorn.run("abwb.cli.serve:worker_app", factory=True, workers=workers, **common)
     return 0

@@ -3,7 +3,7 @@
 What belongs here: :class:`ExposureLog`. The assignment handler hands it the
 decisions it served (:meth:`ExposureLog.offer`, a non-blocking ``put``); a
 background task takes batches from the queue, drops repeats with the cache's
-``first_exposure`` (so a unit assigned a million times is logged once per
+``first_exposures`` (so a unit assigned a million times is logged once per
 experiment and phase), and appends the rest to the :class:`~abwb.store.EventStore`
 in a worker thread, retrying with backoff.
 
@@ -281,26 +281,31 @@ class ExposureLog:
             self._checkpoint()
 
     async def _fresh(self, batch: Sequence[_Pending]) -> list[_Pending]:
-        """Drop exposures already logged (within the batch, or earlier per the cache)."""
+        """Drop exposures already logged (within the batch, or earlier per the cache).
+
+        The whole batch is checked in one cache call (one Redis pipeline).
+        """
         seen: set[str] = set()
-        fresh: list[_Pending] = []
+        unique: list[_Pending] = []
         for pending in batch:
-            key = pending[0]
-            if key in seen:
+            if pending[0] in seen:
                 self.counts["duplicates"] += 1
                 continue
-            seen.add(key)
-            try:
-                first = await self._cache.first_exposure(f"exposure:{key}", self.config.dedup_ttl_s)
-            except CacheError as exc:
-                # The store de-duplicates on exposure_id too: write rather than lose it.
-                self.counts["dedup_degraded"] += 1
-                log.warning("exposure de-dup skipped (cache failed): %s", exc)
-                first = True
-            if first:
-                fresh.append(pending)
-            else:
-                self.counts["duplicates"] += 1
+            seen.add(pending[0])
+            unique.append(pending)
+        if not unique:
+            return []
+        try:
+            firsts = await self._cache.first_exposures(
+                [f"exposure:{p[0]}" for p in unique], self.config.dedup_ttl_s
+            )
+        except CacheError as exc:
+            # The store de-duplicates on exposure_id too: write rather than lose it.
+            self.counts["dedup_degraded"] += len(unique)
+            log.warning("exposure de-dup skipped (cache failed): %s", exc)
+            return unique
+        fresh = [p for p, first in zip(unique, firsts, strict=True) if first]
+        self.counts["duplicates"] += len(unique) - len(fresh)
         return fresh
 
     async def _flush(self, batch: Sequence[_Pending]) -> None:

@@ -8,10 +8,12 @@ from abwb.serving.assignment import (
     UnitResult,
     check_unit_id,
 )
+from abwb.serving.in_flight import InFlightLimit
 
 __all__ = [
     "MAX_UNIT_ID_BYTES",
     "FlagsResult",
+    "InFlightLimit",
     "Serving",
     "UnitRequest",
     "UnitResult",

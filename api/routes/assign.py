@@ -8,6 +8,7 @@ shaping the response. No rule about what is served or logged lives here.
 from typing import Any
 
 from litestar import Request, post
+from litestar.exceptions import ServiceUnavailableException
 from litestar.params import JSONBody
 
 from abwb.serving import UnitRequest, UnitResult
@@ -48,13 +49,29 @@ def _response(result: UnitResult) -> AssignResponse:
     tags=["assignment"],
 )
 async def assign(request: Request[Any, Any, Any], data: JSONBody[AssignRequest]) -> AssignResponse:
-    """Assign one unit to every (or the named) experiments."""
-    result = await services_of(request).serving.assign(
-        UnitRequest(data.unit_id, data.unit_type, data.attributes),
-        experiments=data.experiments,
-        log_exposure=data.log_exposure,
-        with_flags=data.flags,
-    )
+    """Assign one unit to every (or the named) experiments.
+
+    Raises:
+        ServiceUnavailableException: more than ``ABWB_API_MAX_IN_FLIGHT`` requests are
+            in flight (503 + ``Retry-After``; counted as ``assign_shed`` in /metrics).
+    """
+    services = services_of(request)
+    gate = services.in_flight
+    if not gate.try_enter():
+        raise ServiceUnavailableException(
+            f"overloaded: {gate.limit} assignment requests already in flight "
+            "(ABWB_API_MAX_IN_FLIGHT); retry shortly",
+            headers={"Retry-After": "1"},
+        )
+    try:
+        result = await services.serving.assign(
+            UnitRequest(data.unit_id, data.unit_type, data.attributes),
+            experiments=data.experiments,
+            log_exposure=data.log_exposure,
+            with_flags=data.flags,
+        )
+    finally:
+        gate.leave()
     return _response(result)
 
 

@@ -82,6 +82,17 @@ class ServiceCollector(Collector):
             "abwb_degradations", "Assignment requests served degraded, by what was skipped.",
             "kind", dict(degradations),
         )
+        flight = services.in_flight.counters()
+        yield _gauge("abwb_assign_in_flight_limit",
+                     "Assignment requests allowed in flight (0: unlimited).", flight["limit"])
+        yield _gauge("abwb_assign_in_flight", "Assignment requests in flight now.",
+                     flight["in_flight"])
+        yield _gauge("abwb_assign_in_flight_peak", "Most assignment requests in flight at once.",
+                     flight["peak"])
+        yield _counter("abwb_assign_admitted", "Assignment requests admitted.", flight["admitted"])
+        yield _counter("abwb_assign_shed",
+                       "Assignment requests shed with 503 (over the in-flight limit).",
+                       flight["shed"])
         ring_counters = getattr(services.auth.keys, "counters", None)
         if isinstance(ring_counters, dict):
             yield _labelled("abwb_api_key_ring_events", "API key ring reloads and failures.",

@@ -74,3 +74,23 @@ def test_concurrent_first_exposures_admit_exactly_one(
             await cache.close()
 
     asyncio.run(scenario())
+
+
+def test_first_exposures_batch_answers_like_one_call_per_key(
+    make_cache: Callable[[], AssignmentCache],
+) -> None:
+    async def scenario() -> None:
+        cache = make_cache()
+        try:
+            assert await cache.first_exposures([], 60) == []
+            assert await cache.first_exposure("batch/p1/user/seen", 60) is True
+            keys = ["batch/p1/user/a", "batch/p1/user/seen", "batch/p1/user/b", "batch/p1/user/a"]
+            assert await cache.first_exposures(keys, 60) == [True, False, True, False]
+            assert await cache.first_exposures(keys[:3], 60) == [False, False, False]
+            assert await cache.first_exposure("batch/p1/user/b", 60) is False
+            await cache.forget_exposure("batch/p1/user/a")
+            assert await cache.first_exposures(["batch/p1/user/a"], 60) == [True]
+        finally:
+            await cache.close()
+
+    asyncio.run(scenario())

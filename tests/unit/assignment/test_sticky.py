@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from abwb.assignment import Assigner, Reason, StickyAssigner, reweight
@@ -29,6 +29,9 @@ class BrokenCache:
         raise CacheError("connection refused")
 
     async def first_exposure(self, key: str, ttl_s: float) -> bool:
+        raise CacheError("connection refused")
+
+    async def first_exposures(self, keys: Sequence[str], ttl_s: float) -> list[bool]:
         raise CacheError("connection refused")
 
     async def close(self) -> None:

@@ -1,0 +1,97 @@
+"""`abwb serve --workers 2`: two real worker processes share the port and one store.
+
+A config change made through one worker (a flag kill) is served by every worker once
+their watchers have seen the new version (waited for with a deadline, never a sleep).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "checkout.yaml"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], bool], deadline_s: float = 60.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url + "/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def versions(url: str, n: int) -> set[int]:
+    """Config versions served over ``n`` fresh connections (spread over the workers)."""
+    seen: set[int] = set()
+    for i in range(n):
+        with httpx.Client(timeout=5) as c:
+            r = c.post(url + "/v1/assign", json={"unit_id": f"u{i}", "log_exposure": False})
+            assert r.status_code == 200, r.text
+            seen.add(r.json()["config_version"])
+    return seen
+
+
+@pytest.mark.slow
+def test_two_workers_answer_and_serve_a_change_made_through_one(tmp_path: Path) -> None:
+    env = {**os.environ, "ABWB_HOME": str(tmp_path), "ABWB_API_SNAPSHOT_POLL_S": "0.2"}
+    env.pop("ABWB_DATABASE_URL", None)
+    env.pop("ABWB_REDIS_URL", None)
+    cli = [sys.executable, "-m", "abwb.cli.main"]
+    subprocess.run([*cli, "apply", "--yes", str(EXAMPLES)], env=env, check=True, timeout=120)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [*cli, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: answers(url))
+        wait_for(lambda: len(children(proc.pid)) >= 2)
+        before = versions(url, 20)
+        assert len(before) == 1
+        r = httpx.post(url + "/v1/flags/single-page-cart/kill", json={"reason": "test"}, timeout=5)
+        assert r.status_code == 200, r.text
+        wait_for(lambda: versions(url, 20).isdisjoint(before) and len(versions(url, 20)) == 1)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_workers_refuse_an_in_memory_workspace() -> None:
+    from abwb.cli.main import build_parser
+    from abwb.cli.serve import run
+    from abwb.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="--workers"):
+        run(build_parser().parse_args(["serve", "--demo", "--workers", "2"]))

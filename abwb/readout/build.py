@@ -97,7 +97,7 @@ def assemble_readout(
         experiment: The experiment.
         metrics: Per-metric statistics (primary first).
         quality: Data-quality section.
-        units: Analysed units (``unit_id``, ``variant``, ``first_exposed_at``).
+        units: Analysed units per variant and day (:data:`abwb.metrics.UNIT_DAYS_SCHEMA`).
         as_of: Last day of data.
         engine: Statistics engine.
         alpha: Significance level.
@@ -117,9 +117,10 @@ def assemble_readout(
     results = results_frame(table, metrics)
     over_time = lift_over_time(metrics, control=control, variants=treatments, engine=engine,
                                config=config, planned_n=planned_n)
-    counts = dict(units.group_by("variant").len().iter_rows()) if units.height else {}
+    counts = dict(units.group_by("variant").agg(pl.col("units").sum()).iter_rows()) \
+        if units.height else {}
     first = units["first_exposed_at"].min() if units.height else None
-    last = units["first_exposed_at"].max() if units.height else None
+    last = units["last_exposed_at"].max() if units.height else None
     roles = {m.definition.key: m.role for m in metrics}
     facts = ExperimentFacts(
         key=experiment.key,

@@ -51,9 +51,9 @@ UNIT_DAYS_SCHEMA = pl.Schema({
 })
 
 __all__ = [
+    "UNIT_DAYS_SCHEMA",
     "EngineName",
     "compute_statistics",
-    "UNIT_DAYS_SCHEMA",
     "daily_cumulative_statistics",
     "statistics_from_store",
     "unit_days",

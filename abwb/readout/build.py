@@ -17,6 +17,7 @@ import polars as pl
 from abwb import __version__
 from abwb.config.experiment import Experiment
 from abwb.errors import InvalidInput, NotFound
+from abwb.metrics import WarehouseSource
 from abwb.readout.analysis import MetricData, analyse_metrics, lift_over_time, results_frame
 from abwb.readout.model import (
     Engine,
@@ -168,6 +169,7 @@ def build_readout(
     metrics: Sequence[str] | str | None = None,
     segments: Sequence[str] | str | None = None,
     today: date | None = None,
+    warehouse: WarehouseSource | None = None,
 ) -> ReadoutResult:
     """Read out one experiment from the stores.
 
@@ -181,6 +183,9 @@ def build_readout(
         metrics: Metric keys to analyse; default the experiment's own.
         segments: Reserved for segment breakdowns; must be empty.
         today: The current date (the caller's clock; default the system clock, UTC).
+        warehouse: Run the metric pipeline in this warehouse (its tables hold the
+            exposures and events) instead of reading the event store; only aggregates
+            come back. The config still comes from the config store.
 
     Returns:
         The readout.
@@ -225,7 +230,7 @@ def build_readout(
     as_of_day = params.as_of or last_complete_day(current)
     until = window_end(as_of_day)
     statistics = readout_statistics(
-        event_store, experiment, [(definitions[k], role) for k, role in roles], until=until,
+        event_store if warehouse is None else warehouse, experiment, [(definitions[k], role) for k, role in roles], until=until,
         layer_salts={layer.key: layer.effective_salt for layer in bundle.layers},
     )
     quality = assess_quality(statistics.quality, statistics.units, experiment)

@@ -23,13 +23,13 @@ import polars as pl
 from abwb.config.experiment import Experiment
 from abwb.config.metric import MetricDefinition
 from abwb.metrics import (
-    FrameSource,
+    UNIT_DAYS_SCHEMA,
     DataQualityResult,
+    FrameSource,
     MetricPlan,
+    WarehouseSource,
     compute_statistics,
     daily_cumulative_statistics,
-    UNIT_DAYS_SCHEMA,
-    WarehouseSource,
     plan_metrics,
     read_store_frames,
     stats_from_frame,

@@ -19,10 +19,15 @@ from abwb.config import (
     Variant,
 )
 from abwb.errors import InvalidInput
-from abwb.metrics import AssignmentAudit, DataQualityResult, MetricResults, statistics_from_store
+from abwb.metrics import (
+    UNIT_DAYS_SCHEMA,
+    AssignmentAudit,
+    DataQualityResult,
+    MetricResults,
+    statistics_from_store,
+)
 from abwb.readout import ReadoutResult, build_readout, results_table
 from abwb.readout.build import window_end
-from abwb.metrics import UNIT_DAYS_SCHEMA
 from abwb.readout.quality import assess_quality
 from abwb.simulate import (
     ConversionStream,

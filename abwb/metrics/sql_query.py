@@ -377,8 +377,10 @@ def units_query(request: PipelineRequest, tables: WarehouseTables) -> exp.Expres
 
 
 def unit_days_query(request: PipelineRequest, tables: WarehouseTables) -> exp.Expression:
-    """Analysed units per variant and UTC day of first exposure (``variant, day, units,
-    first_t, last_t``; ``day`` counts days since 1970-01-01).
+    """Analysed units per variant and UTC day of first exposure.
+
+    Columns ``variant, day, units, first_t, last_t``; ``day`` counts days since
+    1970-01-01, ``first_t``/``last_t`` are the day's first and last first exposure.
 
     Args:
         request: As :func:`aggregates_query` (the metric plans are not used).
@@ -387,10 +389,10 @@ def unit_days_query(request: PipelineRequest, tables: WarehouseTables) -> exp.Ex
     Returns:
         The neutral sqlglot tree: O(variants x days) rows, never one per unit.
     """
+    day = "CAST(FLOOR(first_t / 86400000000.0) AS BIGINT)"
     return _with([_exposures_cte(request, tables), *_units_ctes(request)],
-                 "SELECT variant, CAST(FLOOR(first_t / 86400000000.0) AS BIGINT) AS day,"
-                 " count(*) AS units, min(first_t) AS first_t, max(first_t) AS last_t"
-                 " FROM abwb_units GROUP BY variant, CAST(FLOOR(first_t / 86400000000.0) AS BIGINT)")
+                 f"SELECT variant, {day} AS day, count(*) AS units, min(first_t) AS first_t,"
+                 f" max(first_t) AS last_t FROM abwb_units GROUP BY variant, {day}")
 
 
 def pairs_query(request: PipelineRequest, tables: WarehouseTables) -> exp.Expression:

@@ -230,7 +230,8 @@ def build_readout(
     as_of_day = params.as_of or last_complete_day(current)
     until = window_end(as_of_day)
     statistics = readout_statistics(
-        event_store if warehouse is None else warehouse, experiment, [(definitions[k], role) for k, role in roles], until=until,
+        event_store if warehouse is None else warehouse, experiment,
+        [(definitions[k], role) for k, role in roles], until=until,
         layer_salts={layer.key: layer.effective_salt for layer in bundle.layers},
     )
     quality = assess_quality(statistics.quality, statistics.units, experiment)

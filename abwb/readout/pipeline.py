@@ -7,7 +7,8 @@ aggregates come back), run
 :func:`~abwb.metrics.compute_statistics` over the readout window (per-variant
 statistics with capping and CUPED covariates, data quality, the assignment audit,
 the analysed units) and :func:`~abwb.metrics.daily_cumulative_statistics` for lift
-over time, :func:`~abwb.metrics.unit_days` for exposures per day, and hand the result to the readout as :class:`~abwb.readout.analysis.MetricData`.
+over time and :func:`~abwb.metrics.unit_days` for exposures per day, and hand the
+result to the readout as :class:`~abwb.readout.analysis.MetricData`.
 Metric semantics (windows, capping, CUPED, first exposure, crossovers) are defined
 in :mod:`abwb.metrics.plan`, never here.
 """

@@ -137,7 +137,7 @@ def test_postgres_readout_equals_the_embedded_one(
 def test_unit_days_cross_the_wire_as_aggregates(
     pg: tuple[PostgresEventStore, str], sim: Any
 ) -> None:
-    store, url = pg
+    _, url = pg
     until = window_end(AS_OF)
     local = unit_days(sim.exposures, sim.events, experiment=EXPERIMENT, as_of=until)
     reference = unit_days(sim.exposures, sim.events, experiment=EXPERIMENT, as_of=until,

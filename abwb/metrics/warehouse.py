@@ -12,10 +12,14 @@ only when such a source is opened; their errors become
 from __future__ import annotations
 
 import sys
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import polars as pl
+import sqlglot
+from sqlglot import exp
 
 from abwb.errors import InvalidInput, StorageError
 from abwb.metrics.duckdb_engine import DuckDBRunner
@@ -148,27 +152,57 @@ class SparkRunner:
     Args:
         session: A ``pyspark.sql.SparkSession``.
         owns: Stop the session with the runner.
+        materialise: Compute each CTE once as a cached temp view (see :meth:`_run`).
     """
 
     dialect = "spark"
 
-    def __init__(self, session: Any, *, owns: bool) -> None:
+    def __init__(self, session: Any, *, owns: bool, materialise: bool = True) -> None:
         self.session = session
         self._owns = owns
+        self.materialise = materialise
+
+    def _run(self, sql: str, collect: Callable[[Any], Any]) -> Any:
+        """Run ``sql`` with every CTE materialised once as a cached temp view.
+
+        Spark inlines a CTE at each reference, so the pipeline's chain (units → values →
+        capped → sums) would be planned and executed again per reference; ``CACHE TABLE``
+        computes each step once. The views are uncached and dropped afterwards.
+        """
+        tree = sqlglot.parse_one(sql, read="spark")
+        key = "with_" if "with_" in tree.args else "with"  # sqlglot renamed the arg
+        with_ = tree.args.get(key) if self.materialise else None
+        views: list[str] = []
+        try:
+            if with_ is not None:
+                tag = uuid.uuid4().hex[:8]
+                names: dict[str, str] = {}
+                for cte in with_.expressions:
+                    body = _renamed(cte.this, names)
+                    view = f"abwb_{tag}_{cte.alias}"
+                    views.append(view)
+                    self.session.sql(f"CACHE TABLE {view} AS {body.sql(dialect='spark')}")
+                    names[cte.alias] = view
+                tree = _renamed(tree, names)
+                tree.set(key, None)
+                sql = tree.sql(dialect="spark")
+            return collect(self.session.sql(sql))
+        except Exception as exc:  # pyspark raises many unrelated classes; all are query errors
+            raise StorageError(f"Spark query failed: {exc}") from exc
+        finally:
+            for view in reversed(views):  # dependants first: a view resolves its inputs
+                self.session.sql(f"UNCACHE TABLE IF EXISTS {view}")
+                self.session.sql(f"DROP VIEW IF EXISTS {view}")
 
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         """All rows of a query."""
-        try:
-            return [tuple(r) for r in self.session.sql(sql).collect()]
-        except Exception as exc:  # pyspark raises many unrelated classes; all are query errors
-            raise StorageError(f"Spark query failed: {exc}") from exc
+        rows: list[tuple[Any, ...]] = self._run(
+            sql, lambda df: [tuple(r) for r in df.collect()])
+        return rows
 
     def fetch_frame(self, sql: str) -> pl.DataFrame:
         """A query's result as a polars frame (through Arrow)."""
-        try:
-            table = self.session.sql(sql).toArrow()
-        except Exception as exc:
-            raise StorageError(f"Spark query failed: {exc}") from exc
+        table = self._run(sql, lambda df: df.toArrow())
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         return frame
@@ -177,6 +211,17 @@ class SparkRunner:
         """Stop the session when owned."""
         if self._owns:
             self.session.stop()
+
+
+def _renamed(node: Any, names: Mapping[str, str]) -> Any:
+    """``node`` with unqualified table references to CTE ``names`` replaced by views."""
+    def swap(n: Any) -> Any:
+        if isinstance(n, exp.Table) and not n.args.get("db") and n.name in names:
+            alias = n.alias or n.name
+            return exp.Table(this=exp.to_identifier(names[n.name]),
+                             alias=exp.TableAlias(this=exp.to_identifier(alias)))
+        return n
+    return node.copy().transform(swap)
 
 
 def spark_session(url: str) -> Any:

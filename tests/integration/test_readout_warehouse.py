@@ -181,3 +181,28 @@ def test_spark_readout_equals_the_embedded_one(
     readout = build_readout((_config(), MemoryEventStore()), EXPERIMENT.key, as_of=AS_OF,
                             today=AS_OF, warehouse=source)
     assert_same_report(_results(readout, tmp_path), embedded)
+
+
+@pytest.mark.spark
+def test_spark_cached_steps_give_the_same_rows_and_leave_no_views(
+    spark: Any, sim: Any, tmp_path: Path
+) -> None:
+    from abwb.metrics.engine import PipelineRequest
+    from abwb.metrics.plan import plan_metrics
+    from abwb.metrics.sql_engine import SqlEngine
+    from abwb.metrics.warehouse import MATERIALISED_CTES, SparkRunner
+
+    for name, frame in (("exposures", sim.exposures), ("events", sim.events)):
+        path = tmp_path / f"whc_{name}.parquet"
+        frame.write_parquet(path)
+        spark.read.parquet(str(path)).createOrReplaceTempView(f"whc_{name}")
+    tables = WarehouseTables("whc_exposures", "whc_events")
+    request = PipelineRequest(EXPERIMENT.key, 1, plan_metrics(METRICS), None, "exclude",
+                              keep_units=False, audit=EXPERIMENT)
+    inline = SqlEngine(SparkRunner(spark, owns=False), tables).run(request)
+    cached = SqlEngine(SparkRunner(spark, owns=False, materialise=MATERIALISED_CTES),
+                       tables).run(request)
+    assert cached.stats.equals(inline.stats)
+    assert cached.units_per_variant == inline.units_per_variant
+    assert cached.audit == inline.audit
+    assert not [t.name for t in spark.catalog.listTables() if t.name.startswith("abwb_")]

@@ -390,9 +390,10 @@ def unit_days(
                 "variant": pl.String, "day": pl.Int64, "units": pl.Int64,
                 "first_t": pl.Int64, "last_t": pl.Int64})
         else:
-            rows = session.engine.run(request).units
-            assert rows is not None  # keep_units=True
-            rows = rows.group_by("variant", (pl.col("first_t") // 86_400_000_000).alias("day")).agg(
+            units = session.engine.run(request).units
+            assert units is not None  # keep_units=True
+            day = (pl.col("first_t") // 86_400_000_000).alias("day")
+            rows = units.group_by("variant", day).agg(
                 pl.len().cast(pl.Int64).alias("units"), pl.col("first_t").min(),
                 pl.col("first_t").max().alias("last_t"))
     finally:

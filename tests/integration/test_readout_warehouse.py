@@ -150,8 +150,9 @@ def test_unit_days_cross_the_wire_as_aggregates(
                                as_of=until)
     per_variant = dict(reference.group_by("variant").agg(pl.col("units").sum()).iter_rows())
     assert per_variant == stats.quality.units_per_variant
-    first = reference.group_by("variant").agg(pl.col("first_exposed_at").min())
-    assert first["first_exposed_at"].min() >= START
+    assert reference["date"].min() == START.date()
+    assert (reference["first_exposed_at"] <= reference["last_exposed_at"]).all()
+    assert (reference["first_exposed_at"].dt.date() == reference["date"]).all()
 
 
 def test_the_cli_passes_the_warehouse_url() -> None:

@@ -24,6 +24,8 @@ variable                          meaning (default)
 ``ABWB_API_TRUSTED_PROXIES``      addresses whose ``X-Forwarded-For`` is trusted (none)
 ``ABWB_ALPHA``                    default significance level (0.05)
 ``ABWB_REPORTS_DIR``              where readouts are written (``./reports``)
+``ABWB_WAREHOUSE_URL``            readouts run in this warehouse (``postgresql://...``,
+                                ``local[N]``, ``sc://host:port``; unset: the event store)
 ================================  ==============================================
 """
 
@@ -219,6 +221,7 @@ class AnalysisSettings:
 
     alpha: float = 0.05
     reports_dir: Path = Path("reports")
+    warehouse_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +253,7 @@ class Settings:
             analysis=AnalysisSettings(
                 alpha=_float(env, "ABWB_ALPHA", 0.05, 0.0, 1.0),
                 reports_dir=Path(env.get("ABWB_REPORTS_DIR", "reports")),
+                warehouse_url=env.get("ABWB_WAREHOUSE_URL") or None,
             ),
         )
 

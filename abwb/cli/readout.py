@@ -56,6 +56,9 @@ def register(sub: Any) -> None:
                    help="last day of data, YYYY-MM-DD (UTC; default yesterday, the last "
                         "complete day; today reads a partial day)")
     p.add_argument("--engine", choices=ENGINES, default="frequentist")
+    p.add_argument("--warehouse", metavar="URL", default=None,
+                   help="run the metric SQL where the data is: postgresql://..., local[N], "
+                        "sc://host:port (default ABWB_WAREHOUSE_URL; unset: the event store)")
     p.add_argument("--alpha", type=str, default=None, help="significance level (default 0.05)")
     p.add_argument("--metrics", default=None,
                    help="comma-separated metric keys (the experiment's guardrails are always "
@@ -74,10 +77,11 @@ def _literal(value: str) -> Any:
 
 def _options(args: argparse.Namespace, declared: list[str]) -> dict[str, Any]:
     options: dict[str, Any] = {"as_of": args.as_of, "engine": args.engine,
-                               "alpha": args.alpha, "metrics": args.metrics}
+                               "alpha": args.alpha, "metrics": args.metrics,
+                               "warehouse": args.warehouse}
     extra: dict[str, Any] = {}
     for name, value in args.parameter:
-        if name in ("experiment_key", "database_url", "database_schema"):
+        if name in ("experiment_key", "database_url", "database_schema", "warehouse_url"):
             raise InvalidInput(f"set by the command itself; got -p {name} {value}", path=name)
         if name in options:
             options[name] = _literal(value) if name != "as_of" else value

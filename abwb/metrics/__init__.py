@@ -12,10 +12,12 @@ from abwb.metrics.inputs import (
     read_store_frames,
 )
 from abwb.metrics.pipeline import (
+    UNIT_DAYS_SCHEMA,
     EngineName,
     compute_statistics,
     daily_cumulative_statistics,
     statistics_from_store,
+    unit_days,
 )
 from abwb.metrics.plan import MetricPlan, ValuePlan, plan_metrics
 from abwb.metrics.polars_engine import PolarsEngine
@@ -33,6 +35,7 @@ from abwb.metrics.warehouse import WarehouseSource
 
 __all__ = [
     "STATS_SCHEMA",
+    "UNIT_DAYS_SCHEMA",
     "AssignmentAudit",
     "AuditStatus",
     "CrossoverPolicy",
@@ -61,4 +64,5 @@ __all__ = [
     "read_store_frames",
     "statistics_from_store",
     "stats_from_frame",
+    "unit_days",
 ]

@@ -38,13 +38,25 @@ from abwb.metrics.results import (
     stats_from_frame,
     variant_checks,
 )
+from abwb.metrics.sql_engine import SqlEngine
 from abwb.metrics.warehouse import WarehouseSource, open_engine
 
+#: Columns of :func:`unit_days`: analysed units per variant and UTC day of first exposure.
+UNIT_DAYS_SCHEMA = pl.Schema({
+    "date": pl.Date(),
+    "variant": pl.String(),
+    "units": pl.Int64(),
+    "first_exposed_at": pl.Datetime("us", "UTC"),
+    "last_exposed_at": pl.Datetime("us", "UTC"),
+})
+
 __all__ = [
+    "UNIT_DAYS_SCHEMA",
     "EngineName",
     "compute_statistics",
     "daily_cumulative_statistics",
     "statistics_from_store",
+    "unit_days",
 ]
 
 EngineName = Literal["duckdb", "polars", "postgres", "spark"]
@@ -110,10 +122,11 @@ class _Session:
         crossovers: str,
         as_of: datetime | None,
         phase: int | None,
+        counts_only: bool = False,
     ) -> None:
         _check_options(engine, crossovers, as_of)
         self.key, self.config = _experiment(experiment)
-        self.plans = plan_metrics(metrics, catalog=catalog)
+        self.plans = [] if counts_only else plan_metrics(metrics, catalog=catalog)
         self.crossovers: CrossoverPolicy = crossovers  # type: ignore[assignment]
         self.engine: PipelineEngine = _open(exposures, events, self.plans, engine)
         try:
@@ -330,6 +343,70 @@ def daily_cumulative_statistics(
         pl.col("total") / pl.when(pl.col("den_total") != 0).then(pl.col("den_total"))
     ).otherwise(pl.col("total") / pl.when(pl.col("n") > 0).then(pl.col("n")))
     return result.with_columns(value.alias("value"))
+
+
+def unit_days(
+    exposures: FrameSource,
+    events: FrameSource,
+    *,
+    experiment: str | Experiment,
+    phase: int | None = None,
+    as_of: datetime | None = None,
+    engine: EngineName = "duckdb",
+    crossovers: CrossoverPolicy = "exclude",
+) -> pl.DataFrame:
+    """Analysed units per variant and UTC day of first exposure, counted in the engine.
+
+    The units are those :func:`compute_statistics` analyses with the same options
+    (crossovers excluded or kept by first exposure). SQL engines (DuckDB, PostgreSQL,
+    Spark) return O(variants x days) rows, never one row per unit; the polars
+    reference engine aggregates its unit frame in process.
+
+    Args:
+        exposures: Exposures source (see :func:`compute_statistics`).
+        events: Events source (unused by the count, checked like there).
+        experiment: Experiment key or config.
+        phase: Phase to analyse.
+        as_of: Exclusive data cut-off.
+        engine: As :func:`compute_statistics`.
+        crossovers: ``exclude`` or ``first``.
+
+    Returns:
+        A frame with columns :data:`UNIT_DAYS_SCHEMA`, sorted by variant and date.
+
+    Raises:
+        InvalidInput: as :func:`compute_statistics`.
+    """
+    session = _Session(exposures, events, [], experiment=experiment, catalog=(),
+                       engine=engine, crossovers=crossovers, as_of=as_of, phase=phase,
+                       counts_only=True)
+    try:
+        request = PipelineRequest(
+            experiment=session.key, phase=session.phase, plans=[],
+            as_of_us=None if as_of is None else _micros(as_of), crossovers=session.crossovers,
+            keep_units=True, keep_pairs=False, audit=None, layer_salt=None)
+        if isinstance(session.engine, SqlEngine):
+            rows = pl.DataFrame(session.engine.unit_days(request), orient="row", schema={
+                "variant": pl.String, "day": pl.Int64, "units": pl.Int64,
+                "first_t": pl.Int64, "last_t": pl.Int64})
+        else:
+            units = session.engine.run(request).units
+            assert units is not None  # keep_units=True
+            day = (pl.col("first_t") // 86_400_000_000).alias("day")
+            rows = units.group_by("variant", day).agg(
+                pl.len().cast(pl.Int64).alias("units"), pl.col("first_t").min(),
+                pl.col("first_t").max().alias("last_t"))
+    finally:
+        session.close()
+
+    def instant(column: str) -> pl.Expr:
+        return pl.col(column).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+
+    return rows.select(
+        pl.col("day").cast(pl.Int32).cast(pl.Date).alias("date"), pl.col("variant"),
+        pl.col("units").cast(pl.Int64), instant("first_t").alias("first_exposed_at"),
+        instant("last_t").alias("last_exposed_at"),
+    ).sort("variant", "date")
 
 
 def _days(span: tuple[int, int], as_of: datetime | None) -> list[tuple[date, int]]:

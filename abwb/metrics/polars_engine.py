@@ -180,6 +180,8 @@ class PolarsEngine:
                      *(e.alias(n) for e, n in zip(extra, names, strict=True)))
                 .select(pl.lit(p.key).alias("metric"), pl.all())
             )
+        if not frames:  # no metrics: a unit count only (abwb.metrics.unit_days)
+            return pl.DataFrame(schema=STATS_SCHEMA)
         stats = pl.concat(frames, how="vertical_relaxed")
         return stats.cast(dict(STATS_SCHEMA)).select(list(STATS_SCHEMA)).sort(  # type: ignore[arg-type]
             "metric", "variant")

@@ -27,6 +27,7 @@ from abwb.metrics.sql_query import (
     audit_query,
     pairs_query,
     render,
+    unit_days_query,
     units_query,
 )
 
@@ -153,6 +154,10 @@ class SqlEngine:
             stats=out.stats, units=units, exposures_per_variant=out.exposures_per_variant,
             units_per_variant=out.units_per_variant, crossover_units=out.crossover_units,
             events_before_exposure=out.events_before_exposure, pairs=pairs, audit=audit)
+
+    def unit_days(self, request: PipelineRequest) -> list[tuple[Any, ...]]:
+        """Rows of :func:`~abwb.metrics.sql_query.unit_days_query`, run where the data is."""
+        return self._fetch(render(unit_days_query(request, self.tables), self.runner.dialect))
 
     def close(self) -> None:
         """Close the runner when this engine owns it."""

@@ -56,6 +56,7 @@ __all__ = [
     "audit_query",
     "pairs_query",
     "render",
+    "unit_days_query",
     "units_query",
 ]
 
@@ -373,6 +374,25 @@ def units_query(request: PipelineRequest, tables: WarehouseTables) -> exp.Expres
     cols = ", ".join(p.column(n) for p in request.plans for n, _ in p.parts())
     return _with(_pipeline_ctes(request, tables),
                  f"SELECT unit_type, unit_id, variant, first_t, {cols} FROM abwb_capped")
+
+
+def unit_days_query(request: PipelineRequest, tables: WarehouseTables) -> exp.Expression:
+    """Analysed units per variant and UTC day of first exposure.
+
+    Columns ``variant, day, units, first_t, last_t``; ``day`` counts days since
+    1970-01-01, ``first_t``/``last_t`` are the day's first and last first exposure.
+
+    Args:
+        request: As :func:`aggregates_query` (the metric plans are not used).
+        tables: As :func:`aggregates_query`.
+
+    Returns:
+        The neutral sqlglot tree: O(variants x days) rows, never one per unit.
+    """
+    day = "CAST(FLOOR(first_t / 86400000000.0) AS BIGINT)"
+    return _with([_exposures_cte(request, tables), *_units_ctes(request)],
+                 f"SELECT variant, {day} AS day, count(*) AS units, min(first_t) AS first_t,"
+                 f" max(first_t) AS last_t FROM abwb_units GROUP BY variant, {day}")
 
 
 def pairs_query(request: PipelineRequest, tables: WarehouseTables) -> exp.Expression:

@@ -12,10 +12,14 @@ only when such a source is opened; their errors become
 from __future__ import annotations
 
 import sys
+import uuid
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import polars as pl
+import sqlglot
+from sqlglot import exp
 
 from abwb.errors import InvalidInput, StorageError
 from abwb.metrics.duckdb_engine import DuckDBRunner
@@ -23,6 +27,7 @@ from abwb.metrics.sql_engine import SqlEngine, SqlRunner
 from abwb.metrics.sql_query import WarehouseTables
 
 __all__ = [
+    "MATERIALISED_CTES",
     "PostgresRunner",
     "SparkRunner",
     "WarehouseEngineName",
@@ -30,6 +35,11 @@ __all__ = [
     "open_engine",
     "spark_session",
 ]
+
+#: Pipeline steps read more than once, which ``SparkRunner(materialise=...)`` can cache.
+#: Off by default: measured slower on local[2] (20k units: 13.9-25.2 s cached vs
+#: 6.7-7.0 s inline, warm), since Spark's adaptive execution already reuses exchanges.
+MATERIALISED_CTES = frozenset({"abwb_units", "abwb_values", "abwb_sums"})
 
 #: Engines a :class:`WarehouseSource` runs on.
 WarehouseEngineName = Literal["duckdb", "postgres", "spark"]
@@ -152,27 +162,66 @@ class SparkRunner:
     Args:
         session: A ``pyspark.sql.SparkSession``.
         owns: Stop the session with the runner.
+        materialise: CTEs computed once as cached temp views (see :meth:`_run`;
+            e.g. :data:`MATERIALISED_CTES`; default none).
     """
 
     dialect = "spark"
 
-    def __init__(self, session: Any, *, owns: bool) -> None:
+    def __init__(self, session: Any, *, owns: bool,
+                 materialise: Collection[str] = ()) -> None:
         self.session = session
         self._owns = owns
+        self.materialise = materialise
+
+    def _run(self, sql: str, collect: Callable[[Any], Any]) -> Any:
+        """Run ``sql`` with the CTEs named in ``materialise`` computed once (cached views).
+
+        Spark inlines a CTE at each reference, so a step read twice (the units, the
+        unit values, the sums read by every UNION arm) would be executed again per
+        reference; ``CACHE TABLE`` computes it once. The other CTEs stay inline. The
+        views are uncached and dropped afterwards.
+        """
+        tree = sqlglot.parse_one(sql, read="spark")
+        key = "with_" if "with_" in tree.args else "with"  # sqlglot renamed the arg
+        with_ = tree.args.get(key) if self.materialise else None
+        views: list[str] = []
+        try:
+            if with_ is not None:
+                tag = uuid.uuid4().hex[:8]
+                names: dict[str, str] = {}
+                inline: list[str] = []  # CTEs kept as such, already renamed
+                for cte in with_.expressions:
+                    body = _renamed(cte.this, names).sql(dialect="spark")
+                    if cte.alias not in self.materialise:
+                        inline.append(f"{cte.alias} AS ({body})")
+                        continue
+                    view = f"abwb_{tag}_{cte.alias}"
+                    prefix = f"WITH {', '.join(inline)} " if inline else ""
+                    self.session.sql(f"CACHE TABLE {view} AS {prefix}{body}")
+                    views.append(view)
+                    names[cte.alias] = view
+                tree = _renamed(tree, names)
+                tree.set(key, None)
+                prefix = f"WITH {', '.join(inline)} " if inline else ""
+                sql = prefix + tree.sql(dialect="spark")
+            return collect(self.session.sql(sql))
+        except Exception as exc:  # pyspark raises many unrelated classes; all are query errors
+            raise StorageError(f"Spark query failed: {exc}") from exc
+        finally:
+            for view in reversed(views):  # dependants first: a view resolves its inputs
+                self.session.sql(f"UNCACHE TABLE IF EXISTS {view}")
+                self.session.sql(f"DROP VIEW IF EXISTS {view}")
 
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         """All rows of a query."""
-        try:
-            return [tuple(r) for r in self.session.sql(sql).collect()]
-        except Exception as exc:  # pyspark raises many unrelated classes; all are query errors
-            raise StorageError(f"Spark query failed: {exc}") from exc
+        rows: list[tuple[Any, ...]] = self._run(
+            sql, lambda df: [tuple(r) for r in df.collect()])
+        return rows
 
     def fetch_frame(self, sql: str) -> pl.DataFrame:
         """A query's result as a polars frame (through Arrow)."""
-        try:
-            table = self.session.sql(sql).toArrow()
-        except Exception as exc:
-            raise StorageError(f"Spark query failed: {exc}") from exc
+        table = self._run(sql, lambda df: df.toArrow())
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         return frame
@@ -181,6 +230,17 @@ class SparkRunner:
         """Stop the session when owned."""
         if self._owns:
             self.session.stop()
+
+
+def _renamed(node: Any, names: Mapping[str, str]) -> Any:
+    """``node`` with unqualified table references to CTE ``names`` replaced by views."""
+    def swap(n: Any) -> Any:
+        if isinstance(n, exp.Table) and not n.args.get("db") and n.name in names:
+            alias = n.alias or n.name
+            return exp.Table(this=exp.to_identifier(names[n.name]),
+                             alias=exp.TableAlias(this=exp.to_identifier(alias)))
+        return n
+    return node.copy().transform(swap)
 
 
 def spark_session(url: str) -> Any:

@@ -17,6 +17,7 @@ import polars as pl
 from abwb import __version__
 from abwb.config.experiment import Experiment
 from abwb.errors import InvalidInput, NotFound
+from abwb.metrics import WarehouseSource
 from abwb.readout.analysis import MetricData, analyse_metrics, lift_over_time, results_frame
 from abwb.readout.model import (
     Engine,
@@ -97,7 +98,7 @@ def assemble_readout(
         experiment: The experiment.
         metrics: Per-metric statistics (primary first).
         quality: Data-quality section.
-        units: Analysed units (``unit_id``, ``variant``, ``first_exposed_at``).
+        units: Analysed units per variant and day (:data:`abwb.metrics.UNIT_DAYS_SCHEMA`).
         as_of: Last day of data.
         engine: Statistics engine.
         alpha: Significance level.
@@ -117,9 +118,10 @@ def assemble_readout(
     results = results_frame(table, metrics)
     over_time = lift_over_time(metrics, control=control, variants=treatments, engine=engine,
                                config=config, planned_n=planned_n)
-    counts = dict(units.group_by("variant").len().iter_rows()) if units.height else {}
+    counts = dict(units.group_by("variant").agg(pl.col("units").sum()).iter_rows()) \
+        if units.height else {}
     first = units["first_exposed_at"].min() if units.height else None
-    last = units["first_exposed_at"].max() if units.height else None
+    last = units["last_exposed_at"].max() if units.height else None
     roles = {m.definition.key: m.role for m in metrics}
     facts = ExperimentFacts(
         key=experiment.key,
@@ -167,6 +169,7 @@ def build_readout(
     metrics: Sequence[str] | str | None = None,
     segments: Sequence[str] | str | None = None,
     today: date | None = None,
+    warehouse: WarehouseSource | None = None,
 ) -> ReadoutResult:
     """Read out one experiment from the stores.
 
@@ -180,6 +183,9 @@ def build_readout(
         metrics: Metric keys to analyse; default the experiment's own.
         segments: Reserved for segment breakdowns; must be empty.
         today: The current date (the caller's clock; default the system clock, UTC).
+        warehouse: Run the metric pipeline in this warehouse (its tables hold the
+            exposures and events) instead of reading the event store; only aggregates
+            come back. The config still comes from the config store.
 
     Returns:
         The readout.
@@ -224,7 +230,8 @@ def build_readout(
     as_of_day = params.as_of or last_complete_day(current)
     until = window_end(as_of_day)
     statistics = readout_statistics(
-        event_store, experiment, [(definitions[k], role) for k, role in roles], until=until,
+        event_store if warehouse is None else warehouse, experiment,
+        [(definitions[k], role) for k, role in roles], until=until,
         layer_salts={layer.key: layer.effective_salt for layer in bundle.layers},
     )
     quality = assess_quality(statistics.quality, statistics.units, experiment)

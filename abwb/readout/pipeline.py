@@ -1,11 +1,14 @@
 """The readout's metric statistics, taken from :mod:`abwb.metrics` (the one metric pipeline).
 
 What belongs here: :func:`readout_statistics` — read the experiment's exposures and
-the metrics' events from an ``EventStore`` once, run
+the metrics' events from an ``EventStore`` once (or leave them in a warehouse: a
+:class:`~abwb.metrics.WarehouseSource` runs every step where the data is and only
+aggregates come back), run
 :func:`~abwb.metrics.compute_statistics` over the readout window (per-variant
 statistics with capping and CUPED covariates, data quality, the assignment audit,
 the analysed units) and :func:`~abwb.metrics.daily_cumulative_statistics` for lift
-over time, and hand the result to the readout as :class:`~abwb.readout.analysis.MetricData`.
+over time and :func:`~abwb.metrics.unit_days` for exposures per day, and hand the
+result to the readout as :class:`~abwb.readout.analysis.MetricData`.
 Metric semantics (windows, capping, CUPED, first exposure, crossovers) are defined
 in :mod:`abwb.metrics.plan`, never here.
 """
@@ -21,26 +24,23 @@ import polars as pl
 from abwb.config.experiment import Experiment
 from abwb.config.metric import MetricDefinition
 from abwb.metrics import (
+    UNIT_DAYS_SCHEMA,
     DataQualityResult,
+    FrameSource,
     MetricPlan,
+    WarehouseSource,
     compute_statistics,
     daily_cumulative_statistics,
     plan_metrics,
     read_store_frames,
     stats_from_frame,
+    unit_days,
 )
 from abwb.readout.analysis import MetricData, Stats
 from abwb.readout.model import MetricRole
 from abwb.store.protocol import EventStore
 
-__all__ = ["UNITS_SCHEMA", "ReadoutStatistics", "readout_statistics"]
-
-#: Columns of :attr:`ReadoutStatistics.units`: one row per analysed unit.
-UNITS_SCHEMA = pl.Schema({
-    "unit_id": pl.String(),
-    "variant": pl.String(),
-    "first_exposed_at": pl.Datetime("us", "UTC"),
-})
+__all__ = ["UNIT_DAYS_SCHEMA", "ReadoutStatistics", "readout_statistics"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,8 @@ class ReadoutStatistics:
         metrics: Per metric (in the order asked): definition, role, statistics over the
             window and cumulative statistics at the end of each day.
         quality: The pipeline's data-quality findings and assignment audit.
-        units: Analysed units (crossovers excluded), columns :data:`UNITS_SCHEMA`.
+        units: Analysed units (crossovers excluded) per variant and UTC day of first
+            exposure, columns :data:`~abwb.metrics.UNIT_DAYS_SCHEMA` (never one row per unit).
         notes: The pipeline's caveats (e.g. CUPED ignored for a ratio metric).
     """
 
@@ -62,7 +63,7 @@ class ReadoutStatistics:
 
 
 def readout_statistics(
-    event_store: EventStore,
+    event_store: EventStore | WarehouseSource,
     experiment: Experiment,
     metrics: Sequence[tuple[MetricDefinition, MetricRole]],
     *,
@@ -72,7 +73,8 @@ def readout_statistics(
     """Statistics, data quality and daily cumulative statistics of one readout.
 
     Args:
-        event_store: Where exposures and events are read from.
+        event_store: Where exposures and events are read from, or the warehouse the
+            whole pipeline runs in (only aggregates cross the wire).
         experiment: The experiment config (phase, weights, audit).
         metrics: Metric definitions with their role, primary first.
         until: Exclusive end of the readout window (timezone-aware).
@@ -87,10 +89,15 @@ def readout_statistics(
     """
     definitions = [d for d, _ in metrics]
     plans = plan_metrics(definitions)
-    exposures, events = read_store_frames(event_store, experiment=experiment.key, plans=plans,
-                                          until=until)
+    exposures: FrameSource
+    events: FrameSource
+    if isinstance(event_store, WarehouseSource):
+        exposures, events = event_store, None
+    else:
+        exposures, events = read_store_frames(event_store, experiment=experiment.key,
+                                              plans=plans, until=until)
     window = compute_statistics(exposures, events, definitions, experiment=experiment,
-                                as_of=until, keep_units=True, layer_salts=layer_salts)
+                                as_of=until, layer_salts=layer_salts)
     daily = _by_day(
         daily_cumulative_statistics(exposures, events, definitions, experiment=experiment,
                                     as_of=until),
@@ -100,10 +107,7 @@ def readout_statistics(
         MetricData(d, role, window[d.key], tuple((day, stats[d.key]) for day, stats in daily))
         for d, role in metrics
     )
-    units = (
-        pl.DataFrame(schema=UNITS_SCHEMA) if window.units is None
-        else window.units.select(list(UNITS_SCHEMA))
-    )
+    units = unit_days(exposures, events, experiment=experiment, as_of=until)
     return ReadoutStatistics(metrics=data, quality=window.quality, units=units,
                              notes=window.notes)
 

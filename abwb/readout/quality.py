@@ -173,7 +173,8 @@ def daily_exposures(units: pl.DataFrame) -> pl.DataFrame:
     """New and cumulative exposed units per variant and day (UTC).
 
     Args:
-        units: One row per analysed unit with ``variant`` and ``first_exposed_at``.
+        units: Analysed units per variant and day (:data:`abwb.metrics.UNIT_DAYS_SCHEMA`:
+            ``date``, ``variant``, ``units``).
 
     Returns:
         ``date``, ``variant``, ``units``, ``cumulative_units`` sorted by variant, date.
@@ -182,8 +183,8 @@ def daily_exposures(units: pl.DataFrame) -> pl.DataFrame:
         return pl.DataFrame(schema={"date": pl.Date, "variant": pl.String, "units": pl.Int64,
                                     "cumulative_units": pl.Int64})
     return (
-        units.group_by(pl.col("first_exposed_at").dt.date().alias("date"), "variant")
-        .agg(pl.len().cast(pl.Int64).alias("units"))
+        units.group_by("date", "variant")
+        .agg(pl.col("units").sum().cast(pl.Int64))
         .sort("variant", "date")
         .with_columns(pl.col("units").cum_sum().over("variant").alias("cumulative_units"))
     )
@@ -196,7 +197,7 @@ def assess_quality(
 
     Args:
         quality: :attr:`abwb.metrics.MetricResults.quality` of the readout window.
-        units: Analysed units (``variant``, ``first_exposed_at``).
+        units: Analysed units per variant and day (:data:`abwb.metrics.UNIT_DAYS_SCHEMA`).
         experiment: The experiment.
 
     Returns:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from abwb.errors import AbwbError
+from abwb.metrics import WarehouseSource
 from abwb.readout.build import build_readout, last_complete_day
 from abwb.readout.model import ReadoutParameters, ReadoutResult
 from abwb.readout.report import export_html, report_dir, save_readout, write_results
@@ -158,6 +159,7 @@ def run_readout(
     metrics: Any = None,
     extra_parameters: Mapping[str, Any] | None = None,
     notebook: Path | None = None,
+    warehouse: str | None = None,
 ) -> ReadoutRun:
     """Run one readout end to end and write its artefacts.
 
@@ -178,6 +180,9 @@ def run_readout(
         metrics: Metric keys (default the experiment's own).
         extra_parameters: Further notebook parameters (``-p NAME VALUE``).
         notebook: Notebook to execute (default :func:`notebook_path`).
+        warehouse: Warehouse URL the metric pipeline runs in (``postgresql://...``,
+            ``local[N]``, ``sc://host:port``; default ``settings.analysis.warehouse_url``,
+            unset: the event store). See docs/warehouse.md for the tables it reads.
 
     Returns:
         The artefact paths and the readout.
@@ -195,11 +200,15 @@ def run_readout(
         metrics=metrics,
     )
     day = params.as_of or last_complete_day(today)
+    url = warehouse if warehouse is not None else settings.analysis.warehouse_url
+    source = None if not url else WarehouseSource(url)
+    if source is not None:
+        source.engine  # noqa: B018 - validates the URL before any store opens
     stores = open_stores(settings)
     try:
         readout = build_readout((stores.config, stores.events), params.experiment_key,
                                 as_of=day, engine=params.engine, alpha=params.alpha,
-                                metrics=params.metrics, today=today)
+                                metrics=params.metrics, today=today, warehouse=source)
     finally:
         stores.close()
     directory = report_dir(settings.analysis.reports_dir, params.experiment_key, day)
@@ -211,6 +220,7 @@ def run_readout(
         "experiment_key": params.experiment_key,
         "database_url": settings.database.effective_url,
         "database_schema": settings.database.schema,
+        "warehouse_url": url or None,
         "as_of": day.isoformat(),
         "alpha": params.alpha,
         "engine": params.engine,

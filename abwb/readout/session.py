@@ -111,6 +111,7 @@ def load_or_build_readout(
     alpha: float = 0.05,
     metrics: Any = None,
     segments: Any = None,
+    warehouse_url: str | None = None,
 ) -> ReadoutResult:
     """The readout a notebook presents: the one a run saved, or one built now.
 
@@ -129,6 +130,8 @@ def load_or_build_readout(
         alpha: Significance level when building.
         metrics: Metric keys when building.
         segments: Segment keys when building.
+        warehouse_url: Run the metric pipeline in this warehouse when building
+            (``postgresql://...``, ``local[N]``, ``sc://host:port``; ``None``: the store).
 
     Returns:
         The readout.
@@ -147,10 +150,13 @@ def load_or_build_readout(
                 path="readout_path",
             )
         return readout
+    from abwb.metrics import WarehouseSource
+
     stores = connect(database_url, database_schema)
     try:
         return build_readout(stores, experiment_key, as_of=as_of, engine=engine, alpha=alpha,
-                             metrics=metrics, segments=segments)
+                             metrics=metrics, segments=segments,
+                             warehouse=WarehouseSource(warehouse_url) if warehouse_url else None)
     finally:
         for store in stores:
             store.close()

@@ -12,6 +12,7 @@ import pytest
 
 from abwb.config import Experiment, ExperimentMetrics, MetricDefinition, Variant
 from abwb.errors import InvalidInput
+from abwb.metrics import UNIT_DAYS_SCHEMA
 from abwb.readout import (
     MetricData,
     QualityCheck,
@@ -40,8 +41,11 @@ EXP = Experiment(
 CONV = MetricDefinition(key="conv", kind="binomial", event="buy")
 LATENCY = MetricDefinition(key="latency", kind="mean", event="load", value_column="value",
                            direction="decrease", guardrail_max_harm_rel=0.01)
-UNITS = pl.DataFrame({"unit_id": ["a", "b"], "variant": ["control", "b"],
-                      "first_exposed_at": [datetime(2026, 5, 1, tzinfo=UTC)] * 2})
+UNITS = pl.DataFrame({"date": [date(2026, 5, 1)] * 2, "variant": ["control", "b"],
+                      "units": [1, 1],
+                      "first_exposed_at": [datetime(2026, 5, 1, tzinfo=UTC)] * 2,
+                      "last_exposed_at": [datetime(2026, 5, 1, tzinfo=UTC)] * 2},
+                     schema=UNIT_DAYS_SCHEMA)
 
 
 def _quality(passed: bool = True) -> ReadoutQuality:

@@ -19,7 +19,13 @@ from abwb.config import (
     Variant,
 )
 from abwb.errors import InvalidInput
-from abwb.metrics import AssignmentAudit, DataQualityResult, MetricResults, statistics_from_store
+from abwb.metrics import (
+    UNIT_DAYS_SCHEMA,
+    AssignmentAudit,
+    DataQualityResult,
+    MetricResults,
+    statistics_from_store,
+)
 from abwb.readout import ReadoutResult, build_readout, results_table
 from abwb.readout.build import window_end
 from abwb.readout.quality import assess_quality
@@ -186,9 +192,7 @@ def test_quality_checks_read_the_pipelines_findings(
     changes: dict[str, object], failed: set[str], words: str
 ) -> None:
     exp = _experiment("e")
-    quality = assess_quality(_quality(**changes), pl.DataFrame(
-        schema={"unit_id": pl.String, "variant": pl.String,
-                "first_exposed_at": pl.Datetime("us", "UTC")}), exp)
+    quality = assess_quality(_quality(**changes), pl.DataFrame(schema=UNIT_DAYS_SCHEMA), exp)
     assert {c.name for c in quality.checks if not c.passed} == failed
     assert any(words in c.detail for c in quality.checks), [c.detail for c in quality.checks]
     srm = _quality(**changes).srm

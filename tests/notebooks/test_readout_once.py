@@ -23,6 +23,7 @@ import pytest
 
 from abwb.config import Experiment, ExperimentMetrics, MetricDefinition, Variant
 from abwb.errors import InvalidInput
+from abwb.metrics import UNIT_DAYS_SCHEMA
 from abwb.readout import (
     MetricData,
     QualityCheck,
@@ -96,8 +97,10 @@ def _saved_readout(tmp_path: Path) -> Path:
     conv = MetricDefinition(key="conv", kind="binomial", event="buy", name="Conversion")
     metrics = [MetricData(conv, "primary", {"control": MeanStats.from_counts(1000, 10_000),
                                             "b": MeanStats.from_counts(1170, 10_000)})]
-    units = pl.DataFrame({"unit_id": ["a", "b"], "variant": ["control", "b"],
-                          "first_exposed_at": [datetime(2026, 5, 1, tzinfo=UTC)] * 2})
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+    units = pl.DataFrame({"date": [at.date()] * 2, "variant": ["control", "b"], "units": [1, 1],
+                          "first_exposed_at": [at] * 2, "last_exposed_at": [at] * 2},
+                         schema=UNIT_DAYS_SCHEMA)
     quality = ReadoutQuality((QualityCheck("sample ratio", True, "as configured"),),
                              pl.DataFrame(), 0.5)
     readout = assemble_readout(experiment, metrics, quality, units=units,

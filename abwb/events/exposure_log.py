@@ -16,12 +16,12 @@ anywhere (full queue, full spool, no spool) is counted (``dropped_*``) and its m
 are removed, so its next offer is logged again. :meth:`ExposureLog.stop` (SIGTERM)
 flushes what is queued, to the store or the spool.
 
-What can still be lost: on ``kill -9`` (or a power cut) the exposures held only in
-memory — queued or in the batch being written, at most ``flush_interval_s`` worth
-plus what the store was slow to take. The log checkpoints that count in the spool
-directory after every batch; the next start reads it and reports it as
-``lost_previous_run`` (an upper bound at the last checkpoint; exposures offered
-after it, within one flush interval, are not counted).
+What can still be lost: on ``kill -9`` the exposures held only in memory — queued or
+in the batch being written: at most ``max_queue`` + ``batch_size``; in steady state
+about ``flush_interval_s`` worth of traffic plus what the store was slow to take. The
+:class:`~abwb.events.crash_ledger.CrashLedger` (beside the spool) counts them as they
+enter and leave memory; the next start reports the dead process's count as
+``lost_previous_run``, an upper bound of the real loss (at most one batch too high).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import anyio
 from abwb.assignment.decision import Decision
 from abwb.cache.protocol import AssignmentCache
 from abwb.errors import AbwbError, CacheError, InvalidInput
+from abwb.events.crash_ledger import CrashLedger
 from abwb.events.models import Exposure, exposure_id
 from abwb.events.spool import ExposureSpool
 from abwb.settings import ExposureSettings
@@ -61,6 +62,8 @@ class ExposureLog:
         config: Queue tuning.
         spool: Where batches go while the store is down (``None``: they are dropped,
             counted, and their de-dup marks removed).
+        ledger: Crash accounting of what memory holds (default: one in the spool's
+            directory; none without a spool).
         sleep: ``asyncio.sleep``-compatible pause between retries (injectable in tests).
     """
 
@@ -71,6 +74,7 @@ class ExposureLog:
         config: ExposureSettings | None = None,
         *,
         spool: ExposureSpool | None = None,
+        ledger: CrashLedger | None = None,
         sleep: Callable[[float], object] = asyncio.sleep,
     ) -> None:
         self.config = config or ExposureSettings()
@@ -87,7 +91,9 @@ class ExposureLog:
         #: The store failed a whole batch: batches go to the spool until it delivers.
         self._store_down = False
         self._next_delivery = 0.0
-        self._in_flight = 0
+        if ledger is None and spool is not None:
+            ledger = CrashLedger(spool.directory)
+        self.ledger = ledger
 
     @property
     def queued(self) -> int:
@@ -123,16 +129,8 @@ class ExposureLog:
         """Start the background flusher (idempotent); report a previous run's crash loss."""
         if self._queue is None:
             self._queue = asyncio.Queue(maxsize=self.config.max_queue)
-            if self.spool is not None:
-                lost = await anyio.to_thread.run_sync(self.spool.read_marker)
-                if lost:
-                    self.counts["lost_previous_run"] = lost
-                    log.error(
-                        "the previous run stopped without flushing: up to %d exposures held "
-                        "in memory were lost",
-                        lost,
-                    )
-                self._checkpoint()
+            if self.ledger is not None:
+                await self._open_ledger(self.ledger)
         self._closing.clear()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="abwb-exposure-flusher")
@@ -155,17 +153,29 @@ class ExposureLog:
         if left:
             self.counts["dropped_shutdown"] += left
             log.error("%d exposures still queued at shutdown were dropped", left)
-            self._take(left)
-        self._checkpoint(clean=left == 0)
+            self._settle(len(self._take(left)))
+        if self.ledger is not None:
+            # a batch cut short by the timeout stays in the ledger: the next start counts it
+            self.ledger.close()
 
-    def _checkpoint(self, *, clean: bool = False) -> None:
-        """Record how many exposures only memory holds (read after a crash)."""
-        if self.spool is None:
-            return
+    async def _open_ledger(self, ledger: CrashLedger) -> None:
+        """Start the crash ledger; report what dead previous runs held in memory."""
         try:
-            self.spool.write_marker(in_memory=self.queued + self._in_flight, clean=clean)
+            lost = await anyio.to_thread.run_sync(ledger.open)
         except OSError as exc:
-            log.warning("exposure checkpoint not written: %s", exc)
+            self.ledger = None
+            log.error("exposure crash ledger unavailable (a kill -9 would go uncounted): %s", exc)
+            return
+        if lost:
+            self.counts["lost_previous_run"] += lost
+            log.error(
+                "a previous run was killed with exposures in memory: at most %d were lost",
+                lost,
+            )
+
+    def _settle(self, n: int) -> None:
+        if self.ledger is not None and n:
+            self.ledger.settle(n)
 
     def offer(
         self,
@@ -187,10 +197,10 @@ class ExposureLog:
         queue = self._queue
         if queue is None:
             raise RuntimeError("ExposureLog.offer() before start()")
-        queued = offered = duplicates = 0
+        offered = duplicates = 0
         recent = self._recent
         recent_size = self.config.recent_size
-        put = queue.put_nowait
+        rows: list[_Pending] = []
         for d in decisions:
             if d.variant is None or not d.reason.in_experiment:
                 continue
@@ -205,20 +215,33 @@ class ExposureLog:
                 recent.popitem(last=False)
             # A plain tuple: the validated Exposure is built by the flusher, off the
             # response path.
-            row = (key, d.experiment, d.variant, d.phase, unit_type, unit_id, config_version, now)
-            try:
-                put(row)
-            except asyncio.QueueFull:
-                self._count_drop()
-                del recent[key]  # not kept anywhere: its next offer must be logged
-                continue
-            queued += 1
+            rows.append(
+                (key, d.experiment, d.variant, d.phase, unit_type, unit_id, config_version, now)
+            )
         counts = self.counts
         if offered:
             counts["offered"] += offered
         if duplicates:
             counts["duplicates"] += duplicates
-        return queued
+        return self._enqueue(queue, rows) if rows else 0
+
+    def _enqueue(self, queue: asyncio.Queue[_Pending], rows: list[_Pending]) -> int:
+        """Put ``rows`` in the queue; how many fit (the rest are dropped and counted)."""
+        # Counted as held before they enter the queue, so before any response
+        # acknowledges them: the crash count stays an upper bound.
+        if self.ledger is not None:
+            self.ledger.hold(len(rows))
+        put = queue.put_nowait
+        for queued, row in enumerate(rows):
+            try:
+                put(row)
+            except asyncio.QueueFull:
+                for key, *_ in rows[queued:]:
+                    self._count_drop()
+                    self._recent.pop(key, None)  # not kept anywhere: log its next offer
+                self._settle(len(rows) - queued)
+                return queued
+        return len(rows)
 
     def _count_drop(self) -> None:
         self.counts["dropped_queue_full"] += 1
@@ -275,10 +298,8 @@ class ExposureLog:
                 item = await self._next(min(remaining, _TICK_S))
                 if item is not None:
                     batch.append(item)
-            self._in_flight = len(batch)
             await self._flush(batch)
-            self._in_flight = 0
-            self._checkpoint()
+            self._settle(len(batch))  # durable, or dropped and counted: out of memory
 
     async def _fresh(self, batch: Sequence[_Pending]) -> list[_Pending]:
         """Drop exposures already logged (within the batch, or earlier per the cache).

@@ -8,16 +8,14 @@ append returned. Delivery is idempotent (the store de-duplicates on ``exposure_i
 so a crash between the append and the delete only repeats work. The spool is bounded
 by ``max_bytes``: a batch that does not fit is refused (the caller counts it).
 
-It also keeps the exposure log's crash marker (:meth:`write_marker` /
-:meth:`read_marker`): how many exposures were held only in memory at the last
-checkpoint, so a restart after ``kill -9`` can count what was lost.
+The crash accounting of what is only in memory lives beside the spool files, in
+:mod:`abwb.events.crash_ledger`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import threading
 import time
@@ -33,7 +31,6 @@ from abwb.store.protocol import EventStore
 __all__ = ["ExposureSpool"]
 
 _SUFFIX = ".spool.json"
-_MARKER = "exposure-log.marker.json"
 _decoder = msgspec.json.Decoder(list[Exposure])
 
 
@@ -148,35 +145,6 @@ class ExposureSpool:
             # a damaged file is kept aside for an operator, never silently deleted
             path.rename(path.with_suffix(".damaged"))
             raise StorageError(f"exposure spool file {path.name} is unreadable: {exc}") from exc
-
-    def write_marker(self, *, in_memory: int, clean: bool) -> None:
-        """Record how many exposures are held only in memory (crash accounting).
-
-        Not fsynced: it must survive the process (``kill -9``), not the machine.
-
-        Args:
-            in_memory: Exposures queued or in a batch being written.
-            clean: Whether the log has stopped cleanly (nothing in memory).
-        """
-        self.directory.mkdir(parents=True, exist_ok=True)
-        body = json.dumps({"in_memory": in_memory, "clean": clean, "pid": os.getpid()})
-        tmp = self.directory / (_MARKER + ".tmp")
-        tmp.write_text(body, encoding="utf-8")
-        os.replace(tmp, self.directory / _MARKER)
-
-    def read_marker(self) -> int:
-        """Exposures the previous process held only in memory when it died (0 if clean).
-
-        Returns:
-            The count at the previous run's last checkpoint (0 after a clean stop or
-            when there was no previous run).
-        """
-        path = self.directory / _MARKER
-        try:
-            found = json.loads(path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return 0
-        return 0 if found.get("clean") else int(found.get("in_memory", 0))
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -12,6 +15,7 @@ from abwb.assignment.decision import Decision, Reason
 from abwb.cache.memory import MemoryAssignmentCache
 from abwb.errors import StorageError
 from abwb.events import AppendResult, Exposure
+from abwb.events.crash_ledger import CrashLedger
 from abwb.events.exposure_log import ExposureLog
 from abwb.events.spool import ExposureSpool
 from abwb.settings import ExposureSettings
@@ -51,6 +55,38 @@ async def wait_for(predicate: Callable[[], bool], deadline_s: float = 20.0) -> N
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached before the deadline"
         await asyncio.sleep(0.01)
+
+
+def killed_with_in_memory(directory: Path, *held: int) -> None:
+    """Run one process per ``held`` count holding that many exposures, then SIGKILL them all.
+
+    The processes live at the same time, like the workers of one ``abwb serve``.
+    """
+    code = (
+        "import sys; from pathlib import Path;"
+        "from abwb.events.crash_ledger import CrashLedger;"
+        "ledger = CrashLedger(Path(sys.argv[1])); ledger.open();"
+        "ledger.hold(int(sys.argv[2]) + 10); ledger.settle(10);"
+        "print('holding', flush=True); sys.stdin.read()"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(directory), str(n)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in held
+    ]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline() == "holding\n"
+    for proc in procs:
+        proc.send_signal(signal.SIGKILL)  # only the pids started here
+        proc.wait(10)
+        assert proc.returncode == -signal.SIGKILL
+        for pipe in (proc.stdin, proc.stdout):
+            assert pipe is not None
+            pipe.close()
 
 
 def stored_ids(store: MemoryEventStore) -> list[str]:
@@ -139,8 +175,8 @@ def test_stop_drains_the_queue_to_the_spool_and_a_crash_is_counted_at_restart(
         )
         await again.start()
         assert again.counts["lost_previous_run"] == 0
-        # simulate kill -9: exposures in memory at the last checkpoint, no clean stop
-        ExposureSpool(tmp_path, max_bytes=10**7).write_marker(in_memory=37, clean=False)
+        # a process killed with -9 while it held 37 exposures in memory
+        killed_with_in_memory(tmp_path, 37)
         store.down = False
         third = ExposureLog(
             store, MemoryAssignmentCache(), CONFIG, spool=ExposureSpool(tmp_path, max_bytes=10**7)
@@ -152,3 +188,20 @@ def test_stop_drains_the_queue_to_the_spool_and_a_crash_is_counted_at_restart(
         await again.stop()
 
     asyncio.run(run())
+
+
+def test_the_crash_ledger_counts_dead_workers_and_leaves_live_ones_alone(
+    tmp_path: Path,
+) -> None:
+    live = CrashLedger(tmp_path)
+    assert live.open() == 0
+    live.hold(500)  # a live worker with 500 exposures in memory
+    killed_with_in_memory(tmp_path, 7, 11)  # two workers of the previous run were killed
+    restarted = CrashLedger(tmp_path)
+    assert restarted.open() == 18  # both dead ledgers, not the live one
+    third = CrashLedger(tmp_path)
+    assert third.open() == 0  # each dead ledger is counted once
+    live.settle(500)
+    for ledger in (live, restarted, third):
+        ledger.close()
+    assert not list(tmp_path.glob("*.ledger"))  # clean stops leave nothing behind

@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 from contextlib import suppress
+from urllib.parse import urlsplit
 
 __all__ = ["TcpProxy"]
 
@@ -60,6 +61,15 @@ class TcpProxy:
         for s in (src, dst):
             with suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
+
+    @classmethod
+    def in_front_of(cls, url: str) -> tuple[TcpProxy, str]:
+        """A proxy to the server of the database ``url``, and the same URL through it."""
+        parts = urlsplit(url)
+        proxy = cls(parts.hostname or "127.0.0.1", parts.port or 5432)
+        server = f"{parts.hostname}:{parts.port}" if parts.port else f"{parts.hostname}"
+        netloc = parts.netloc.replace(server, f"127.0.0.1:{proxy.port}")
+        return proxy, parts._replace(netloc=netloc).geturl()
 
     def cut(self) -> None:
         self.down = True

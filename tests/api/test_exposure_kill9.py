@@ -12,12 +12,8 @@ than what the dead process could have held in memory (documented in docs/api.md)
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +28,7 @@ from abwb.events.models import exposure_id
 from abwb.settings import ExposureSettings
 from abwb.store import SqliteConfigStore, SqliteEventStore
 
+from ..processes import ServeProcess
 from ..waiting import wait_for
 
 pytestmark = pytest.mark.slow  # starts server processes
@@ -42,11 +39,6 @@ UNITS_PER_REQUEST = 200
 #: Acknowledged exposures before the kill (enough for a few batches to be in flight).
 KILL_AFTER = 30_000
 IN_EXPERIMENT = {"assigned", "override", "sticky"}
-
-
-def _free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as s:
-        return int(s.getsockname()[1])
 
 
 def _seed(home: Path) -> None:
@@ -67,69 +59,10 @@ def _seed(home: Path) -> None:
     store.close()
 
 
-class Server:
-    """One ``abwb serve`` process on ``home``; the test kills only the pids it started."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.url = ""
-
-    def start(self) -> subprocess.Popen[bytes]:
-        port = _free_port()
-        log = open(self.home / f"serve-{len(self.procs)}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "abwb.cli.main",
-                "serve",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env={**os.environ, "ABWB_HOME": str(self.home), "ABWB_API_MAX_IN_FLIGHT": "0"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        self.procs.append(proc)
-        self.url = f"http://127.0.0.1:{port}"
-        wait_for(
-            lambda: proc.poll() is not None or _answers(self.url),
-            60,
-            interval_s=0.1,
-            what="abwb serve to answer /health",
-        )
-        assert proc.poll() is None, self.log(len(self.procs) - 1)
-        return proc
-
-    def log(self, index: int) -> str:
-        return (self.home / f"serve-{index}.log").read_text(errors="replace")
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url + "/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path) -> Iterator[ServeProcess]:
     _seed(tmp_path)
-    s = Server(tmp_path)
+    s = ServeProcess(tmp_path, {"ABWB_API_MAX_IN_FLIGHT": "0"})
     yield s
     s.stop()
 
@@ -188,7 +121,7 @@ def _metric(url: str, name: str) -> int:
     return int(float(found.group(1)))
 
 
-def test_kill_9_loss_counted_after_restart_bounds_the_real_loss(server: Server) -> None:
+def test_kill_9_loss_counted_after_restart_bounds_the_real_loss(server: ServeProcess) -> None:
     first = server.start()
     load = Load(server.url)
     started = time.monotonic()

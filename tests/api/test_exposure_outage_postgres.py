@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -35,10 +34,8 @@ NOW = datetime(2026, 6, 1, tzinfo=UTC)
 @pytest.fixture
 def proxied(pg_url: str) -> Iterator[tuple[str, str, TcpProxy]]:
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    parts = urlsplit(pg_url)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    netloc = parts.netloc.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
-    yield parts._replace(netloc=netloc).geturl(), schema, proxy
+    proxy, url = TcpProxy.in_front_of(pg_url)
+    yield url, schema, proxy
     proxy.close()
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -38,10 +37,8 @@ def schema(pg_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def proxy_url(pg_url: str) -> Iterator[tuple[str, TcpProxy]]:
-    parts = urlsplit(pg_url)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    netloc = parts.netloc.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
-    yield parts._replace(netloc=netloc).geturl(), proxy
+    proxy, url = TcpProxy.in_front_of(pg_url)
+    yield url, proxy
     proxy.close()
 
 

@@ -6,7 +6,6 @@ The test starts its own ``redis-server`` on a free port and kills only that proc
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,48 +20,17 @@ from abwb.assignment.sticky import StickyAssigner, degradations
 from abwb.cache import CircuitBreaker, RedisAssignmentCache
 from abwb.config import ConfigBundle, Experiment, Variant
 
+from ..processes import free_port, start_redis
+
 # redis-server is part of the test set-up (.ci/run needs it): a missing binary fails loudly.
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # starts redis-server processes
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_redis(port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
-                return proc
-        except OSError:
-            time.sleep(0.02)
-    proc.kill()
-    raise RuntimeError("redis-server did not start")
-
-
 @pytest.fixture
 def redis_server() -> Iterator[tuple[int, list[subprocess.Popen[bytes]]]]:
-    port = _free_port()
-    procs = [_start_redis(port)]
+    port = free_port()
+    procs = [start_redis(port)]
     yield port, procs
     for proc in procs:
         if proc.poll() is None:
@@ -112,7 +80,7 @@ def test_assignments_continue_identically_when_redis_is_killed(
                     procs[0].kill()  # Redis dies mid-run
                     procs[0].wait(5)
                 if i == 1400:
-                    procs.append(_start_redis(port))  # ... and comes back
+                    procs.append(start_redis(port))  # ... and comes back
                     await asyncio.sleep(0.35)  # past the breaker's cool-down
                 started = time.perf_counter()
                 result = await sticky.assign(f"u{i}", now=NOW)
@@ -185,7 +153,7 @@ def test_a_kill_made_while_redis_is_down_is_not_undone_when_it_returns(
         )
         assert writer.publisher.counters["failed"] == 1  # not announced ...
         assert holder.wait_for(3, timeout_s=1.0)  # ... yet polling delivered it
-        procs.append(_start_redis(port))
+        procs.append(start_redis(port))
         # Redis is back; a stale announcement (or a replica replaying old state) arrives.
         client = redis.Redis.from_url(url)
         time.sleep(0.5)

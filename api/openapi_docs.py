@@ -20,6 +20,8 @@ import msgspec
 from litestar import Litestar
 from litestar.openapi.spec import Example, OpenAPI, Reference, Schema
 
+from api.openapi_contract import document_contract
+
 __all__ = ["BODY_EXAMPLES", "complete_openapi", "docstring_fields", "install", "struct_classes"]
 
 _SECTION = re.compile(r"^(Args|Arguments|Attributes|Fields):\s*$")
@@ -211,8 +213,13 @@ def _properties(schema: Schema) -> Iterator[tuple[str, Schema | Reference]]:
 
 
 def complete_openapi(document: OpenAPI) -> None:
-    """Fill missing property descriptions and body examples of ``document`` (in place)."""
+    """Fill missing property descriptions and body examples of ``document`` (in place).
+
+    Also adds what :mod:`api.openapi_contract` documents (key patterns, response headers,
+    DELETE statuses).
+    """
     classes = struct_classes()
+    document_contract(document, classes)
     schemas = document.components.schemas if document.components else {}
     for schema_name, schema in (schemas or {}).items():
         cls = classes.get(schema_name)

@@ -16,12 +16,14 @@ import msgspec
 
 from abwb.assignment.decision import Decision
 from abwb.config.kinds import Kind
+from abwb.config.validation import KEY_PATTERN
 from abwb.events.ingest import MAX_BATCH_ROWS
 from abwb.flags.evaluation import FlagEvaluation
 from abwb.monitoring.alerts import Alert
 from abwb.store.protocol import AuditEntry
 
 __all__ = [
+    "KEY_REGEX",
     "MAX_BULK_UNITS",
     "MAX_EVENT_ROWS",
     "AlertPage",
@@ -64,7 +66,16 @@ MAX_EVENT_ROWS = MAX_BATCH_ROWS
 KindName = Kind
 UnitId = Annotated[str, msgspec.Meta(min_length=1, max_length=512, examples=["user-42"])]
 UnitType = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["user"])]
-Key = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["checkout-redesign"])]
+#: The config key rule as a JSON-schema ``pattern``. ``$(?!\n)`` is the end of the string
+#: in JSON Schema's regex dialect *and* in Python's ``re.search`` (where ``$`` alone also
+#: matches before a final newline: ``"exp\n"`` must not pass as a key).
+KEY_REGEX = f"^{KEY_PATTERN.pattern}$(?!\\n)"
+Key = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1, max_length=64, pattern=KEY_REGEX, examples=["checkout-redesign"]
+    ),
+]
 Attributes = Annotated[
     dict[str, Any],
     msgspec.Meta(examples=[{"country": "US", "plan": "pro", "app": {"version": "4.2.0"}}]),

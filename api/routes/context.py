@@ -17,9 +17,9 @@ import anyio
 from litestar import Request
 from litestar.params import HeaderParameter, PathParameter
 
-from abwb.config.validation import KEY_PATTERN
 from abwb.errors import InvalidInput
 from api.errors import PreconditionRequired
+from api.schemas import KEY_REGEX
 
 if TYPE_CHECKING:
     from api.app import Services
@@ -40,7 +40,7 @@ _ETAG = re.compile(r'^\s*(?:W/)?"v(\d{1,18})"\s*$')
 ConfigKey = Annotated[
     str,
     PathParameter(
-        pattern=f"^{KEY_PATTERN.pattern}$",
+        pattern=KEY_REGEX,
         min_length=1,
         max_length=64,
         description="The object's key: lower-case letters, digits, `_`, `.`, `-` (1-64).",

@@ -10,6 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from api.openapi_docs import BODY_EXAMPLES, docstring_fields, struct_classes
+from api.schemas import KEY_REGEX
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_key_patterns_and_header_formats_are_in_the_schema(document: dict[str, A
         for p in op.get("parameters", [])
     }
     keys = [s for (path, name), s in params.items() if name == "path:key" and path.startswith("/v1/")]
-    assert len(keys) >= 10 and all(s.get("pattern") == "^[a-z0-9][a-z0-9_.-]{0,63}$" for s in keys)
+    assert len(keys) >= 10 and all(s.get("pattern") == KEY_REGEX for s in keys)
     if_match = [schema for (_, name), schema in params.items() if name == "If-Match"]
     assert if_match and all('"v' in s["pattern"] for s in if_match)
 

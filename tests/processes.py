@@ -73,8 +73,8 @@ class ServeProcess:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.url = ""
 
-    def start(self) -> subprocess.Popen[bytes]:
-        """Start a new process on a free port and wait until ``/health`` answers."""
+    def launch(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start a new process on a free port (``self.url``) without waiting for it."""
         port = free_port()
         with open(self.home / f"serve-{len(self.procs)}.log", "wb") as log:
             proc = subprocess.Popen(
@@ -88,19 +88,24 @@ class ServeProcess:
                     "--log-level",
                     "warning",
                 ],
-                env={**os.environ, "ABWB_HOME": str(self.home), **self.env},
+                env={**os.environ, "ABWB_HOME": str(self.home), **self.env, **(env or {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         self.procs.append(proc)
         self.url = f"http://127.0.0.1:{port}"
+        return proc
+
+    def start(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """:meth:`launch`, then wait until ``/health`` answers (fails if the process exits)."""
+        proc = self.launch(env)
         wait_for(
             lambda: proc.poll() is not None or _answers(self.url),
             60,
             interval_s=0.1,
             what="abwb serve to answer /health",
         )
-        assert proc.poll() is None, self.log(len(self.procs) - 1)
+        assert proc.poll() is None, self.log()
         return proc
 
     def log(self, index: int = -1) -> str:

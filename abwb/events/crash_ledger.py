@@ -63,6 +63,11 @@ class CrashLedger:
         self._counts: memoryview | None = None
 
     @property
+    def is_open(self) -> bool:
+        """Whether this process's ledger is counting (between :meth:`open` and :meth:`close`)."""
+        return self._fd is not None
+
+    @property
     def in_memory(self) -> int:
         """Exposures held and not yet settled by this process."""
         counts = self._counts

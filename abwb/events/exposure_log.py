@@ -129,8 +129,8 @@ class ExposureLog:
         """Start the background flusher (idempotent); report a previous run's crash loss."""
         if self._queue is None:
             self._queue = asyncio.Queue(maxsize=self.config.max_queue)
-            if self.ledger is not None:
-                await self._open_ledger(self.ledger)
+        if self.ledger is not None and not self.ledger.is_open:
+            await self._open_ledger(self.ledger)
         self._closing.clear()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="abwb-exposure-flusher")

@@ -6,12 +6,8 @@ closed port; nothing is bypassed (``create_app`` opens the stores itself).
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,73 +16,33 @@ import pytest
 from abwb.config import ConfigBundle
 from abwb.snapshot.snapshot_file import write_snapshot_file
 
+from ..processes import ServeProcess, free_port
 from .conftest import workspace
 
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as s:
-        return int(s.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], bool], deadline_s: float = 60.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached before the deadline"
-        time.sleep(0.1)
-
-
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], tuple[subprocess.Popen[str], str]]]:
-    started: list[subprocess.Popen[str]] = []
-
-    def start(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-        port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "abwb.cli.main", "serve", "--port", str(port),
-             "--log-level", "warning"],
-            env={**os.environ, "ABWB_HOME": str(tmp_path), **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        started.append(proc)
-        return proc, f"http://127.0.0.1:{port}"
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url + "/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+def server(tmp_path: Path) -> Iterator[ServeProcess]:
+    s = ServeProcess(tmp_path)
+    yield s
+    s.stop()
 
 
 def test_cold_start_with_postgres_down_serves_the_snapshot_file(
-    tmp_path: Path, serve: Callable[[dict[str, str]], tuple[subprocess.Popen[str], str]]
+    tmp_path: Path, server: ServeProcess
 ) -> None:
     bundle = ConfigBundle.from_data({**workspace(), "version": 7})
     write_snapshot_file(bundle, tmp_path / "snapshot.json")
     closed = free_port()  # nothing listens there: PostgreSQL is "down"
-    proc, url = serve(
+    server.start(
         {
             "ABWB_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{closed}/test",
             "ABWB_API_KEYS": "svc:svc-secret-1:assign,ops:ops-secret-1:admin",
             "ABWB_API_AUTH": "auto",
         }
     )
-    wait_for(lambda: proc.poll() is not None or answers(url))
-    assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+    url = server.url
     key = {"Authorization": "Bearer svc-secret-1"}
     r = httpx.post(url + "/v1/assign", json={"unit_id": "user-42"}, headers=key, timeout=5)
     assert r.status_code == 200, r.text
@@ -115,11 +71,10 @@ def test_cold_start_with_postgres_down_serves_the_snapshot_file(
         assert str(closed) not in text and "postgres@" not in text
 
 
-def test_cold_start_without_a_snapshot_file_exits_with_the_cause(
-    serve: Callable[[dict[str, str]], tuple[subprocess.Popen[str], str]]
-) -> None:
+def test_cold_start_without_a_snapshot_file_exits_with_the_cause(server: ServeProcess) -> None:
     closed = free_port()
-    proc, _ = serve({"ABWB_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{closed}/test"})
-    out, _ = proc.communicate(timeout=60)
+    proc = server.launch({"ABWB_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{closed}/test"})
+    proc.wait(60)
     assert proc.returncode != 0
+    out = server.log()
     assert "StorageError" in out or "cannot" in out

@@ -116,7 +116,8 @@ class Client:
             p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
             print(
                 f"{phase:<22} n={len(ms):>6}  statuses={self.statuses[phase]}  "
-                f"p50={statistics.median(ms):.2f} ms  p99={p99:.2f} ms  max={ms[-1]:.1f} ms"
+                f"p50={statistics.median(ms):.2f} ms  p99={p99:.2f} ms  max={ms[-1]:.1f} ms  "
+                f"over 100 ms: {sum(t > 100 for t in ms)}"
             )
 
 

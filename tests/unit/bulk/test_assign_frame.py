@@ -178,12 +178,16 @@ def test_condition_mask_equals_the_compiled_predicate(data: st.DataObject, condi
 
 
 @given(ids=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=50),
-       salt=st.text(max_size=20))
+       salt=st.text(max_size=20), piece_rows=st.sampled_from([1, 3, 250_000]))
 @settings(max_examples=100, deadline=None)
-def test_column_hash_is_the_scalar_hash(ids: list[str], salt: str) -> None:
+def test_column_hash_is_the_scalar_hash(ids: list[str], salt: str, piece_rows: int) -> None:
+    import abwb.bulk.hashing as bulk_hashing
+
     ids = [i for i in ids if not any(0xD800 <= ord(c) <= 0xDFFF for c in i)]
     salt = "".join(c for c in salt if not 0xD800 <= ord(c) <= 0xDFFF)
-    out = bucket_frame(pl.Series(ids, dtype=pl.String), [salt, "x"])
+    with pytest.MonkeyPatch.context() as patch:  # several pieces hashed in parallel, or one
+        patch.setattr(bulk_hashing, "_PIECE_ROWS", piece_rows)
+        out = bucket_frame(pl.Series(ids, dtype=pl.String), [salt, "x"])
     assert out["b0"].to_list() == [bucket(salt, i) for i in ids]
     assert out["b1"].to_list() == [bucket("x", i) for i in ids]
 
@@ -224,6 +228,17 @@ def test_bad_frames_name_the_column(frame: pl.DataFrame, message: str) -> None:
     assert str(info.value).startswith(message)
     with pytest.raises(InvalidInput, match="unknown experiment 'nope'"):
         assign_frame(assigner, pl.DataFrame({"unit_id": ["a"]}), "nope", now=NOW)
+
+
+def test_an_empty_frame_gets_empty_answer_columns() -> None:
+    exp = Experiment(key="e", status="running", traffic_fraction=0.5, targeting=CONDITIONS[0],
+                     variants=[Variant(key="c", weight=0.5, is_control=True),
+                               Variant(key="t", weight=0.5)])
+    frame = pl.DataFrame(schema={"unit_id": pl.String, "country": pl.String})
+    out = assign_frame(Assigner(ConfigBundle(experiments=[exp])), frame, "e", now=NOW)
+    assert out.schema == {"unit_id": pl.String, "country": pl.String, "variant": pl.String,
+                          "reason": pl.String}
+    assert out.height == 0
 
 
 def test_frame_check_strips_what_python_strips() -> None:

@@ -40,13 +40,24 @@ CONDITION = {
 }
 
 
-def experiments(n: int, *, targeted: bool) -> list[Experiment]:
+def distinct_condition(i: int) -> dict:
+    """Three conditions like CONDITION, different for each experiment (no sharing)."""
+    return {
+        "all": [
+            {"attr": "country", "op": "in", "value": ["US", "CA", "DE", f"X{i}"]},
+            {"attr": "app.version", "op": "semver_gte", "value": f"4.{i % 3}.{i}"},
+            {"attr": "plan", "op": "ne", "value": f"enterprise-{i}"},
+        ]
+    }
+
+
+def experiments(n: int, *, targeted: bool, distinct: bool = False) -> list[Experiment]:
     return [
         Experiment(
             key=f"exp-{i}",
             status="running",
             traffic_fraction=0.8,
-            targeting=CONDITION if targeted else None,
+            targeting=(distinct_condition(i) if distinct else CONDITION) if targeted else None,
             variants=[
                 Variant(key="control", weight=0.5, is_control=True),
                 Variant(key="treatment", weight=0.5, payload={"i": i}),
@@ -87,10 +98,12 @@ def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
-def per_request(n_exp: int, targeted: bool, compile_fn) -> tuple[float, float]:
+def per_request(
+    n_exp: int, targeted: bool, compile_fn, *, distinct: bool = False
+) -> tuple[float, float]:
     """(wall µs, CPU µs) per ``assign`` of one unit to ``n_exp`` experiments."""
     assigner = Assigner(
-        ConfigBundle(experiments=experiments(n_exp, targeted=targeted)),
+        ConfigBundle(experiments=experiments(n_exp, targeted=targeted, distinct=distinct)),
         compile_condition=compile_fn,
     )
     units = [f"user-{i}" for i in range(max(200, 20_000 // n_exp))]
@@ -167,6 +180,9 @@ def engine(compile_fn, source: str) -> None:
             wall, cpu = per_request(n, targeted, compile_fn)
             print(f"{n:>11} {3 if targeted else 0:>10} {wall:>11.1f} {cpu:>15.1f} "
                   f"{wall / n:>12.2f}")
+    wall, cpu = per_request(200, True, compile_fn, distinct=True)
+    print(f"{200:>11} {'3 distinct':>10} {wall:>11.1f} {cpu:>15.1f} {wall / 200:>12.2f}  "
+          "(every experiment its own conditions)")
     for n in (1, 200):
         wall, cpu = per_request(n, True, compile_fn)
         floor_wall, floor_cpu = floor_per_request(n)

@@ -36,7 +36,7 @@ from abwb.assignment.hashing import (
 from abwb.config.bundle import ConfigBundle
 from abwb.config.experiment import Experiment
 from abwb.errors import InvalidInput
-from abwb.targeting.compiler import make_compiler
+from abwb.targeting.compiler import TargetingCompiler, make_compiler
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -177,6 +177,13 @@ class Assigner:
                 holdout_limit=holdout.traffic_fraction * BUCKETS if holdout else 0.0,
                 killed=exp.flag_key in killed_flags,
             )
+        # Different conditions on the same dotted path (app.version) each walked the
+        # nested attributes; with two or more predicates, a request resolves them once.
+        self._resolve = (
+            compiler.resolved
+            if isinstance(compiler, TargetingCompiler) and len(predicates) > 1
+            else None
+        )
         self._rivals: dict[str, tuple[Rival, ...]] = surface_rivals(bundle.experiments)
         self._any_sticky = any(exp.sticky for exp in bundle.experiments)
         self._surface_taken: Counter[str] = Counter()
@@ -240,6 +247,8 @@ class Assigner:
         if now.tzinfo is None:
             raise InvalidInput("must be timezone-aware", path="now")
         attrs = attributes or {}
+        if self._resolve is not None and attrs:
+            attrs = self._resolve(attrs)
         stored = sticky or {}
         selected = (
             [self.compiled(k) for k in experiments]

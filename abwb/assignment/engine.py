@@ -27,6 +27,7 @@ from abwb.assignment.conflicts import Rival, surface_rivals
 from abwb.assignment.decision import AssignmentResult, Decision, Reason
 from abwb.assignment.hashing import (
     BUCKETS,
+    _uint64_be,
     bucket_of_state,
     salt_state,
     traffic_salt,
@@ -482,15 +483,20 @@ def _decide_each(  # noqa: C901 - one sequence
                             f"layer bucket {layer_bucket} not in ranges"))
                 continue
         state = ce.traffic_state
-        if state is not None and bucket_of_state(state, uid) >= ce.traffic_cut:
-            append(ce.not_in_traffic)
-            continue
+        if state is not None:
+            h = state.copy()  # bucket_of_state, inlined: a call per hash is ~15 % of a decision
+            h.update(uid)
+            if _uint64_be(h.digest())[0] % BUCKETS >= ce.traffic_cut:
+                append(ce.not_in_traffic)
+                continue
         if ce.sticky:
             kept = unit.sticky.get(ce.sticky_key)
             if kept is not None and kept in ce.payloads:
                 append(_serve(ce, kept, Reason.STICKY))
                 continue
-        append(ce.assigned_at[bisect_right(ce.starts, bucket_of_state(ce.variant_state, uid)) - 1])
+        h = ce.variant_state.copy()
+        h.update(uid)
+        append(ce.assigned_at[bisect_right(ce.starts, _uint64_be(h.digest())[0] % BUCKETS) - 1])
     return out
 
 

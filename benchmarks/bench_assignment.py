@@ -3,6 +3,10 @@
 Run: ./run bench assignment      (or .venv/bin/python benchmarks/bench_assignment.py [--ids N])
      ./run bench assignment --profile    cProfile of the 200-experiment request (see
                                          docs/assignment.md, "Profiling the engine")
+
+Every figure is a median of repeated runs, printed as wall time and as CPU time of
+this process (on a shared machine wall time includes waiting for a core; CPU time
+does not). The bulk CPU time counts every polars thread.
 """
 
 from __future__ import annotations
@@ -13,13 +17,17 @@ import pstats
 import statistics
 import time
 from bisect import bisect_right
+from collections.abc import Callable
 from datetime import UTC, datetime
 from hashlib import sha256
+from struct import Struct
 
+import duckdb
+import msgspec
 import polars as pl
 
-from abwb.assignment import Assigner, bucket
-from abwb.bulk import assign_frame
+from abwb.assignment import DUCKDB_BUCKET_MACRO, Assigner, bucket
+from abwb.bulk import assign_frame, bucket_series
 from abwb.config import ConfigBundle, Experiment, Variant
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -32,13 +40,24 @@ CONDITION = {
 }
 
 
-def experiments(n: int, *, targeted: bool) -> list[Experiment]:
+def distinct_condition(i: int) -> dict:
+    """Three conditions like CONDITION, different for each experiment (no sharing)."""
+    return {
+        "all": [
+            {"attr": "country", "op": "in", "value": ["US", "CA", "DE", f"X{i}"]},
+            {"attr": "app.version", "op": "semver_gte", "value": f"4.{i % 3}.{i}"},
+            {"attr": "plan", "op": "ne", "value": f"enterprise-{i}"},
+        ]
+    }
+
+
+def experiments(n: int, *, targeted: bool, distinct: bool = False) -> list[Experiment]:
     return [
         Experiment(
             key=f"exp-{i}",
             status="running",
             traffic_fraction=0.8,
-            targeting=CONDITION if targeted else None,
+            targeting=(distinct_condition(i) if distinct else CONDITION) if targeted else None,
             variants=[
                 Variant(key="control", weight=0.5, is_control=True),
                 Variant(key="treatment", weight=0.5, payload={"i": i}),
@@ -68,31 +87,48 @@ def compiler():  # the real targeting engine when installed, else an equivalent 
     return compile_condition, "abwb.targeting"
 
 
-def per_decision(n_exp: int, targeted: bool, compile_fn) -> tuple[float, float]:
+def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds (this process, all threads) of ``fn``."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        t, cpu = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def per_request(
+    n_exp: int, targeted: bool, compile_fn, *, distinct: bool = False
+) -> tuple[float, float]:
+    """(wall µs, CPU µs) per ``assign`` of one unit to ``n_exp`` experiments."""
     assigner = Assigner(
-        ConfigBundle(experiments=experiments(n_exp, targeted=targeted)),
+        ConfigBundle(experiments=experiments(n_exp, targeted=targeted, distinct=distinct)),
         compile_condition=compile_fn,
     )
-    attrs = {"country": "US", "plan": "pro", "app": {"version": "4.3.1"}}
     units = [f"user-{i}" for i in range(max(200, 20_000 // n_exp))]
-    runs = []
-    for _ in range(5):
-        t = time.perf_counter()
+
+    def run() -> None:
         for u in units:
-            assigner.assign(u, now=NOW, attributes=attrs)
-        runs.append((time.perf_counter() - t) / len(units))
-    per_request = statistics.median(runs)
-    return per_request * 1e6, per_request / n_exp * 1e6
+            assigner.assign(u, now=NOW, attributes=ATTRS)
+
+    wall, cpu = timed(run, 5)
+    return wall / len(units) * 1e6, cpu / len(units) * 1e6
 
 
 ATTRS = {"country": "US", "plan": "pro", "app": {"version": "4.3.1"}}
+_UINT64_BE = Struct(">Q").unpack_from
 
 
-def floor_per_request(n_exp: int) -> float:
-    """µs per request of a hand-rolled engine: the same checks and hashes, nothing else."""
+def floor_per_request(n_exp: int) -> tuple[float, float]:
+    """(wall µs, CPU µs) per request of a hand-rolled engine: the same checks and hashes.
+
+    It hashes the way the engine does (a SHA-256 state per salt, copied per unit: the
+    cheapest SHA-256 call in Python) and does nothing else.
+    """
     countries = frozenset(("US", "CA", "DE"))
-    prefixes = [(f"exp-{i}/p1/traffic:".encode(), f"exp-{i}/p1/variant:".encode())
-                for i in range(n_exp)]
+    states = [(sha256(f"exp-{i}/p1/traffic:".encode()), sha256(f"exp-{i}/p1/variant:".encode()))
+              for i in range(n_exp)]
     starts, names = (0, 5000), ("control", "treatment")
 
     def decide_all(unit: str, attrs: dict) -> list[str | None]:
@@ -102,22 +138,25 @@ def floor_per_request(n_exp: int) -> float:
                     and tuple(map(int, version.split("."))) >= (4, 2, 0)
                     and attrs.get("plan") != "enterprise")  # once: the condition is shared
         out: list[str | None] = []
-        for traffic, variant in prefixes:
-            if not targeted or int.from_bytes(sha256(traffic + uid).digest()[:8]) % 10000 >= 8000:
+        for traffic, variant in states:
+            h = traffic.copy()
+            h.update(uid)
+            if not targeted or _UINT64_BE(h.digest())[0] % 10000 >= 8000:
                 out.append(None)
                 continue
-            b = int.from_bytes(sha256(variant + uid).digest()[:8]) % 10000
-            out.append(names[bisect_right(starts, b) - 1])
+            h = variant.copy()
+            h.update(uid)
+            out.append(names[bisect_right(starts, _UINT64_BE(h.digest())[0] % 10000) - 1])
         return out
 
     units = [f"user-{i}" for i in range(max(200, 20_000 // n_exp))]
-    runs = []
-    for _ in range(5):
-        t = time.perf_counter()
+
+    def run() -> None:
         for u in units:
             decide_all(u, ATTRS)
-        runs.append((time.perf_counter() - t) / len(units))
-    return statistics.median(runs) * 1e6
+
+    wall, cpu = timed(run, 5)
+    return wall / len(units) * 1e6, cpu / len(units) * 1e6
 
 
 def profile(compile_fn) -> None:
@@ -132,28 +171,27 @@ def profile(compile_fn) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--ids", type=int, default=10_000_000, help="ids for the bulk comparison")
-    parser.add_argument("--profile", action="store_true", help="cProfile the 200-experiment request")
-    args = parser.parse_args()
-    compile_fn, source = compiler()
-    if args.profile:
-        profile(compile_fn)
-        return
+def engine(compile_fn, source: str) -> None:
     print(f"== assign(): one unit, all running experiments (targeting: {source})")
-    print(f"{'experiments':>11} {'conditions':>10} {'µs/request':>11} {'µs/decision':>12}")
+    print(f"{'experiments':>11} {'conditions':>10} {'µs/request':>11} {'CPU µs/request':>15} "
+          f"{'µs/decision':>12}")
     for n in (1, 20, 200):
         for targeted in (False, True):
-            req, dec = per_decision(n, targeted, compile_fn)
-            print(f"{n:>11} {3 if targeted else 0:>10} {req:>11.1f} {dec:>12.2f}")
+            wall, cpu = per_request(n, targeted, compile_fn)
+            print(f"{n:>11} {3 if targeted else 0:>10} {wall:>11.1f} {cpu:>15.1f} "
+                  f"{wall / n:>12.2f}")
+    wall, cpu = per_request(200, True, compile_fn, distinct=True)
+    print(f"{200:>11} {'3 distinct':>10} {wall:>11.1f} {cpu:>15.1f} {wall / 200:>12.2f}  "
+          "(every experiment its own conditions)")
     for n in (1, 200):
-        engine, _ = per_decision(n, True, compile_fn)
-        floor = floor_per_request(n)
-        print(f"hand-rolled floor, {n} experiment(s) x 3 conditions: {floor:.1f} µs/request; "
-              f"engine {engine:.1f} µs = {engine / floor:.2f}x the floor")
+        wall, cpu = per_request(n, True, compile_fn)
+        floor_wall, floor_cpu = floor_per_request(n)
+        print(f"hand-rolled floor, {n} experiment(s) x 3 conditions: {floor_wall:.1f} µs/request "
+              f"({floor_cpu:.1f} CPU µs); engine {wall:.1f} µs ({cpu:.1f} CPU µs) = "
+              f"{wall / floor_wall:.2f}x the floor ({cpu / floor_cpu:.2f}x in CPU time)")
 
-    n = args.ids
+
+def bulk(n: int) -> None:
     ids = [f"user-{i}" for i in range(n)]
     scalar_n = min(n, 2_000_000)
     t = time.perf_counter()
@@ -164,20 +202,52 @@ def main() -> None:
     assigner = Assigner(ConfigBundle(experiments=[exp]))
     frame = pl.DataFrame({"unit_id": ids})
     del ids
-    t, cpu = time.perf_counter(), time.process_time()
-    out = assign_frame(assigner, frame, exp.key, now=NOW)
-    bulk_s, bulk_cpu = time.perf_counter() - t, time.process_time() - cpu
     t = time.perf_counter()
     for u in frame["unit_id"].head(200_000):
         assigner.decide(exp.key, u, now=NOW)
     scalar_decide = 200_000 / (time.perf_counter() - t)
-    print(f"\n== bulk over {n:,} ids")
+    print(f"\n== bulk over {n:,} ids (medians of 3 runs; {pl.thread_pool_size()} polars threads)")
     print(f"scalar bucket():          {scalar / 1e6:6.2f} M ids/s  (measured on {scalar_n:,})")
     print(f"scalar decide():          {scalar_decide / 1e6:6.2f} M ids/s  (measured on 200,000)")
-    print(
-        f"vectorised assign_frame: {n / bulk_s / 1e6:.2f} M ids/s  ({bulk_s:.2f} s for {n:,}, "
-        f"{bulk_cpu:.2f} CPU-s on all threads, {out['variant'].null_count():,} outside traffic)"
-    )
+    wall, cpu = timed(lambda: assign_frame(assigner, frame, exp.key, now=NOW), 3)
+    outside = assign_frame(assigner, frame, exp.key, now=NOW)["variant"].null_count()
+    print(f"vectorised assign_frame: {n / wall / 1e6:.2f} M ids/s  ({wall:.2f} s for {n:,}, "
+          f"{cpu:.2f} CPU-s on all threads = {n / cpu / 1e6:.2f} M ids per CPU-second; "
+          f"traffic 80 %, {outside:,} outside traffic)")
+    full = msgspec.structs.replace(exp, key="full", traffic_fraction=1.0)
+    everyone = Assigner(ConfigBundle(experiments=[full]))
+    wall, cpu = timed(lambda: assign_frame(everyone, frame, "full", now=NOW), 3)
+    print(f"  at 100 % traffic:       {n / wall / 1e6:.2f} M ids/s  ({wall:.2f} s, {cpu:.2f} CPU-s: "
+          "no traffic hash)")
+    # Where the time goes: one SHA-256 bucket per id, by the two standard engines.
+    units = frame["unit_id"]
+    wall, cpu = timed(lambda: bucket_series(units, "bench/p1/variant"), 3)
+    print(f"one bucket per id, polars-hash: {n / wall / 1e6:.2f} M ids/s  "
+          f"({n / cpu / 1e6:.2f} M per CPU-second)")
+    sample = units.head(min(n, 2_000_000)).to_frame()
+    con = duckdb.connect()
+    con.execute(DUCKDB_BUCKET_MACRO)
+    con.register("sample", sample)
+    query = "select abwb_bucket('bench/p1/variant', unit_id) as bucket from sample"
+    wall, cpu = timed(lambda: con.sql(query).pl(), 3)
+    print(f"one bucket per id, DuckDB sha256: {sample.height / wall / 1e6:.2f} M ids/s  "
+          f"({sample.height / cpu / 1e6:.2f} M per CPU-second, {sample.height:,} ids)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ids", type=int, default=10_000_000, help="ids for the bulk comparison")
+    parser.add_argument("--profile", action="store_true", help="cProfile the 200-experiment request")
+    parser.add_argument("--only", choices=("engine", "bulk"), help="run one half")
+    args = parser.parse_args()
+    compile_fn, source = compiler()
+    if args.profile:
+        profile(compile_fn)
+        return
+    if args.only != "bulk":
+        engine(compile_fn, source)
+    if args.only != "engine":
+        bulk(args.ids)
 
 
 if __name__ == "__main__":

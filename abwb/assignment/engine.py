@@ -14,19 +14,22 @@ version in :class:`Assigner`; a decision is then a few hashes and comparisons.
 from __future__ import annotations
 
 import json
+import math
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abwb.assignment.allocation import Allocation, allocation_of
 from abwb.assignment.conflicts import Rival, surface_rivals
 from abwb.assignment.decision import AssignmentResult, Decision, Reason
 from abwb.assignment.hashing import (
     BUCKETS,
-    bucket_of_key,
-    salt_prefix,
+    _uint64_be,
+    bucket_of_state,
+    salt_state,
     traffic_salt,
     unit_id_bytes,
     variant_salt,
@@ -34,7 +37,10 @@ from abwb.assignment.hashing import (
 from abwb.config.bundle import ConfigBundle
 from abwb.config.experiment import Experiment
 from abwb.errors import InvalidInput
-from abwb.targeting.compiler import make_compiler
+from abwb.targeting.compiler import TargetingCompiler, make_compiler
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 __all__ = [
     "Assigner",
@@ -85,15 +91,28 @@ class CompiledExperiment:
     holdout_limit: float
     killed: bool
     sticky_key: str
-    # Hot-path precomputations: salt prefixes (bytes) and the immutable decisions that
-    # do not depend on the unit, shared by every call (Decision is frozen).
-    traffic_prefix: bytes
-    variant_prefix: bytes
-    layer_prefix: bytes | None
-    holdout_prefix: bytes | None
+    # Hot-path precomputations, shared by every call: the SHA-256 state of each salt
+    # (``None`` where the hash cannot change the answer), integer cuts (a bucket ``b`` is
+    # below a limit ``L`` exactly when ``b < ceil(L)``), and the unit-independent
+    # decisions (Decision is frozen).
+    unit_type: str
+    sticky: bool
+    #: Any of status gate, schedule, overrides or holdout: checked by :func:`_early`.
+    early: bool
+    traffic_state: _Hash | None
+    traffic_cut: int
+    variant_state: _Hash
+    layer_state: _Hash | None
+    holdout_state: _Hash | None
+    holdout_cut: int
     gate: Decision | None
-    assigned: Mapping[str, Decision]
+    starts: tuple[int, ...]
+    #: The ``assigned`` decision of each allocation range, aligned with ``starts``.
+    assigned_at: tuple[Decision, ...]
     not_in_traffic: Decision
+    type_mismatch: Decision
+    outside_schedule: Decision
+    held_out: Decision
 
 
 class Assigner:
@@ -159,6 +178,13 @@ class Assigner:
                 holdout_limit=holdout.traffic_fraction * BUCKETS if holdout else 0.0,
                 killed=exp.flag_key in killed_flags,
             )
+        # Different conditions on the same dotted path (app.version) each walked the
+        # nested attributes; with two or more predicates, a request resolves them once.
+        self._resolve = (
+            compiler.resolved
+            if isinstance(compiler, TargetingCompiler) and len(predicates) > 1
+            else None
+        )
         self._rivals: dict[str, tuple[Rival, ...]] = surface_rivals(bundle.experiments)
         self._any_sticky = any(exp.sticky for exp in bundle.experiments)
         self._surface_taken: Counter[str] = Counter()
@@ -222,6 +248,8 @@ class Assigner:
         if now.tzinfo is None:
             raise InvalidInput("must be timezone-aware", path="now")
         attrs = attributes or {}
+        if self._resolve is not None and attrs:
+            attrs = self._resolve(attrs)
         stored = sticky or {}
         selected = (
             [self.compiled(k) for k in experiments]
@@ -235,7 +263,7 @@ class Assigner:
             return AssignmentResult(
                 unit_id=unit_id,
                 unit_type=unit_type,
-                decisions=[_decide(ce, unit) for ce in selected],
+                decisions=_decide_each(selected, unit),
                 config_version=self.version,
                 sticky_writes=writes,
             )
@@ -314,7 +342,7 @@ class _Unit:
     attrs: Mapping[str, Any]
     now: datetime
     sticky: Mapping[str, str]
-    layer_buckets: dict[bytes, int]
+    layer_buckets: dict[str, int]
     #: Outcomes of predicates shared by several experiments, evaluated once per request.
     matched: dict[Predicate, tuple[bool, str]]
 
@@ -354,31 +382,46 @@ def _compile_experiment(
     elif killed:
         gate = fixed(Reason.KILLED, f"flag {exp.flag_key!r} is killed")
     t_salt, v_salt = traffic_salt(salt, exp.phase), variant_salt(salt, exp.phase)
+    allocation = allocation_of(exp)
+    traffic_limit = exp.traffic_fraction * BUCKETS
+    full_traffic = traffic_limit >= BUCKETS
+    scheduled = exp.schedule.start_at is not None or exp.schedule.end_at is not None
     return CompiledExperiment(
         experiment=exp,
         traffic_salt=t_salt,
         variant_salt=v_salt,
-        traffic_limit=exp.traffic_fraction * BUCKETS,
-        allocation=allocation_of(exp),
+        traffic_limit=traffic_limit,
+        allocation=allocation,
         payloads={v.key: v.payload for v in exp.variants},
         predicate=predicate,
         shared_predicate=shared_predicate,
         targeted=exp.targeting is not None,
-        scheduled=exp.schedule.start_at is not None or exp.schedule.end_at is not None,
-        full_traffic=exp.traffic_fraction * BUCKETS >= BUCKETS,
+        scheduled=scheduled,
+        full_traffic=full_traffic,
         layer_salt=layer_salt,
         layer_ranges=tuple(exp.layer.ranges) if exp.layer else (),
         holdout_salt=holdout_salt,
         holdout_limit=holdout_limit,
         killed=killed,
         sticky_key=sticky_key(exp),
-        traffic_prefix=salt_prefix(t_salt),
-        variant_prefix=salt_prefix(v_salt),
-        layer_prefix=None if layer_salt is None else salt_prefix(layer_salt),
-        holdout_prefix=None if holdout_salt is None else salt_prefix(holdout_salt),
+        unit_type=exp.unit_type,
+        sticky=exp.sticky,
+        early=gate is not None or scheduled or bool(exp.overrides) or holdout_salt is not None,
+        traffic_state=None if full_traffic else salt_state(t_salt),
+        traffic_cut=math.ceil(traffic_limit),
+        variant_state=salt_state(v_salt),
+        layer_state=None if layer_salt is None else salt_state(layer_salt),
+        holdout_state=None if holdout_salt is None else salt_state(holdout_salt),
+        holdout_cut=math.ceil(holdout_limit),
         gate=gate,
-        assigned={v.key: fixed(Reason.ASSIGNED, variant=v.key) for v in exp.variants},
+        starts=allocation.starts,
+        assigned_at=tuple(fixed(Reason.ASSIGNED, variant=v) for v in allocation.variants),
         not_in_traffic=fixed(Reason.NOT_IN_TRAFFIC),
+        type_mismatch=fixed(Reason.UNIT_TYPE_MISMATCH,
+                            f"experiment randomises {exp.unit_type!r} units"),
+        outside_schedule=fixed(Reason.OUTSIDE_SCHEDULE,
+                               "now is outside the experiment's schedule"),
+        held_out=fixed(Reason.HOLDOUT, f"unit is in holdout {exp.holdout!r}"),
     )
 
 
@@ -398,43 +441,89 @@ def _out(ce: CompiledExperiment, reason: Reason, detail: str = "") -> Decision:
     return Decision(experiment=exp.key, variant=None, reason=reason, phase=exp.phase, detail=detail)
 
 
-def _decide(ce: CompiledExperiment, unit: _Unit) -> Decision:  # noqa: C901 - one sequence
+def _decide(ce: CompiledExperiment, unit: _Unit) -> Decision:
     """The evaluation order, for one experiment and one unit."""
-    exp = ce.experiment
-    if exp.unit_type != unit.type:
-        return _out(ce, Reason.UNIT_TYPE_MISMATCH, f"experiment randomises {exp.unit_type!r} units")
+    return _decide_each((ce,), unit)[0]
+
+
+def _decide_each(  # noqa: C901 - one sequence
+    selected: Iterable[CompiledExperiment], unit: _Unit
+) -> list[Decision]:
+    """The evaluation order, for each experiment in turn and one unit.
+
+    One loop for the whole request: the unit's fields are read once, not once per
+    experiment, and no call is made per experiment on the common path.
+    """
+    out: list[Decision] = []
+    append = out.append
+    unit_type, uid, matched, attrs = unit.type, unit.id_bytes, unit.matched, unit.attrs
+    for ce in selected:
+        if ce.unit_type != unit_type:
+            append(ce.type_mismatch)
+            continue
+        if ce.early:  # status, schedule, override, holdout: rare, so out of the common path
+            decided = _early(ce, unit)
+            if decided is not None:
+                append(decided)
+                continue
+        if ce.targeted:
+            if ce.shared_predicate:
+                outcome = matched.get(ce.predicate)
+                if outcome is None:
+                    outcome = matched[ce.predicate] = ce.predicate(attrs)
+            else:
+                outcome = ce.predicate(attrs)
+            if not outcome[0]:
+                append(_out(ce, Reason.TARGETING_MISS, outcome[1]))
+                continue
+        if ce.layer_state is not None:
+            layer_bucket = _layer_bucket(ce, unit)
+            if not any(s <= layer_bucket < e for s, e in ce.layer_ranges):
+                append(_out(ce, Reason.LAYER_EXCLUDED,
+                            f"layer bucket {layer_bucket} not in ranges"))
+                continue
+        state = ce.traffic_state
+        if state is not None:
+            h = state.copy()  # bucket_of_state, inlined: a call per hash is ~15 % of a decision
+            h.update(uid)
+            if _uint64_be(h.digest())[0] % BUCKETS >= ce.traffic_cut:
+                append(ce.not_in_traffic)
+                continue
+        if ce.sticky:
+            kept = unit.sticky.get(ce.sticky_key)
+            if kept is not None and kept in ce.payloads:
+                append(_serve(ce, kept, Reason.STICKY))
+                continue
+        h = ce.variant_state.copy()
+        h.update(uid)
+        append(ce.assigned_at[bisect_right(ce.starts, _uint64_be(h.digest())[0] % BUCKETS) - 1])
+    return out
+
+
+def _early(ce: CompiledExperiment, unit: _Unit) -> Decision | None:
+    """Status, schedule, override and holdout, in that order (``None``: none decided)."""
     if ce.gate is not None:
         return ce.gate
+    exp = ce.experiment
     if ce.scheduled:
         start, end = exp.schedule.start_at, exp.schedule.end_at
         if (start is not None and unit.now < start) or (end is not None and unit.now >= end):
-            return _out(ce, Reason.OUTSIDE_SCHEDULE, "now is outside the experiment's schedule")
+            return ce.outside_schedule
     if exp.overrides:
         forced = exp.overrides.get(unit.id)
         if forced is not None:
             return _serve(ce, forced, Reason.OVERRIDE)
-    uid = unit.id_bytes
-    if ce.holdout_prefix is not None and bucket_of_key(ce.holdout_prefix, uid) < ce.holdout_limit:
-        return _out(ce, Reason.HOLDOUT, f"unit is in holdout {exp.holdout!r}")
-    if ce.targeted:
-        if ce.shared_predicate:
-            outcome = unit.matched.get(ce.predicate)
-            if outcome is None:
-                outcome = unit.matched[ce.predicate] = ce.predicate(unit.attrs)
-        else:
-            outcome = ce.predicate(unit.attrs)
-        if not outcome[0]:
-            return _out(ce, Reason.TARGETING_MISS, outcome[1])
-    if ce.layer_prefix is not None:
-        layer_bucket = unit.layer_buckets.get(ce.layer_prefix)
-        if layer_bucket is None:
-            layer_bucket = unit.layer_buckets[ce.layer_prefix] = bucket_of_key(ce.layer_prefix, uid)
-        if not any(s <= layer_bucket < e for s, e in ce.layer_ranges):
-            return _out(ce, Reason.LAYER_EXCLUDED, f"layer bucket {layer_bucket} not in ranges")
-    if not ce.full_traffic and bucket_of_key(ce.traffic_prefix, uid) >= ce.traffic_limit:
-        return ce.not_in_traffic
-    if exp.sticky:
-        kept = unit.sticky.get(ce.sticky_key)
-        if kept is not None and kept in ce.payloads:
-            return _serve(ce, kept, Reason.STICKY)
-    return ce.assigned[ce.allocation.variant_at(bucket_of_key(ce.variant_prefix, uid))]
+    if ce.holdout_state is not None and bucket_of_state(ce.holdout_state,
+                                                        unit.id_bytes) < ce.holdout_cut:
+        return ce.held_out
+    return None
+
+
+def _layer_bucket(ce: CompiledExperiment, unit: _Unit) -> int:
+    """The unit's bucket in the experiment's layer, hashed once per request and layer."""
+    salt: str = ce.layer_salt  # type: ignore[assignment]  # set with layer_state
+    found = unit.layer_buckets.get(salt)
+    if found is None:
+        found = unit.layer_buckets[salt] = bucket_of_state(ce.layer_state,  # type: ignore[arg-type]
+                                                           unit.id_bytes)
+    return found

@@ -7,7 +7,14 @@ plugin, so it lives outside the light core: ``import abwb`` does not load it.
 """
 
 from abwb.bulk.assignment import assign_frame
-from abwb.bulk.hashing import bucket_expr, bucket_frame
+from abwb.bulk.hashing import bucket_expr, bucket_frame, bucket_series
 from abwb.bulk.targeting import attribute_column, condition_mask
 
-__all__ = ["assign_frame", "attribute_column", "bucket_expr", "bucket_frame", "condition_mask"]
+__all__ = [
+    "assign_frame",
+    "attribute_column",
+    "bucket_expr",
+    "bucket_frame",
+    "bucket_series",
+    "condition_mask",
+]

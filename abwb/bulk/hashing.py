@@ -7,6 +7,11 @@ It computes exactly the documented formula
 ``Expr.hash``, which changes between versions): the first 16 hex digits of the
 digest are the big-endian first 8 bytes, parsed as an unsigned 64-bit integer.
 The golden vectors pin it to the scalar hash, DuckDB and PostgreSQL.
+
+:func:`bucket_series` runs the expression over pieces of a long column at once on
+polars' thread pool (``pl.collect_all``): the plugin hashes one piece per thread, and
+a piece's 64-character hex digests stay cache-sized instead of filling memory with
+hundreds of megabytes of text. The answer does not depend on the piece size.
 """
 
 from __future__ import annotations
@@ -18,7 +23,11 @@ import polars_hash as plh
 
 from abwb.assignment.hashing import BUCKETS
 
-__all__ = ["bucket_expr", "bucket_frame"]
+__all__ = ["bucket_expr", "bucket_frame", "bucket_series"]
+
+#: Rows per piece hashed in parallel by :func:`bucket_series`.
+_PIECE_ROWS = 250_000
+_UNIT = "unit_id"
 
 
 def bucket_expr(salt: str, unit: pl.Expr | str = "unit_id") -> pl.Expr:
@@ -45,6 +54,30 @@ def bucket_expr(salt: str, unit: pl.Expr | str = "unit_id") -> pl.Expr:
     return (prefix % BUCKETS).cast(pl.Int32).alias("bucket")
 
 
+def bucket_series(unit_ids: pl.Series, salt: str) -> pl.Series:
+    """Buckets of a String Series of unit ids under ``salt``, hashed in parallel pieces.
+
+    Args:
+        unit_ids: Unit ids (String, no nulls).
+        salt: The salt.
+
+    Returns:
+        An Int32 Series named ``bucket``, one value per id, in order.
+
+    Examples:
+        >>> from abwb.assignment import bucket
+        >>> bucket_series(pl.Series(["b", "user-1"]), "a").to_list() == [
+        ...     bucket("a", "b"), bucket("a", "user-1")]
+        True
+    """
+    units = unit_ids.rename(_UNIT).to_frame()
+    if units.height <= _PIECE_ROWS:
+        return units.select(bucket_expr(salt))["bucket"]
+    pieces = [units.slice(start, _PIECE_ROWS).lazy().select(bucket_expr(salt))
+              for start in range(0, units.height, _PIECE_ROWS)]
+    return pl.concat([piece["bucket"] for piece in pl.collect_all(pieces)], rechunk=True)
+
+
 def bucket_frame(unit_ids: pl.Series, salts: Sequence[str]) -> pl.DataFrame:
     """Buckets of every unit id under every salt.
 
@@ -56,7 +89,7 @@ def bucket_frame(unit_ids: pl.Series, salts: Sequence[str]) -> pl.DataFrame:
     Returns:
         A frame with ``unit_id`` and one bucket column per salt, in input order.
     """
-    units = pl.DataFrame({"unit_id": unit_ids.cast(pl.String)})
-    return units.with_columns(
-        bucket_expr(salt).alias(f"b{i}") for i, salt in enumerate(salts)
+    units = unit_ids.cast(pl.String).rename(_UNIT)
+    return units.to_frame().with_columns(
+        bucket_series(units, salt).alias(f"b{i}") for i, salt in enumerate(salts)
     )

@@ -437,6 +437,8 @@ class TargetingCompiler:
         self.path = path
         self._cache: dict[str, _Node] = {}
         self._checked: set[str] = set()
+        #: Getters of the dotted paths read by the conditions compiled so far.
+        self._dotted: dict[str, Callable[[Mapping[str, Any]], Any]] = {}
 
     def __call__(self, condition: Any) -> Predicate:
         """Validate and compile ``condition``.
@@ -458,6 +460,9 @@ class TargetingCompiler:
         if problems:
             raise InvalidInput(problems)
         test, explain = _Compiler(by_key, self._cache).node(condition)
+        for attr in _attribute_paths(condition, by_key):
+            if "." in attr and attr not in self._dotted:
+                self._dotted[attr] = _getter(attr)
 
         def predicate(attrs: Mapping[str, Any]) -> tuple[bool, str]:
             if test(attrs):
@@ -465,6 +470,35 @@ class TargetingCompiler:
             return False, explain(attrs)
 
         return predicate
+
+
+    def resolved(self, attrs: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``attrs`` with each dotted path this compiler's conditions read looked up once.
+
+        The result holds the original keys plus one flat key per dotted path
+        (``"app.version"``) with the value that path resolves to. A literal key wins over
+        nested lookup, so every predicate of this compiler answers (and explains) exactly
+        as it would on ``attrs``, without walking nested mappings again: a request whose
+        experiments have many different conditions on ``app.version`` walks ``app`` once.
+
+        Args:
+            attrs: A unit's attributes.
+
+        Returns:
+            ``attrs`` itself when no condition reads a dotted path, else a new dict.
+
+        Examples:
+            >>> compiler = TargetingCompiler()
+            >>> _ = compiler({"attr": "app.version", "op": "semver_gte", "value": "4.2.0"})
+            >>> compiler.resolved({"app": {"version": "4.3.1"}})
+            {'app': {'version': '4.3.1'}, 'app.version': '4.3.1'}
+        """
+        if not self._dotted:
+            return attrs
+        flat = dict(attrs)
+        for attr, get in self._dotted.items():
+            flat[attr] = get(attrs)
+        return flat
 
 
 def make_compiler(
@@ -486,6 +520,21 @@ def make_compiler(
 
 def _match_all(_: Mapping[str, Any]) -> tuple[bool, str]:
     return True, ""
+
+
+def _attribute_paths(condition: Any, segments: Mapping[str, Segment]) -> set[str]:
+    """Every attribute path a *valid* condition reads, through its segments too."""
+    found: set[str] = set()
+    stack = [condition, *(segments[key].condition for key in _referenced(condition, segments))]
+    while stack:
+        cond = stack.pop()
+        if "attr" in cond:
+            found.add(cond["attr"])
+        for name in ("all", "any"):
+            stack.extend(cond.get(name, ()))
+        if "not" in cond:
+            stack.append(cond["not"])
+    return found
 
 
 def _referenced(condition: Any, segments: Mapping[str, Segment]) -> set[str]:

@@ -8,9 +8,10 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abwb.assignment import Assigner, Reason, allocation_of, reweight
+from abwb.assignment import Assigner, Reason, allocation_of, bucket, reweight
 from abwb.assignment.allocation import bucket_counts
-from abwb.config import BUCKETS, ConfigBundle, Experiment, Variant
+from abwb.assignment.hashing import traffic_salt, variant_salt
+from abwb.config import BUCKETS, ConfigBundle, Experiment, Holdout, Variant
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 UNITS = [f"u{i}" for i in range(400)]
@@ -112,3 +113,26 @@ def test_new_phase_re_randomises_on_purpose() -> None:
         "prop", "u1", now=NOW, sticky=old_writes
     )
     assert d.reason is Reason.ASSIGNED
+
+
+@settings(max_examples=60, deadline=None)
+@given(weights=weights_st, traffic=st.floats(0, 1), holdout=st.floats(0, 1),
+       unit=st.text(min_size=1, max_size=20).filter(str.strip))
+def test_decisions_follow_the_documented_formula(
+    weights: list[float], traffic: float, holdout: float, unit: str
+) -> None:
+    # The engine compares integer buckets with precomputed integer cuts; the documented
+    # rule compares the bucket with fraction x 10000 (any real, e.g. 3333.3).
+    unit = "".join(c for c in unit if not 0xD800 <= ord(c) <= 0xDFFF) or "u"
+    exp = msgspec.structs.replace(make(weights, traffic=traffic), holdout="h")
+    bundle = ConfigBundle(experiments=[exp], holdouts=[Holdout(key="h",
+                                                               traffic_fraction=holdout)])
+    got = Assigner(bundle).decide("prop", unit, now=NOW)
+    if bucket(bundle.holdouts[0].effective_salt, unit) < holdout * BUCKETS:
+        assert got.reason is Reason.HOLDOUT
+    elif bucket(traffic_salt(exp.effective_salt, 1), unit) >= traffic * BUCKETS:
+        assert got.reason is Reason.NOT_IN_TRAFFIC
+    else:
+        variant_bucket = bucket(variant_salt(exp.effective_salt, 1), unit)
+        assert got.variant == allocation_of(exp).variant_at(variant_bucket)
+        assert got.reason is Reason.ASSIGNED

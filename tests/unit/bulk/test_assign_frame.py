@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from abwb.assignment import Assigner, Reason, bucket
+from abwb.assignment import Assigner, Reason, bucket, reweight
 from abwb.bulk import assign_frame, bucket_frame, condition_mask
 from abwb.config import (
     ConfigBundle,
@@ -67,8 +67,9 @@ conditions = st.recursive(
 @st.composite
 def frames(draw: st.DrawFn) -> pl.DataFrame:
     n = draw(st.integers(1, 60))
+    # Repeated ids too: a frame of events has one row per event, not per unit.
     ids = draw(st.lists(st.text(min_size=1, max_size=12).filter(lambda s: s.strip()),
-                        min_size=n, max_size=n, unique=True))
+                        min_size=n, max_size=n, unique=draw(st.booleans())))
     ids = [i for i in ids if len(i.encode("utf-8", "surrogatepass")) == len(i.encode(
         "utf-8", "ignore"))]
     n = len(ids)
@@ -108,7 +109,9 @@ def bundles(draw: st.DrawFn, ids: list[str]) -> ConfigBundle:
         kw: dict[str, Any] = {
             "key": f"e{i}", "variants": variants,
             "status": draw(st.sampled_from(["running", "running", "running", "paused"])),
-            "traffic_fraction": draw(st.sampled_from([1.0, 0.5, 0.8, 0.0001, 0.0])),
+            # 0.33333 and 0.99995: limits between two buckets (3333.3, 9999.5).
+            "traffic_fraction": draw(st.sampled_from([1.0, 0.5, 0.8, 0.0001, 0.0, 0.33333,
+                                                      0.99995])),
             "targeting": draw(st.none() | conditions),
         }
         if shared_surface:
@@ -124,10 +127,16 @@ def bundles(draw: st.DrawFn, ids: list[str]) -> ConfigBundle:
             kw["schedule"] = Schedule(start_at=datetime(2026, 4, 1, tzinfo=UTC))
         if draw(st.integers(0, 5)) == 0:
             kw["unit_type"] = "device"
-        experiments.append(Experiment(**kw))
+        experiment = Experiment(**kw)
+        if draw(st.booleans()):  # an explicit, non-contiguous allocation after re-weighting
+            new = draw(st.permutations([v.weight for v in variants]))
+            experiment = reweight(experiment, {v.key: w for v, w in zip(variants, new,
+                                                                        strict=True)}).experiment
+        experiments.append(experiment)
     return ConfigBundle(
         experiments=experiments, segments=SEGMENTS, layers=[Layer(key="main")],
-        holdouts=[Holdout(key="global", traffic_fraction=draw(st.sampled_from([0.05, 0.5])))],
+        holdouts=[Holdout(key="global",
+                          traffic_fraction=draw(st.sampled_from([0.05, 0.5, 0.12345])))],
     )
 
 
@@ -138,14 +147,20 @@ def scalar(assigner: Assigner, frame: pl.DataFrame, key: str) -> tuple[list[Any]
     return [d.variant for d in decisions], [d.reason.value for d in decisions]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_bulk_equals_scalar_for_every_row(data: st.DataObject) -> None:
+    import abwb.bulk.hashing as bulk_hashing
+
     frame = data.draw(frames())
     bundle = data.draw(bundles(frame["unit_id"].to_list()))
     assigner = Assigner(bundle)
+    # Hashes run in parallel pieces; small pieces put several in every frame.
+    piece_rows = data.draw(st.sampled_from([1, 7, 250_000]))
     for exp in bundle.experiments:
-        out = assign_frame(assigner, frame, exp.key, now=NOW)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(bulk_hashing, "_PIECE_ROWS", piece_rows)
+            out = assign_frame(assigner, frame, exp.key, now=NOW)
         variants, reasons = scalar(assigner, frame, exp.key)
         assert out["reason"].to_list() == reasons, exp.key
         assert out["variant"].to_list() == variants, exp.key
@@ -163,12 +178,16 @@ def test_condition_mask_equals_the_compiled_predicate(data: st.DataObject, condi
 
 
 @given(ids=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=50),
-       salt=st.text(max_size=20))
+       salt=st.text(max_size=20), piece_rows=st.sampled_from([1, 3, 250_000]))
 @settings(max_examples=100, deadline=None)
-def test_column_hash_is_the_scalar_hash(ids: list[str], salt: str) -> None:
+def test_column_hash_is_the_scalar_hash(ids: list[str], salt: str, piece_rows: int) -> None:
+    import abwb.bulk.hashing as bulk_hashing
+
     ids = [i for i in ids if not any(0xD800 <= ord(c) <= 0xDFFF for c in i)]
     salt = "".join(c for c in salt if not 0xD800 <= ord(c) <= 0xDFFF)
-    out = bucket_frame(pl.Series(ids, dtype=pl.String), [salt, "x"])
+    with pytest.MonkeyPatch.context() as patch:  # several pieces hashed in parallel, or one
+        patch.setattr(bulk_hashing, "_PIECE_ROWS", piece_rows)
+        out = bucket_frame(pl.Series(ids, dtype=pl.String), [salt, "x"])
     assert out["b0"].to_list() == [bucket(salt, i) for i in ids]
     assert out["b1"].to_list() == [bucket("x", i) for i in ids]
 
@@ -197,6 +216,9 @@ def test_custom_condition_compiler_is_used_row_by_row() -> None:
     (pl.DataFrame({"id": ["a"]}), "unit_id: missing unit id column 'unit_id'"),
     (pl.DataFrame({"unit_id": [1]}), "unit_id: must be a String column, got Int64"),
     (pl.DataFrame({"unit_id": ["a", " ", None]}), "unit_id: 2 unit ids are null, empty"),
+    # U+001C..U+001F are whitespace to Python's str.strip(), as in the scalar check.
+    (pl.DataFrame({"unit_id": ["a", "\x1c\x1f", "\u3000"]}),
+     "unit_id: 2 unit ids are null, empty"),
 ])
 def test_bad_frames_name_the_column(frame: pl.DataFrame, message: str) -> None:
     assigner = Assigner(ConfigBundle(experiments=[Experiment(key="e", status="running", variants=[
@@ -208,6 +230,26 @@ def test_bad_frames_name_the_column(frame: pl.DataFrame, message: str) -> None:
         assign_frame(assigner, pl.DataFrame({"unit_id": ["a"]}), "nope", now=NOW)
 
 
+def test_an_empty_frame_gets_empty_answer_columns() -> None:
+    exp = Experiment(key="e", status="running", traffic_fraction=0.5, targeting=CONDITIONS[0],
+                     variants=[Variant(key="c", weight=0.5, is_control=True),
+                               Variant(key="t", weight=0.5)])
+    frame = pl.DataFrame(schema={"unit_id": pl.String, "country": pl.String})
+    out = assign_frame(Assigner(ConfigBundle(experiments=[exp])), frame, "e", now=NOW)
+    assert out.schema == {"unit_id": pl.String, "country": pl.String, "variant": pl.String,
+                          "reason": pl.String}
+    assert out.height == 0
+
+
+def test_frame_check_strips_what_python_strips() -> None:
+    from abwb.bulk.assignment import _PYTHON_WHITESPACE
+
+    python = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+    assert python == _PYTHON_WHITESPACE
+    with pytest.raises(InvalidInput, match="unit_id"):
+        Assigner(ConfigBundle()).assign("\x1c", now=NOW)
+
+
 def test_bulk_module_stays_out_of_the_light_core() -> None:
     assert "abwb.bulk" in sys.modules  # imported by this test module
     import abwb.assignment
@@ -215,8 +257,8 @@ def test_bulk_module_stays_out_of_the_light_core() -> None:
     assert not hasattr(abwb.assignment, "assign_frame")
 
 
-def test_sliced_evaluation_gives_the_same_frame(monkeypatch: pytest.MonkeyPatch) -> None:
-    import abwb.bulk.assignment as bulk_assignment
+def test_hashing_in_pieces_gives_the_same_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    import abwb.bulk.hashing as bulk_hashing
 
     exp = Experiment(key="e", status="running", traffic_fraction=0.6, targeting=CONDITIONS[0],
                      overrides={"u3": "t"}, variants=[Variant(key="c", weight=0.5, is_control=True),
@@ -225,7 +267,7 @@ def test_sliced_evaluation_gives_the_same_frame(monkeypatch: pytest.MonkeyPatch)
     frame = pl.DataFrame({"unit_id": [f"u{i}" for i in range(103)],
                           "country": [["US", "DE", None][i % 3] for i in range(103)]})
     whole = assign_frame(assigner, frame, "e", now=NOW)
-    monkeypatch.setattr(bulk_assignment, "_SLICE_ROWS", 10)
+    monkeypatch.setattr(bulk_hashing, "_PIECE_ROWS", 10)
     sliced = assign_frame(assigner, frame, "e", now=NOW)
     assert sliced.equals(whole)
     assert whole["reason"].to_list() == scalar(assigner, frame, "e")[1]

@@ -52,9 +52,9 @@ __all__ = [
     "Overloaded",
     "PreconditionRequired",
     "ProblemDetails",
+    "answer_for",
     "document_problems",
     "exception_handlers",
-    "answer_for",
     "problem_for",
     "problem_response",
 ]

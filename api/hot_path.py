@@ -51,12 +51,16 @@ from api.routes.assign import assign_one, assign_units
 from api.schemas import AssignRequest, BulkAssignRequest
 
 if TYPE_CHECKING:
-    from litestar.types import Message, Receive, Scope, Send
-
     from abwb.serving import Serving
     from api.app import Services
 
 __all__ = ["ACTOR_KEY", "HotPath", "HotPathApp"]
+
+# Plain ASGI shapes (Litestar's TypedDicts do not narrow on scope["type"]).
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 #: Where the hot path records the actor it admitted (Litestar's hook then skips the key).
 ACTOR_KEY = "abwb_actor"
@@ -73,9 +77,7 @@ class _Route(msgspec.Struct, frozen=True):
 
 _ROUTES = {
     "/v1/assign": _Route(msgspec.json.Decoder(AssignRequest, strict=True), assign_one),
-    "/v1/assign/bulk": _Route(
-        msgspec.json.Decoder(BulkAssignRequest, strict=True), assign_units
-    ),
+    "/v1/assign/bulk": _Route(msgspec.json.Decoder(BulkAssignRequest, strict=True), assign_units),
 }
 
 
@@ -141,10 +143,10 @@ class HotPath:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         services = self.services
-        connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
+        connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)  # type: ignore[arg-type]
         try:
             check_host(connection, services.accepted_hosts)
-            scope[ACTOR_KEY] = await services.auth.admit(connection, _SCOPE)  # type: ignore[typeddict-unknown-key]
+            scope[ACTOR_KEY] = await services.auth.admit(connection, _SCOPE)
             check_media_type(connection, True)
         except HTTPException as exc:
             await _answer(send, scope, exc)
@@ -206,7 +208,7 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
             return pending.pop(0)
         return await receive()
 
-    return replayed  # type: ignore[return-value]
+    return replayed
 
 
 async def _answer(send: Send, scope: Scope, exc: Exception) -> None:
@@ -247,5 +249,5 @@ class HotPathApp(Litestar):
             return
         await super().__call__(scope, receive, send)
 
-    async def _litestar(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _litestar(self, scope: Any, receive: Any, send: Any) -> None:
         await Litestar.__call__(self, scope, receive, send)

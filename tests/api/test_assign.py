@@ -237,3 +237,33 @@ def test_bulk_chunk_size_is_checked(client: TestClient[Any]) -> None:
     assert portal is not None
     with pytest.raises(InvalidInput, match="chunk_units"):
         portal.call(functools.partial(serving.assign_many, _units(3), chunk_units=0))
+
+
+_REQUESTS: list[tuple[str, dict[str, Any]]] = [
+    ("/v1/assign", {"json": {"unit_id": "u-1", "attributes": {"country": "US"}}}),
+    ("/v1/assign", {"json": {"unit_id": "u-2", "experiments": ["exp-a"], "flags": False}}),
+    ("/v1/assign/bulk", {"json": {"units": [{"unit_id": f"u-{i}"} for i in range(60)]}}),
+    ("/v1/assign", {"json": {"unit_id": "u", "experiments": ["nope"]}}),  # 422 from serving
+    ("/v1/assign", {"json": {"unit_id": "u", "flags": 0}}),  # 422: strict types
+    ("/v1/assign", {"json": {"unitid": "u"}}),  # 422: unknown field
+    ("/v1/assign", {"content": b"{not json", "headers": {"Content-Type": "application/json"}}),
+    ("/v1/assign", {"content": b'{"unit_id": "u"}', "headers": {"Content-Type": "text/plain"}}),
+    ("/v1/assign", {"json": {"unit_id": "a\x00b"}}),  # 422: NUL in a unit id
+]
+
+
+@pytest.mark.parametrize(("path", "request_args"), _REQUESTS)
+def test_hot_path_answers_as_the_litestar_handlers_do(
+    client: TestClient[Any], path: str, request_args: dict[str, Any]
+) -> None:
+    app = client.app
+    hot = client.post(path, **request_args)
+    installed = app.hot_path
+    app.hot_path = None  # every request through Litestar's routing and handlers
+    try:
+        plain = client.post(path, **request_args)
+    finally:
+        app.hot_path = installed
+    assert hot.status_code == plain.status_code, (hot.text, plain.text)
+    assert hot.headers["content-type"] == plain.headers["content-type"]
+    assert hot.json() == plain.json()

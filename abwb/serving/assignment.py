@@ -345,18 +345,21 @@ def _served(
     with_flags: bool,
 ) -> _Served:
     """The unit's result and the decisions that are exposures (experiments and flags)."""
-    exposed: list[Decision] = list(result.decisions)
+    decisions = result.decisions  # a fresh list per result: shared, not copied
+    exposed = decisions
     flags: dict[str, FlagEvaluation] = {}
     if with_flags:
         flags = snapshot.flags.evaluate_all(
             unit.unit_id, unit.attributes, now, unit_type=unit.unit_type
         )
-        exposed.extend(ev.decision for ev in flags.values() if ev.decision is not None)
+        delegated = [ev.decision for ev in flags.values() if ev.decision is not None]
+        if delegated:
+            exposed = [*decisions, *delegated]
     out = UnitResult(
         unit_id=unit.unit_id,
         unit_type=unit.unit_type,
         config_version=result.config_version,
-        decisions=list(result.decisions),
+        decisions=decisions,
         flags=flags,
     )
     return out, exposed

@@ -11,7 +11,9 @@ bare endpoint in subprocesses pinned to CPU 0 (when `taskset` exists), and drive
 with `wrk` (one thread, pinned to CPU 1, keep-alive connections, varying unit ids so
 exposure logging and de-dup run for real). `req/s` counts answered requests that were
 served (2xx); `shed` is the 503s of the in-flight limit (`abwb_assign_shed_total`
-from /metrics). Also measured:
+from /metrics); `CPU µs` is the server's CPU time (its threads and worker processes
+included, from /proc) per answered request, which depends far less than req/s on what
+else the shared machine runs. Also measured:
 
 - single-assign latency at concurrency 16 while a second wrk posts 1,000-unit
   `/v1/assign/bulk` calls back to back (vs the same pass without them);
@@ -212,6 +214,27 @@ def drive_wrk_with_bulk(url: str, seconds: int, connections: int, scripts: dict[
     return single
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of process ``pid`` and its descendants, from /proc (Linux).
+
+    Unlike req/s, CPU time per request hardly depends on what else the shared machine
+    runs: the steadiest figure to compare two servers by.
+    """
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pids += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def shed_total(port: int) -> float | None:
     """``abwb_assign_shed_total`` of the server on ``port`` (``None``: not an abwb server)."""
     import httpx
@@ -270,6 +293,7 @@ def drive_httpx(url: str, seconds: int, connections: int) -> dict:
 
 def run_passes(
     url: str,
+    pid: int,
     args: argparse.Namespace,
     scripts: dict[str, Path],
     use_wrk: bool,
@@ -283,14 +307,17 @@ def run_passes(
 
     def drive(c: int, script: str, *, bulk: bool = False) -> dict:
         before = shed_total(port)
+        cpu_before = cpu_seconds(pid)
         if bulk:
             res = drive_wrk_with_bulk(url, args.seconds, c, scripts)
         elif use_wrk:
             res = drive_wrk(url, args.seconds, c, scripts[script])
         else:
             res = drive_httpx(url, args.seconds, c)
+        cpu = cpu_seconds(pid) - cpu_before
         after = shed_total(port)
         res["shed"] = None if before is None or after is None else after - before
+        res["cpu_us"] = cpu / max(res["requests"], 1) * 1e6
         return res
 
     if use_wrk:
@@ -310,7 +337,7 @@ def row(name: str, conc: int, res: dict) -> str:
     line = (
         f"{name:<58} {conc:>4} {res['rps']:>8.0f} {res['p50_ms']:>7.2f} "
         f"{res['p95_ms']:>7.2f} {res['p99_ms']:>7.2f} {res['non_2xx']:>7} {shed:>6} "
-        f"{res['errors']:>6}"
+        f"{res['errors']:>6} {res['cpu_us']:>6.0f}"
     )
     if "bulk_per_s" in res:
         line += f"  ({res['bulk_per_s']:.1f} bulk calls/s of 1,000 units)"
@@ -408,7 +435,7 @@ def main() -> None:
         )
         print(
             f"{'target':<58} {'conc':>4} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} "
-            f"{'p99 ms':>7} {'non-2xx':>7} {'shed':>6} {'errors':>6}"
+            f"{'p99 ms':>7} {'non-2xx':>7} {'shed':>6} {'errors':>6} {'CPU µs':>6}"
         )
         results: dict[tuple[str, int, str], dict] = {}
         for name, cmd, pin, extras in targets:
@@ -416,7 +443,7 @@ def main() -> None:
             proc = start([*cmd, "--port", str(port)], port, env, pin=pin)
             try:
                 url = f"http://127.0.0.1:{port}/v1/assign"
-                passes = run_passes(url, args, scripts, use_wrk, extras)
+                passes = run_passes(url, proc.pid, args, scripts, use_wrk, extras)
             finally:
                 stop(proc)
             for conc, suffix, res in passes:
@@ -450,6 +477,14 @@ def summarise(
             f"concurrency {conc:>2}: /v1/assign at {mine['rps'] / bare['rps']:.0%} of the bare "
             f"endpoint's throughput, p99 {mine['p99_ms']:.2f} ms vs {bare['p99_ms']:.2f} ms"
             f"{verdict}"
+        )
+    if 16 in args.concurrency:
+        bare16, mine16 = results[(bare_name, 16, "")], results[(assign_name, 16, "")]
+        print(
+            f"concurrency 16: server CPU per request {mine16['cpu_us']:.0f} µs vs "
+            f"{bare16['cpu_us']:.0f} µs bare: /v1/assign at "
+            f"{bare16['cpu_us'] / mine16['cpu_us']:.0%} of the bare endpoint's throughput "
+            "per CPU second (the steadier figure on a shared machine)"
         )
     with_bulk = results.get((assign_name, 16, ", with bulk calls"))
     if with_bulk is not None:

@@ -19,6 +19,7 @@ scope not granted          403     ``urn:abwb:problem:forbidden``
 body over the size limit   413     ``urn:abwb:problem:body-too-large``
 rate limit exceeded        429     ``urn:abwb:problem:rate-limited``
 ``StorageError``           503     ``urn:abwb:problem:storage-unavailable``
+``Overloaded``             503     ``urn:abwb:problem:overloaded`` (with ``Retry-After``)
 anything else              500     ``urn:abwb:problem:internal`` (no details leak)
 =========================  ======  ==========================================
 """
@@ -48,8 +49,10 @@ from abwb.errors import (
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "ErrorItem",
+    "Overloaded",
     "PreconditionRequired",
     "ProblemDetails",
+    "answer_for",
     "document_problems",
     "exception_handlers",
     "problem_for",
@@ -97,6 +100,19 @@ class ProblemDetails(msgspec.Struct, frozen=True, kw_only=True):
 
 class PreconditionRequired(AbwbError):
     """A conditional request was required (``If-Match``) but not sent (428)."""
+
+
+class Overloaded(AbwbError):
+    """Too many requests in flight: shed before serving (503 + ``Retry-After``).
+
+    Args:
+        message: What is over which limit (and the setting that sets it).
+        retry_after_s: Seconds the client should wait before retrying.
+    """
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 _HTTP_TYPES: dict[int, tuple[str, str]] = {
@@ -153,6 +169,8 @@ def _abwb_problem(exc: AbwbError) -> ProblemDetails:
         return _problem(
             409, "conflict", "Conflict", str(exc), [ErrorItem("", r) for r in exc.reasons]
         )
+    if isinstance(exc, Overloaded):
+        return _problem(503, "overloaded", "Overloaded", str(exc), [])
     if isinstance(exc, PreconditionRequired):
         return _problem(428, "precondition-required", "Precondition required", str(exc), [])
     if isinstance(exc, StorageError):
@@ -317,16 +335,39 @@ def problem_response(
     )
 
 
-def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def answer_for(
+    exc: Exception, method: str, path: str
+) -> tuple[ProblemDetails, dict[str, str] | None]:
+    """The problem (``instance`` set) and extra headers answering ``exc``; logs what needs it.
+
+    Unexpected errors are logged with their traceback, 5xx answers as a warning.
+
+    Args:
+        exc: The exception that reached the edge.
+        method: The request's method (for the log).
+        path: The request's path (the problem's ``instance``).
+
+    Returns:
+        ``(problem, headers)``; headers such as ``Retry-After`` or ``WWW-Authenticate``.
+    """
     problem = problem_for(exc)
     if not isinstance(exc, AbwbError | HTTPException):
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    elif problem.status >= 500:
-        # e.g. a store outage (503) or a client that hung up mid-body: no traceback needed
-        log.warning("%s %s answered %d: %s", request.method, request.url.path, problem.status, exc)
-    headers = getattr(exc, "headers", None) if isinstance(exc, HTTPException) else None
-    problem = msgspec.structs.replace(problem, instance=request.url.path)
-    return problem_response(problem, headers=dict(headers) if headers else None)
+        log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    elif problem.status >= 500 and not isinstance(exc, Overloaded):
+        # e.g. a store outage (503) or a client that hung up mid-body: no traceback needed;
+        # a shed request is counted, not logged (under overload that would be a flood)
+        log.warning("%s %s answered %d: %s", method, path, problem.status, exc)
+    headers: dict[str, str] | None = None
+    if isinstance(exc, HTTPException) and exc.headers:
+        headers = dict(exc.headers)
+    elif isinstance(exc, Overloaded):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    return msgspec.structs.replace(problem, instance=path), headers
+
+
+def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    problem, headers = answer_for(exc, request.method, request.url.path)
+    return problem_response(problem, headers=headers)
 
 
 #: Install with ``Litestar(exception_handlers=exception_handlers)``.

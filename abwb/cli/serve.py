@@ -136,12 +136,16 @@ def worker_app() -> Any:
     import json
     import os
 
+    from api.heap import freeze_startup_heap
+
     raw = json.loads(os.environ[_WORKER_ARGS_ENV])
     settings = Settings.from_env()
     settings = replace(
         settings, api=replace(settings.api, host=raw["host"], port=raw["port"])
     )
-    return build_app(argparse.Namespace(demo=False, config=None), settings)
+    app = build_app(argparse.Namespace(demo=False, config=None), settings)
+    freeze_startup_heap()  # full GC pauses skip what start-up built
+    return app
 
 
 def run(args: argparse.Namespace) -> int:
@@ -186,6 +190,9 @@ def run(args: argparse.Namespace) -> int:
         "forwarded_allow_ips": list(settings.api.trusted_proxies) or "",
     }
     if workers == 1:
+        from api.heap import freeze_startup_heap
+
+        freeze_startup_heap()  # full GC pauses skip what start-up built
         uvicorn.run(app, **common)
         return 0
     import json

@@ -1,6 +1,7 @@
 """Online serving: assign units, evaluate flags, hand exposures to the exposure log."""
 
 from abwb.serving.assignment import (
+    BULK_CHUNK_UNITS,
     MAX_UNIT_ID_BYTES,
     FlagsResult,
     Serving,
@@ -11,6 +12,7 @@ from abwb.serving.assignment import (
 from abwb.serving.in_flight import InFlightLimit
 
 __all__ = [
+    "BULK_CHUNK_UNITS",
     "MAX_UNIT_ID_BYTES",
     "FlagsResult",
     "InFlightLimit",

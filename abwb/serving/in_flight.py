@@ -4,7 +4,10 @@ What belongs here: counting the assignment requests being served right now, admi
 new one only while fewer than the limit are in flight, and counting the ones shed.
 Shedding early (the HTTP layer answers 503 + ``Retry-After``) keeps the latency of the
 admitted requests bounded instead of letting a queue grow without end. No HTTP here:
-the caller decides how a refusal is answered.
+the caller decides how a refusal is answered, and when a request counts as arrived —
+the API counts it as it reaches the application, before any work, and yields to the
+event loop once so that requests arriving together are counted together
+(:mod:`api.hot_path` says why).
 """
 
 from __future__ import annotations

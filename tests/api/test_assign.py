@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
 from abwb.assignment.engine import Assigner
 from abwb.config import ConfigBundle
-from abwb.store.memory import MemoryEventStore
+from abwb.errors import InvalidInput
+from abwb.serving import UnitRequest, UnitResult
+from abwb.store.memory import MemoryConfigStore, MemoryEventStore
 from abwb.targeting import make_compiler
 
 from ..waiting import wait_for
@@ -149,30 +154,116 @@ def test_sticky_assignment_survives_reweighting(client: TestClient[Any]) -> None
         assert d["reason"] == "sticky"
 
 
-def test_bulk_assignment_runs_off_the_event_loop(
-    client: TestClient[Any], monkeypatch: pytest.MonkeyPatch
+def _units(n: int) -> list[UnitRequest]:
+    return [UnitRequest(f"u-{i}", "user", {"country": "US" if i % 3 else "DE"}) for i in range(n)]
+
+
+@pytest.mark.parametrize("chunk_units", [1, 7, 25, 1000])
+def test_bulk_results_are_identical_whatever_the_chunk_size(
+    client: TestClient[Any], chunk_units: int
 ) -> None:
-    import threading
+    services = client.app.state.services
+    units = _units(240)
+    portal = client.blocking_portal
+    assert portal is not None
+    version, chunked = portal.call(
+        functools.partial(
+            services.serving.assign_many, units, log_exposure=False, chunk_units=chunk_units
+        )
+    )
+    # the unchunked decision: the pure engine and the flag evaluator, unit by unit
+    snapshot = services.snapshot.current
+    assert version == snapshot.version
+    for unit, got in zip(units, chunked, strict=True):
+        expected = snapshot.assigner.assign(
+            unit.unit_id, now=NOW, attributes=unit.attributes, unit_type=unit.unit_type
+        )
+        flags = snapshot.flags.evaluate_all(unit.unit_id, unit.attributes, NOW)
+        assert (got.unit_id, got.config_version) == (unit.unit_id, version)
+        assert got.decisions == expected.decisions
+        assert got.flags == flags
 
-    import abwb.serving.assignment as serving
 
-    threads: list[int] = []
-    real = serving._serve_all
+def test_bulk_lets_the_loop_run_between_chunks_and_keeps_one_snapshot(
+    client: TestClient[Any], config_store: MemoryConfigStore
+) -> None:
+    services = client.app.state.services
+    units = _units(1000)
+    before = services.snapshot.current.version
+    turns: list[int] = []
 
-    def spy(*args: Any) -> Any:
-        threads.append(threading.get_ident())
-        return real(*args)
+    def pause_exp_a() -> None:
+        exp = config_store.get("experiment", "exp-a")
+        config_store.update(
+            "experiment",
+            msgspec.structs.replace(exp, status="paused"),
+            expected_version=exp.version,
+            actor="test",
+        )
+        assert services.snapshot.refresh()
 
-    monkeypatch.setattr(serving, "_serve_all", spy)
-    loop_threads: list[int] = []
+    async def bulk_with_a_neighbour() -> tuple[int, list[UnitResult]]:
+        async def neighbour() -> None:
+            # a single request's turn: the first one changes the config mid-bulk
+            while True:
+                if not turns:
+                    pause_exp_a()
+                turns.append(1)
+                await asyncio.sleep(0)
 
-    async def loop_ident() -> None:
-        loop_threads.append(threading.get_ident())
+        task = asyncio.create_task(neighbour())
+        try:
+            return await services.serving.assign_many(units, log_exposure=False, chunk_units=25)
+        finally:
+            task.cancel()
 
-    assert client.blocking_portal is not None
-    client.blocking_portal.call(loop_ident)
-    units = [{"unit_id": f"u{i}"} for i in range(1000)]
-    r = client.post("/v1/assign/bulk", json={"units": units})
-    assert r.status_code == 200 and len(r.json()["results"]) == 1000
-    # the 1,000 units were decided in a worker thread, not on the loop serving requests
-    assert threads and threads[0] != loop_threads[0]
+    portal = client.blocking_portal
+    assert portal is not None
+    version, results = portal.call(bulk_with_a_neighbour)
+    # the neighbour ran between every two chunks (1,000 units in 40 chunks)
+    assert len(turns) >= 39
+    # every unit was decided from the snapshot current when the call began
+    assert services.snapshot.current.version > before == version
+    assert {r.config_version for r in results} == {before}
+    exp_a = [d for r in results for d in r.decisions if d.experiment == "exp-a"]
+    assert len(exp_a) == 1000 and {d.reason for d in exp_a} == {"assigned"}
+    after = client.post("/v1/assign", json={"unit_id": "u-1", "experiments": ["exp-a"]}).json()
+    assert after["assignments"][0]["reason"] != "assigned"
+
+
+def test_bulk_chunk_size_is_checked(client: TestClient[Any]) -> None:
+    serving = client.app.state.services.serving
+    portal = client.blocking_portal
+    assert portal is not None
+    with pytest.raises(InvalidInput, match="chunk_units"):
+        portal.call(functools.partial(serving.assign_many, _units(3), chunk_units=0))
+
+
+_REQUESTS: list[tuple[str, dict[str, Any]]] = [
+    ("/v1/assign", {"json": {"unit_id": "u-1", "attributes": {"country": "US"}}}),
+    ("/v1/assign", {"json": {"unit_id": "u-2", "experiments": ["exp-a"], "flags": False}}),
+    ("/v1/assign/bulk", {"json": {"units": [{"unit_id": f"u-{i}"} for i in range(60)]}}),
+    ("/v1/assign", {"json": {"unit_id": "u", "experiments": ["nope"]}}),  # 422 from serving
+    ("/v1/assign", {"json": {"unit_id": "u", "flags": 0}}),  # 422: strict types
+    ("/v1/assign", {"json": {"unitid": "u"}}),  # 422: unknown field
+    ("/v1/assign", {"content": b"{not json", "headers": {"Content-Type": "application/json"}}),
+    ("/v1/assign", {"content": b'{"unit_id": "u"}', "headers": {"Content-Type": "text/plain"}}),
+    ("/v1/assign", {"json": {"unit_id": "a\x00b"}}),  # 422: NUL in a unit id
+]
+
+
+@pytest.mark.parametrize(("path", "request_args"), _REQUESTS)
+def test_hot_path_answers_as_the_litestar_handlers_do(
+    client: TestClient[Any], path: str, request_args: dict[str, Any]
+) -> None:
+    app = client.app
+    hot = client.post(path, **request_args)
+    installed = app.hot_path
+    app.hot_path = None  # every request through Litestar's routing and handlers
+    try:
+        plain = client.post(path, **request_args)
+    finally:
+        app.hot_path = installed
+    assert hot.status_code == plain.status_code, (hot.text, plain.text)
+    assert hot.headers["content-type"] == plain.headers["content-type"]
+    assert hot.json() == plain.json()

@@ -1,24 +1,37 @@
 """Back-pressure on POST /v1/assign: over ABWB_API_MAX_IN_FLIGHT it sheds with 503 + Retry-After.
 
-Deterministic: the first request is held inside the handler on an event (no timing), the
-second one arrives while it is in flight and is shed; /metrics counts both.
+Two kinds of test. Deterministic: the first request is held inside the handler on an
+event (no timing), the second one arrives while it is in flight and is shed; /metrics
+counts both. Real concurrency: the app served by uvicorn on a real socket, bursts of
+simultaneous requests over many connections are shed (counted), while requests that
+never exceed the limit — one connection, or fewer connections than the limit — never
+are. Only counts are asserted, never times.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
+import httpx
 import pytest
+import uvicorn
 from litestar.testing import TestClient
 
 from abwb.errors import InvalidInput
 from abwb.serving import InFlightLimit, Serving, UnitRequest, UnitResult
-from abwb.settings import ApiSettings
+from abwb.settings import ApiSettings, Settings
+from abwb.store.memory import MemoryConfigStore, MemoryEventStore
+from api import create_app
 
 from ..waiting import wait_for
+from .conftest import FAST_EXPOSURES
 from .test_prometheus import scrape
 
 
@@ -81,3 +94,103 @@ def test_setting_is_read_from_the_environment_and_checked() -> None:
     assert ApiSettings.from_env({}).max_in_flight == 32
     with pytest.raises(InvalidInput, match="ABWB_API_MAX_IN_FLIGHT"):
         ApiSettings.from_env({"ABWB_API_MAX_IN_FLIGHT": "-1"})
+
+
+LIMIT = 4
+
+
+@pytest.fixture
+def served(config_store: MemoryConfigStore) -> Iterator[str]:
+    """The app on uvicorn (a real socket and event loop) with an in-flight limit of 4."""
+    app = create_app(
+        Settings(),
+        config_store=config_store,
+        event_store=MemoryEventStore(),
+        options=ApiSettings(
+            max_in_flight=LIMIT, snapshot_poll_s=0, auth="off", exposures=FAST_EXPOSURES
+        ),
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn-back-pressure")
+    thread.start()
+    try:
+        wait_for(lambda: server.started)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def _request(i: int) -> bytes:
+    body = json.dumps({"unit_id": f"burst-{i}", "attributes": {"country": "US"}}).encode()
+    head = (
+        "POST /v1/assign HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def _burst(port: int, connections: int, first: int) -> list[tuple[int, str | None]]:
+    """One request on each of ``connections`` connections, all written before any is read."""
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(connections)]
+    try:
+        for i, sock in enumerate(socks):
+            sock.sendall(_request(first + i))
+        answers = []
+        for sock in socks:
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            response.read()
+            answers.append((response.status, response.getheader("Retry-After")))
+        return answers
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def _flight(url: str) -> tuple[float, float]:
+    with httpx.Client(base_url=url, timeout=30) as client:
+        metrics = scrape(client)  # type: ignore[arg-type]
+    return metrics["abwb_assign_admitted_total"][()], metrics["abwb_assign_shed_total"][()]
+
+
+def test_overload_is_shed_and_counted_on_a_real_socket(served: str) -> None:
+    port = int(served.rsplit(":", 1)[1])
+    answers: list[tuple[int, str | None]] = []
+    sent = 0
+    # bursts of 64 simultaneous requests until some are shed (the first one nearly always)
+    while not any(status == 503 for status, _ in answers):
+        assert sent < 64 * 50, "64-request bursts were never shed"
+        answers += _burst(port, 64, sent)
+        sent += 64
+    statuses = [status for status, _ in answers]
+    assert set(statuses) <= {200, 503}
+    assert all(retry == "1" for status, retry in answers if status == 503)
+    assert statuses.count(200) >= LIMIT  # the limit's worth of every burst is served
+    admitted, shed = _flight(served)
+    assert (admitted, shed) == (statuses.count(200), statuses.count(503))
+
+
+def test_light_load_is_never_shed_on_a_real_socket(served: str) -> None:
+    with httpx.Client(base_url=served, timeout=30) as one_connection:
+        for i in range(200):
+            r = one_connection.post("/v1/assign", json={"unit_id": f"one-{i}"})
+            assert r.status_code == 200, r.text
+
+    def client_loop(c: int) -> list[int]:
+        with httpx.Client(base_url=served, timeout=30) as client:
+            return [
+                client.post("/v1/assign", json={"unit_id": f"c{c}-{i}"}).status_code
+                for i in range(100)
+            ]
+
+    # fewer concurrent connections than the limit: never more requests in flight than it
+    with ThreadPoolExecutor(LIMIT - 1) as pool:
+        statuses = [s for batch in pool.map(client_loop, range(LIMIT - 1)) for s in batch]
+    assert statuses == [200] * len(statuses)
+    assert _flight(served) == (200 + len(statuses), 0)

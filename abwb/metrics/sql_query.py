@@ -180,7 +180,7 @@ class WarehouseTables:
             >>> WarehouseTables.parse("exposures=a.b", path="--warehouse-tables")
             Traceback (most recent call last):
             ...
-            abwb.errors.InvalidInput: --warehouse-tables: missing events=TABLE; expected exposures=TABLE,events=TABLE
+            abwb.errors.InvalidInput: --warehouse-tables: missing events=TABLE; expected ...
         """
         expected = "expected exposures=TABLE,events=TABLE"
         found: dict[str, str] = {}

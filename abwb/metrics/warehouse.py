@@ -5,8 +5,8 @@ names of the exposures and events there), the PostgreSQL and Spark runners of
 :class:`~abwb.metrics.sql_engine.SqlRunner`, and opening a source from a URL
 (``postgresql://…``, ``local[N]``, ``spark://…``, ``sc://host:port``) and table
 names for the CLI's ``--warehouse`` / ``--warehouse-tables`` (``ABWB_WAREHOUSE_URL`` /
-``ABWB_WAREHOUSE_TABLES``), checking its tables before any work. Drivers (psycopg, pyspark) are imported
-only when such a source is opened; their errors become
+``ABWB_WAREHOUSE_TABLES``), checking its tables before any work. Drivers (psycopg,
+pyspark) are imported only when such a source is opened; their errors become
 :class:`~abwb.errors.StorageError` naming the warehouse.
 """
 

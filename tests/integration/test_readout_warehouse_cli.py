@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from abwb.cli.main import main
+from abwb.readout import load_or_build_readout, write_results
 from tests.integration.test_readout_warehouse import assert_same_report
 
 KEY = "checkout-redesign"
@@ -86,6 +87,12 @@ def test_postgres_url_reads_the_event_stores_own_schema(
     assert_same_report(text, embedded)
     facts = json.loads(text)["facts"]
     assert facts["key"] == KEY and sum(v["units"] for v in facts["variants"]) > 100
+    # A notebook run by hand resolves the same tables (database_schema, no table option).
+    by_hand = load_or_build_readout(
+        None, experiment_key=KEY, database_url=workspace.pg_url,
+        database_schema=workspace.env["ABWB_DATABASE_SCHEMA"], warehouse_url=workspace.pg_url)
+    written = write_results(by_hand, workspace.reports / "by_hand.json")
+    assert_same_report(written.read_text(encoding="utf-8"), embedded)
 
 
 @pytest.mark.spark

@@ -131,7 +131,7 @@ def _alerts(monitor: Monitor) -> set[tuple[str, str, str | None]]:
     return {(a.dedup_key, a.severity, a.action) for a in monitor.alert_store.open_alerts()}
 
 
-def _run_side_by_side(store: PostgresEventStore, warehouse: WarehouseSource) -> None:
+def _run_side_by_side(store: Any, warehouse: WarehouseSource) -> None:
     embedded, pushed = _monitor(store), _monitor(MemoryEventStore(), warehouse)
     for part, now in ((0, T0 + DAY + HOUR), (1, T0 + 2 * DAY + 2 * HOUR)):
         if part == 1:  # new rows arrive between passes: incremental vs recomputed
@@ -155,8 +155,12 @@ def _run_side_by_side(store: PostgresEventStore, warehouse: WarehouseSource) -> 
     assert pushed.config_store.get("rollout", ROLLOUT.key).status == "rolled_back"
 
 
-def _refresh(warehouse: WarehouseSource, store: PostgresEventStore) -> None:
-    """Spark reads Parquet files: re-export them (PostgreSQL reads the live tables)."""
+def _refresh(warehouse: WarehouseSource, store: Any) -> None:
+    """Spark reads Parquet files, DuckDB frames: refresh them (PostgreSQL reads the tables)."""
+    if warehouse.engine == "duckdb":
+        warehouse.connection.register("wm_exposures", store.read_exposures())
+        warehouse.connection.register("wm_events", store.read_events())
+        return
     if warehouse.engine != "spark":
         return
     for name, frame in (("exposures", store.read_exposures()), ("events", store.read_events())):
@@ -181,6 +185,17 @@ def test_postgres_pushdown_raises_the_alerts_of_the_embedded_monitor(
     source = warehouse_source(Settings(database=DatabaseSettings(url=pg_url, schema=schema)),
                               url=pg_url)
     assert source is not None
+    _run_side_by_side(store, source)
+
+
+def test_duckdb_pushdown_raises_the_alerts_of_the_embedded_monitor() -> None:
+    import duckdb
+
+    store = MemoryEventStore()
+    for sim in _simulations(0):
+        append_to_store(sim, store)
+    source = WarehouseSource(duckdb.connect(), WarehouseTables("wm_exposures", "wm_events"))
+    _refresh(source, store)
     _run_side_by_side(store, source)
 
 

@@ -24,8 +24,12 @@ variable                          meaning (default)
 ``ABWB_API_TRUSTED_PROXIES``      addresses whose ``X-Forwarded-For`` is trusted (none)
 ``ABWB_ALPHA``                    default significance level (0.05)
 ``ABWB_REPORTS_DIR``              where readouts are written (``./reports``)
-``ABWB_WAREHOUSE_URL``            readouts run in this warehouse (``postgresql://...``,
-                                ``local[N]``, ``sc://host:port``; unset: the event store)
+``ABWB_WAREHOUSE_URL``            readouts and the monitor run in this warehouse
+                                (``postgresql://...``, ``local[N]``, ``sc://host:port``;
+                                unset: the event store)
+``ABWB_WAREHOUSE_TABLES``         ``exposures=TABLE,events=TABLE`` there (unset: the
+                                event store's tables in ``ABWB_DATABASE_SCHEMA`` on
+                                PostgreSQL, ``exposures``/``events`` on Spark)
 ================================  ==============================================
 """
 
@@ -222,6 +226,9 @@ class AnalysisSettings:
     alpha: float = 0.05
     reports_dir: Path = Path("reports")
     warehouse_url: str | None = None
+    #: ``exposures=TABLE,events=TABLE``, checked where a warehouse source is built
+    #: (:meth:`abwb.metrics.WarehouseSource.from_url`, errors name ABWB_WAREHOUSE_TABLES).
+    warehouse_tables: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +261,7 @@ class Settings:
                 alpha=_float(env, "ABWB_ALPHA", 0.05, 0.0, 1.0),
                 reports_dir=Path(env.get("ABWB_REPORTS_DIR", "reports")),
                 warehouse_url=env.get("ABWB_WAREHOUSE_URL") or None,
+                warehouse_tables=env.get("ABWB_WAREHOUSE_TABLES") or None,
             ),
         )
 

@@ -24,6 +24,7 @@ COMMANDS = [
     "apply",
     "diff",
     "export",
+    "events",
     "monitor",
     "migrate",
     "readout",

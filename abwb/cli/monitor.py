@@ -1,6 +1,9 @@
 """``abwb monitor``: one monitoring pass, a loop (``--every 60s``), or the alert list (``--list``).
 
-Stores come from the settings (``ABWB_DATABASE_URL``); alerts go to the log, to
+Stores come from the settings (``ABWB_DATABASE_URL``); with ``--warehouse URL``
+(``ABWB_WAREHOUSE_URL``, tables ``--warehouse-tables`` / ``ABWB_WAREHOUSE_TABLES``) the
+statistics are computed in that warehouse by the metric pipeline's SQL and only
+aggregates come back; the tables are checked before the first pass. Alerts go to the log, to
 Redis pub/sub (``abwb:alerts``) when ``ABWB_REDIS_URL`` is set, and to every
 ``--webhook`` URL (also ``ABWB_ALERT_WEBHOOK_URL``). The loop stops cleanly on
 SIGINT/SIGTERM after the pass in progress.
@@ -63,6 +66,7 @@ def register(sub: Any) -> None:
         description="Run one monitoring pass, or every --every interval until SIGINT/SIGTERM.",
         epilog="examples:\n  abwb monitor                      # one pass\n"
         "  abwb monitor --every 60s          # loop until Ctrl-C\n"
+        "  abwb monitor --warehouse postgresql://analytics/db   # statistics computed there\n"
         "  abwb monitor --list --status open --json | head",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -80,6 +84,13 @@ def register(sub: Any) -> None:
     p.add_argument("--lateness", default="60s", metavar="DURATION",
                    help="leave rows younger than this for the next pass (default 60s)")
     p.add_argument("--no-rollback", action="store_true", help="never roll back rollouts")
+    p.add_argument("--warehouse", metavar="URL", default=None,
+                   help="compute the statistics where the data is: postgresql://..., "
+                        "local[N], sc://host:port (default ABWB_WAREHOUSE_URL; unset: read "
+                        "new rows from the event store)")
+    p.add_argument("--warehouse-tables", metavar="exposures=TABLE,events=TABLE", default=None,
+                   help="the tables there (default ABWB_WAREHOUSE_TABLES; unset: the event "
+                        "store's own tables on PostgreSQL, exposures/events on Spark)")
     p.add_argument("--list", action="store_true", help="list stored alerts instead of monitoring")
     p.add_argument("--status", choices=["open", "resolved"], help="with --list: filter by status")
     p.add_argument("--experiment", metavar="KEY", help="with --list: experiment or rollout key")
@@ -118,6 +129,7 @@ def _list(args: argparse.Namespace, alerts: Any) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the subcommand; exit 1 when a pass met an error (store outage)."""
+    from abwb.metrics import check_tables, warehouse_source
     from abwb.monitoring import Monitor, MonitorConfig
     from abwb.settings import Settings
     from abwb.store import open_alert_store, open_stores
@@ -138,10 +150,14 @@ def run(args: argparse.Namespace) -> int:
             return _list(args, listed)
         finally:
             listed.close()
+    warehouse = warehouse_source(settings, url=args.warehouse, tables=args.warehouse_tables)
+    if warehouse is not None:
+        check_tables(warehouse)  # a missing table is named before any pass
     stores = open_stores(settings)  # one database, one pool for all three
     config_store, event_store, alerts = stores.config, stores.events, stores.alerts
     sinks = _sinks(args, settings)
-    monitor = Monitor(config_store, event_store, alerts, sinks=sinks, config=config)
+    monitor = Monitor(config_store, event_store, alerts, sinks=sinks, config=config,
+                      warehouse=warehouse)
     try:
         if every_s is None:
             report = monitor.run_pass(datetime.now(UTC))

@@ -36,6 +36,9 @@ examples:
   abwb readout checkout-redesign                  # today's report in reports/
   abwb readout checkout-redesign --as-of 2026-06-14 --engine bayesian
   abwb readout --all-running                      # for cron: every running experiment
+  abwb events export --format parquet /d             # then, reading it on Spark:
+  abwb readout checkout-redesign --warehouse 'local[2]' --warehouse-tables \
+      'exposures=parquet.`/d/exposures.parquet`,events=parquet.`/d/events.parquet`'
 """
 
 
@@ -59,6 +62,10 @@ def register(sub: Any) -> None:
     p.add_argument("--warehouse", metavar="URL", default=None,
                    help="run the metric SQL where the data is: postgresql://..., local[N], "
                         "sc://host:port (default ABWB_WAREHOUSE_URL; unset: the event store)")
+    p.add_argument("--warehouse-tables", metavar="exposures=TABLE,events=TABLE", default=None,
+                   help="the tables there, e.g. exposures=parquet.`/data/exposures`,events=... "
+                        "on Spark or analytics.exposures on PostgreSQL (default "
+                        "ABWB_WAREHOUSE_TABLES; unset: the event store's own tables)")
     p.add_argument("--alpha", type=str, default=None, help="significance level (default 0.05)")
     p.add_argument("--metrics", default=None,
                    help="comma-separated metric keys (the experiment's guardrails are always "
@@ -78,7 +85,8 @@ def _literal(value: str) -> Any:
 def _options(args: argparse.Namespace, declared: list[str]) -> dict[str, Any]:
     options: dict[str, Any] = {"as_of": args.as_of, "engine": args.engine,
                                "alpha": args.alpha, "metrics": args.metrics,
-                               "warehouse": args.warehouse}
+                               "warehouse": args.warehouse,
+                               "warehouse_tables": args.warehouse_tables}
     extra: dict[str, Any] = {}
     for name, value in args.parameter:
         if name in ("experiment_key", "database_url", "database_schema", "warehouse_url"):

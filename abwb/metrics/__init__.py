@@ -31,7 +31,7 @@ from abwb.metrics.results import (
     stats_from_frame,
 )
 from abwb.metrics.sql_query import WarehouseTables
-from abwb.metrics.warehouse import WarehouseSource
+from abwb.metrics.warehouse import WarehouseSource, check_tables, warehouse_source
 
 __all__ = [
     "STATS_SCHEMA",
@@ -55,6 +55,7 @@ __all__ = [
     "WarehouseSource",
     "WarehouseTables",
     "audit_assignments",
+    "check_tables",
     "compute_statistics",
     "daily_cumulative_statistics",
     "from_aggregates",
@@ -65,4 +66,5 @@ __all__ = [
     "statistics_from_store",
     "stats_from_frame",
     "unit_days",
+    "warehouse_source",
 ]

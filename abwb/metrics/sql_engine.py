@@ -132,6 +132,24 @@ class SqlEngine:
             return None
         return int(lo), max(int(hi), int(last if last is not None else hi))
 
+    def last_exposures_us(self, experiments: Sequence[str], *,
+                          before_us: int) -> dict[str, int]:
+        """Latest exposure instant (epoch µs) before ``before_us`` per experiment key.
+
+        One query for all of them (the monitor's exposure-health check); experiments
+        without exposures are absent.
+        """
+        if not experiments:
+            return {}
+        c = self.tables.column
+        keys = ", ".join(_lit(k) for k in experiments)
+        sql = render(_parse(
+            f"SELECT {c('experiment')}, max(ABWB_EPOCH_US({c('exposed_at')})) "
+            f"FROM {self.tables.table('exposures')} WHERE {c('experiment')} IN ({keys}) "
+            f"AND ABWB_EPOCH_US({c('exposed_at')}) < {int(before_us)} "
+            f"GROUP BY {c('experiment')}"), self.runner.dialect)
+        return {str(k): int(t) for k, t in self._fetch(sql) if t is not None}
+
     def run(self, request: PipelineRequest) -> EngineOutput:
         """Run one pass; see :class:`~abwb.metrics.engine.PipelineEngine`."""
         dialect = self.runner.dialect

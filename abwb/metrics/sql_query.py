@@ -111,6 +111,11 @@ def _lit(text: str) -> str:
 class WarehouseTables:
     """Where exposures and events live in a warehouse, and what their columns are called.
 
+    A table name is split on dots outside quotes; a part may be quoted with double
+    quotes or backticks, so a Spark path-based table such as
+    ``parquet.`/data/exposures` `` (a path may hold dots) or a PostgreSQL
+    ``"My Schema".exposures`` both work. Every part is quoted when rendered.
+
     Args:
         exposures: Exposures table, optionally qualified (``schema.table``).
         events: Events table, optionally qualified.
@@ -119,7 +124,12 @@ class WarehouseTables:
             Metric value columns are mapped the same way.
 
     Raises:
-        InvalidInput: an empty table name or a mapping to an empty name.
+        InvalidInput: an empty table name, an unbalanced quote or a mapping to an empty
+            name.
+
+    Examples:
+        >>> WarehouseTables("parquet.`/data/v1.2/exposures`").table("exposures")
+        '"parquet"."/data/v1.2/exposures"'
     """
 
     exposures: str = "exposures"
@@ -131,6 +141,7 @@ class WarehouseTables:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise InvalidInput(f"expected a table name, got {value!r}", path=f"tables.{name}")
+            _name_parts(value, path=f"tables.{name}")
         for key, value in self.columns.items():
             if not isinstance(value, str) or not value:
                 raise InvalidInput(f"expected a column name, got {value!r}",
@@ -138,11 +149,87 @@ class WarehouseTables:
 
     def table(self, which: str) -> str:
         """The quoted, possibly qualified name of ``exposures`` or ``events``."""
-        return ".".join(_q(part) for part in getattr(self, which).split("."))
+        return ".".join(_q(part) for part in _name_parts(getattr(self, which),
+                                                         path=f"tables.{which}"))
 
     def column(self, name: str) -> str:
         """The quoted warehouse column holding contract column ``name``."""
         return _q(self.columns.get(name, name))
+
+    @classmethod
+    def parse(cls, text: str, *, path: str) -> WarehouseTables:
+        """Tables from ``exposures=TABLE,events=TABLE`` (a CLI option or a setting).
+
+        Args:
+            text: Comma-separated ``exposures=…`` and ``events=…`` (both required;
+                commas and ``=`` inside quotes are part of the name).
+            path: Where the text came from, for errors (``--warehouse-tables``).
+
+        Returns:
+            The tables (no column mapping).
+
+        Raises:
+            InvalidInput: an unknown or repeated key, a missing table, an empty name
+                or an unbalanced quote, naming ``path`` and the key.
+
+        Examples:
+            >>> t = WarehouseTables.parse(
+            ...     "exposures=parquet.`/d/exposures`,events=parquet.`/d/events`", path="x")
+            >>> t.table("events")
+            '"parquet"."/d/events"'
+            >>> WarehouseTables.parse("exposures=a.b", path="--warehouse-tables")
+            Traceback (most recent call last):
+            ...
+            abwb.errors.InvalidInput: --warehouse-tables: missing events=TABLE; expected ...
+        """
+        expected = "expected exposures=TABLE,events=TABLE"
+        found: dict[str, str] = {}
+        for item in _split_unquoted(text, ",", path=path):
+            key, sep, value = item.partition("=")
+            key = key.strip()
+            if not sep or key not in ("exposures", "events"):
+                raise InvalidInput(f"unknown entry {item.strip()!r}; {expected}", path=path)
+            if key in found:
+                raise InvalidInput(f"{key} given twice; {expected}", path=path)
+            if not value.strip():
+                raise InvalidInput(f"{key}: expected a table name, got {value!r}", path=path)
+            _name_parts(value.strip(), path=f"{path} {key}")
+            found[key] = value.strip()
+        for key in ("exposures", "events"):
+            if key not in found:
+                raise InvalidInput(f"missing {key}=TABLE; {expected}", path=path)
+        return cls(found["exposures"], found["events"])
+
+
+def _split_unquoted(text: str, sep: str, *, path: str) -> list[str]:
+    """``text`` split on ``sep`` outside double quotes and backticks (kept as written)."""
+    parts, current, quote = [], "", ""
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"`":
+            quote = ch
+        elif ch == sep:
+            parts.append(current)
+            current = ""
+            continue
+        current += ch
+    if quote:
+        raise InvalidInput(f"unbalanced {quote} in {text!r}", path=path)
+    return [*parts, current]
+
+
+def _name_parts(name: str, *, path: str) -> list[str]:
+    """The parts of a dotted name, quotes removed (a doubled quote stands for itself)."""
+    parts = []
+    for raw in _split_unquoted(name, ".", path=path):
+        part = raw.strip()
+        if len(part) >= 2 and part[0] == part[-1] and part[0] in "\"`":
+            part = part[1:-1].replace(part[0] * 2, part[0])
+        if not part:
+            raise InvalidInput(f"empty part in table name {name!r}", path=path)
+        parts.append(part)
+    return parts
 
 
 # --------------------------------------------------------------------------- CTEs

@@ -3,9 +3,10 @@
 What belongs here: :class:`WarehouseSource` (a connection plus the table and column
 names of the exposures and events there), the PostgreSQL and Spark runners of
 :class:`~abwb.metrics.sql_engine.SqlRunner`, and opening a source from a URL
-(``postgresql://…``, ``local[N]``, ``spark://…``, ``sc://host:port``) for the CLI's
-``--warehouse`` / ``ABWB_WAREHOUSE_URL``. Drivers (psycopg, pyspark) are imported
-only when such a source is opened; their errors become
+(``postgresql://…``, ``local[N]``, ``spark://…``, ``sc://host:port``) and table
+names for the CLI's ``--warehouse`` / ``--warehouse-tables`` (``ABWB_WAREHOUSE_URL`` /
+``ABWB_WAREHOUSE_TABLES``), checking its tables before any work. Drivers (psycopg,
+pyspark) are imported only when such a source is opened; their errors become
 :class:`~abwb.errors.StorageError` naming the warehouse.
 """
 
@@ -25,6 +26,7 @@ from abwb.errors import InvalidInput, StorageError
 from abwb.metrics.duckdb_engine import DuckDBRunner
 from abwb.metrics.sql_engine import SqlEngine, SqlRunner
 from abwb.metrics.sql_query import WarehouseTables
+from abwb.settings import Settings
 
 __all__ = [
     "MATERIALISED_CTES",
@@ -32,8 +34,10 @@ __all__ = [
     "SparkRunner",
     "WarehouseEngineName",
     "WarehouseSource",
+    "check_tables",
     "open_engine",
     "spark_session",
+    "warehouse_source",
 ]
 
 #: Pipeline steps read more than once, which ``SparkRunner(materialise=...)`` can cache.
@@ -66,6 +70,41 @@ class WarehouseSource:
 
     connection: Any
     tables: WarehouseTables = field(default_factory=WarehouseTables)
+
+    @classmethod
+    def from_url(cls, url: str, tables: str | None = None, *, schema: str = "public",
+                 tables_path: str = "warehouse_tables") -> WarehouseSource:
+        """The source a CLI option or setting names (``--warehouse`` and its tables).
+
+        Args:
+            url: ``postgresql://…``, ``local[N]``, ``spark://…`` or ``sc://host:port``.
+            tables: ``exposures=TABLE,events=TABLE`` (:meth:`WarehouseTables.parse`);
+                ``None``: on PostgreSQL the event store's own tables in ``schema``, on
+                Spark the catalogue's ``exposures`` and ``events``.
+            schema: The event store's PostgreSQL schema (``ABWB_DATABASE_SCHEMA``).
+            tables_path: The option or setting ``tables`` came from, for errors.
+
+        Returns:
+            The source (the URL checked, nothing opened).
+
+        Raises:
+            InvalidInput: an unknown URL kind (path ``warehouse``) or bad tables
+                (``tables_path``).
+
+        Examples:
+            >>> WarehouseSource.from_url("postgresql://h/db", schema="abwb").tables.events
+            '"abwb".events'
+            >>> WarehouseSource.from_url("local[2]").tables.exposures
+            'exposures'
+        """
+        source = cls(url)
+        engine = source.engine
+        if tables is not None:
+            return cls(url, WarehouseTables.parse(tables, path=tables_path))
+        if engine == "postgres":
+            quoted = '"' + schema.replace('"', '""') + '"'
+            return cls(url, WarehouseTables(f"{quoted}.exposures", f"{quoted}.events"))
+        return source
 
     @property
     def engine(self) -> WarehouseEngineName:
@@ -268,6 +307,10 @@ def spark_session(url: str) -> Any:
             .config("spark.pyspark.python", sys.executable)
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.ui.enabled", "false")
+            # Errors reach the caller as exceptions (StorageError naming the table); the
+            # JVM's own WARN lines would print Java stack traces (e.g. a missing path).
+            .config("spark.log.level", "ERROR")
+            .config("spark.ui.showConsoleProgress", "false")
             .getOrCreate())
 
 
@@ -293,6 +336,65 @@ def _postgres_runner(c: Any) -> PostgresRunner:
         # The event store's own schema: its connections set search_path to it.
         return PostgresRunner(database.connect(), where=database.where, owns=True)
     return PostgresRunner(c, where="PostgreSQL", owns=False)
+
+
+def warehouse_source(settings: Settings, *, url: str | None = None,
+                     tables: str | None = None) -> WarehouseSource | None:
+    """The warehouse an entry point runs in: its options first, then the settings.
+
+    Args:
+        settings: Process settings (``ABWB_WAREHOUSE_URL``, ``ABWB_WAREHOUSE_TABLES``,
+            ``ABWB_DATABASE_SCHEMA``).
+        url: ``--warehouse`` (overrides ``ABWB_WAREHOUSE_URL``).
+        tables: ``--warehouse-tables`` (overrides ``ABWB_WAREHOUSE_TABLES``).
+
+    Returns:
+        The source (see :meth:`WarehouseSource.from_url`), or ``None``: no warehouse,
+        the event store is read.
+
+    Raises:
+        InvalidInput: a bad URL or tables (naming the option or variable), or tables
+            without a warehouse.
+    """
+    url = url or settings.analysis.warehouse_url
+    path = "--warehouse-tables" if tables else "ABWB_WAREHOUSE_TABLES"
+    tables = tables or settings.analysis.warehouse_tables
+    if not url:
+        if tables:
+            raise InvalidInput("tables need a warehouse: give --warehouse URL or set "
+                               "ABWB_WAREHOUSE_URL", path=path)
+        return None
+    return WarehouseSource.from_url(url, tables, schema=settings.database.schema,
+                                    tables_path=path)
+
+
+def check_tables(source: WarehouseSource) -> None:
+    """Check that the source's exposures and events tables can be read, before any work.
+
+    A missing table (or Parquet path) then fails with a message naming it, instead of a
+    query error deep inside the pipeline (on Spark, a JVM stack trace).
+
+    Args:
+        source: The warehouse source.
+
+    Raises:
+        InvalidInput: an unknown connection kind or a missing extra.
+        StorageError: the warehouse cannot be reached, or a table cannot be read (the
+            message names ``tables.exposures`` or ``tables.events`` and the table).
+    """
+    engine = open_engine(source)
+    try:
+        for which in ("exposures", "events"):
+            sql = f"SELECT * FROM {source.tables.table(which)} WHERE 1 = 0"
+            try:
+                engine.runner.fetch(sqlglot.transpile(sql, write=engine.runner.dialect)[0])
+            except StorageError as exc:
+                first = str(exc.__cause__ or exc).strip().splitlines()[0]
+                raise StorageError(
+                    f"tables.{which}: cannot read table {getattr(source.tables, which)!r} in "
+                    f"the {source.engine} warehouse: {first}") from None
+    finally:
+        engine.close()
 
 
 def open_engine(source: WarehouseSource) -> SqlEngine:

@@ -161,6 +161,8 @@ class SubjectState:
         srm: Previous sequential SRM result (running-minimum p-value).
         metric_keys: Metric keys in the column order of ``units``.
         min_p: Dedup key → smallest always-valid p-value seen (running minimum).
+        exposures_total: Exposure rows counted so far (warehouse mode, where each pass
+            recounts everything: this pass's count is the difference).
     """
 
     units: pl.DataFrame
@@ -174,6 +176,7 @@ class SubjectState:
     srm: SrmResult | None = None
     metric_keys: tuple[str, ...] = ()
     min_p: dict[str, float] = field(default_factory=dict)
+    exposures_total: int = 0
 
     @classmethod
     def empty(cls, spec: SubjectSpec, *, now: datetime) -> SubjectState:

@@ -12,7 +12,9 @@ the next pass reads the same rows again, so nothing is lost or counted twice. A
 failure to store alerts is reported; the conditions are recomputed from the pooled
 state next pass, so they open then. Sink failures are reported and never stop a pass.
 The state lives in memory: after a restart the first pass rebuilds it from the
-full history.
+full history. With a warehouse (``Monitor(..., warehouse=...)``) each pass recomputes
+every subject's statistics there instead (:mod:`abwb.monitoring.warehouse`); a
+warehouse failure keeps the previous states and is reported like a read failure.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import polars as pl
@@ -43,6 +45,9 @@ from abwb.monitoring.checks import (
 from abwb.monitoring.config import MonitorConfig
 from abwb.monitoring.sinks import AlertSink, DeliveryResult, deliver
 
+if TYPE_CHECKING:
+    from abwb.metrics import WarehouseSource
+
 __all__ = ["ACTOR", "Monitor", "PassReport"]
 
 #: Actor recorded in the audit log for the monitor's own changes.
@@ -57,7 +62,8 @@ class PassReport:
     Args:
         at: Time of the pass.
         subjects: Subjects monitored.
-        exposures_read: Exposure rows read.
+        exposures_read: Exposure rows read (with a warehouse: new exposure rows counted
+            there; none are read).
         events_read: Event rows read.
         findings: Findings produced.
         opened: Alerts opened.
@@ -106,6 +112,9 @@ class Monitor:
         sinks: Where opened/resolved alerts are delivered.
         config: Thresholds and switches.
         actor: Audit actor of the monitor's own changes.
+        warehouse: Compute the statistics where the exposures and events are
+            (:mod:`abwb.monitoring.warehouse`: the metric pipeline's SQL, every pass from
+            all rows) instead of reading new rows from ``event_store``.
     """
 
     def __init__(
@@ -117,6 +126,7 @@ class Monitor:
         sinks: Sequence[AlertSink] = (),
         config: MonitorConfig | None = None,
         actor: str = ACTOR,
+        warehouse: WarehouseSource | None = None,
     ) -> None:
         self.config_store = config_store
         self.event_store = event_store
@@ -124,6 +134,7 @@ class Monitor:
         self.sinks = list(sinks)
         self.config = config or MonitorConfig()
         self.actor = actor
+        self.warehouse = warehouse
         self.states: dict[str, SubjectState] = {}
 
     def run_pass(self, now: datetime) -> PassReport:
@@ -166,6 +177,8 @@ class Monitor:
         self, specs: Sequence[SubjectSpec], until: datetime, now: datetime, report: PassReport
     ) -> dict[str, SubjectState]:
         """Read new rows per watermark group and fold them into each subject's state."""
+        if self.warehouse is not None:
+            return self._recount(specs, until, now, report)
         states: dict[str, SubjectState] = {}
         groups: dict[datetime | None, list[tuple[SubjectSpec, SubjectState]]] = {}
         for spec in specs:
@@ -202,6 +215,30 @@ class Monitor:
                     new_state = _drop_last_trailing(new_state)
                 states[_state_key(spec)] = new_state
         return states
+
+    def _recount(
+        self, specs: Sequence[SubjectSpec], until: datetime, now: datetime, report: PassReport
+    ) -> dict[str, SubjectState]:
+        """Every subject's state recomputed in the warehouse (only aggregates come back)."""
+        from abwb.monitoring.warehouse import warehouse_states
+
+        assert self.warehouse is not None
+        members = []
+        for spec in specs:
+            state = self.states.get(_state_key(spec))
+            if state is None or state.metric_keys != tuple(m.key for m in spec.metrics):
+                state = SubjectState.empty(spec, now=now)
+            members.append((spec, state))
+        try:
+            fresh = warehouse_states(self.warehouse, members, until=until,
+                                     trailing_passes=self.config.trailing_passes)
+        except AbwbError as exc:
+            report.errors.append(f"computing statistics in the warehouse failed ({len(members)} "
+                                 f"subject(s) keep their state and retry next pass): {exc}")
+            return {}
+        for (_, old), new in zip(members, fresh, strict=True):
+            report.exposures_read += new.exposures_total - old.exposures_total
+        return {_state_key(spec): state for (spec, _), state in zip(members, fresh, strict=True)}
 
     def _read(
         self, watermark: datetime | None, until: datetime, specs: Sequence[SubjectSpec]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from abwb.errors import AbwbError
-from abwb.metrics import WarehouseSource
+from abwb.metrics import check_tables, warehouse_source
 from abwb.readout.build import build_readout, last_complete_day
 from abwb.readout.model import ReadoutParameters, ReadoutResult
 from abwb.readout.report import export_html, report_dir, save_readout, write_results
@@ -160,6 +160,7 @@ def run_readout(
     extra_parameters: Mapping[str, Any] | None = None,
     notebook: Path | None = None,
     warehouse: str | None = None,
+    warehouse_tables: str | None = None,
 ) -> ReadoutRun:
     """Run one readout end to end and write its artefacts.
 
@@ -183,6 +184,9 @@ def run_readout(
         warehouse: Warehouse URL the metric pipeline runs in (``postgresql://...``,
             ``local[N]``, ``sc://host:port``; default ``settings.analysis.warehouse_url``,
             unset: the event store). See docs/warehouse.md for the tables it reads.
+        warehouse_tables: ``exposures=TABLE,events=TABLE`` in that warehouse (default
+            ``settings.analysis.warehouse_tables``; unset: the event store's tables on
+            PostgreSQL, ``exposures``/``events`` on Spark). Checked before any work.
 
     Returns:
         The artefact paths and the readout.
@@ -190,6 +194,7 @@ def run_readout(
     Raises:
         InvalidInput: Bad parameter.
         NotFound: Unknown experiment.
+        StorageError: A warehouse table cannot be read (named), or a store failed.
         NotebookFailed: A notebook cell raised.
     """
     from abwb.store import open_stores
@@ -200,10 +205,9 @@ def run_readout(
         metrics=metrics,
     )
     day = params.as_of or last_complete_day(today)
-    url = warehouse if warehouse is not None else settings.analysis.warehouse_url
-    source = None if not url else WarehouseSource(url)
+    source = warehouse_source(settings, url=warehouse, tables=warehouse_tables)
     if source is not None:
-        source.engine  # noqa: B018 - validates the URL before any store opens
+        check_tables(source)  # a missing table is named before any store opens
     stores = open_stores(settings)
     try:
         readout = build_readout((stores.config, stores.events), params.experiment_key,
@@ -220,7 +224,7 @@ def run_readout(
         "experiment_key": params.experiment_key,
         "database_url": settings.database.effective_url,
         "database_schema": settings.database.schema,
-        "warehouse_url": url or None,
+        "warehouse_url": None if source is None else source.connection,
         "as_of": day.isoformat(),
         "alpha": params.alpha,
         "engine": params.engine,

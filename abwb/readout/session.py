@@ -7,6 +7,7 @@ environment when it is ``None``). Entry points choose adapters; a notebook is on
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from abwb.errors import InvalidInput
@@ -112,6 +113,7 @@ def load_or_build_readout(
     metrics: Any = None,
     segments: Any = None,
     warehouse_url: str | None = None,
+    warehouse_tables: str | None = None,
 ) -> ReadoutResult:
     """The readout a notebook presents: the one a run saved, or one built now.
 
@@ -132,6 +134,9 @@ def load_or_build_readout(
         segments: Segment keys when building.
         warehouse_url: Run the metric pipeline in this warehouse when building
             (``postgresql://...``, ``local[N]``, ``sc://host:port``; ``None``: the store).
+        warehouse_tables: ``exposures=TABLE,events=TABLE`` there (default
+            ``ABWB_WAREHOUSE_TABLES``; unset: the event store's tables in
+            ``database_schema`` on PostgreSQL, as ``abwb readout --warehouse`` reads).
 
     Returns:
         The readout.
@@ -150,13 +155,19 @@ def load_or_build_readout(
                 path="readout_path",
             )
         return readout
-    from abwb.metrics import WarehouseSource
+    from abwb.metrics import warehouse_source
 
+    warehouse = None
+    if warehouse_url:
+        settings = Settings.from_env()
+        if database_schema:
+            settings = dataclasses.replace(settings, database=dataclasses.replace(
+                settings.database, schema=database_schema))
+        warehouse = warehouse_source(settings, url=warehouse_url, tables=warehouse_tables)
     stores = connect(database_url, database_schema)
     try:
         return build_readout(stores, experiment_key, as_of=as_of, engine=engine, alpha=alpha,
-                             metrics=metrics, segments=segments,
-                             warehouse=WarehouseSource(warehouse_url) if warehouse_url else None)
+                             metrics=metrics, segments=segments, warehouse=warehouse)
     finally:
         for store in stores:
             store.close()

@@ -47,7 +47,9 @@ LAYERS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "abwb.metrics": {"duckdb", "polars", "sqlglot", "abwb.assignment", "abwb.bulk", "abwb.config",
                      "abwb.errors", "abwb.events", "abwb.stats",
                      # warehouse.py: the engines a WarehouseSource connects to (lazy imports)
-                     "psycopg", "pyspark", "abwb.store.postgres", "abwb.store.postgres_events"},
+                     "psycopg", "pyspark", "abwb.store.postgres", "abwb.store.postgres_events",
+                     # warehouse.py: --warehouse / ABWB_WAREHOUSE_* resolved in one place
+                     "abwb.settings"},
     "abwb.simulate": {"numpy", "polars", "abwb.assignment", "abwb.bulk", "abwb.config",
                       "abwb.errors", "abwb.events"},
     # -- adapters: drivers behind ports
@@ -68,7 +70,9 @@ LAYERS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
                      "abwb.flags", "abwb.snapshot", "abwb.store"},
     "abwb.monitoring": {"httpx", "msgspec", "polars", "redis", "scipy", "abwb.config",
                         "abwb.errors", "abwb.events", "abwb.rollout", "abwb.stats",
-                        "abwb.store"},
+                        "abwb.store",
+                        # warehouse.py: the monitor's statistics pushed down (one pipeline)
+                        "abwb.metrics"},
     "abwb.readout": {"ipykernel", "jupyter_client", "matplotlib", "nbconvert", "nbformat",
                      "numpy", "papermill", "polars", "scipy", "abwb", "abwb.config",
                      "abwb.errors", "abwb.metrics", "abwb.settings", "abwb.stats",

@@ -42,6 +42,7 @@ experiment_key = "checkout-redesign"
 database_url = None  # None: ABWB_DATABASE_URL or the embedded default
 database_schema = None  # PostgreSQL schema; None: ABWB_DATABASE_SCHEMA or public
 warehouse_url = None  # run the metric SQL there: "postgresql://...", "local[2]"; None: the store
+warehouse_tables = None  # "exposures=TABLE,events=TABLE" there; None: ABWB_WAREHOUSE_TABLES or defaults
 as_of = None  # ISO date "2026-06-01" (last day of data, UTC); None: the last complete day
 alpha = 0.05
 engine = "frequentist"  # "frequentist" | "sequential" | "bayesian"
@@ -58,6 +59,7 @@ readout = abwb.readout.load_or_build_readout(
     readout_path, experiment_key=experiment_key, database_url=database_url,
     database_schema=database_schema, as_of=as_of, engine=engine, alpha=alpha,
     metrics=metrics, segments=segments, warehouse_url=warehouse_url,
+    warehouse_tables=warehouse_tables,
 )
 display(Markdown(f"# Readout: {readout.facts.name or readout.facts.key}"))
 abwb.readout.headline(readout)

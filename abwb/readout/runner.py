@@ -225,6 +225,8 @@ def run_readout(
         "database_url": settings.database.effective_url,
         "database_schema": settings.database.schema,
         "warehouse_url": None if source is None else source.connection,
+        "warehouse_tables": None if source is None else (
+            warehouse_tables or settings.analysis.warehouse_tables),
         "as_of": day.isoformat(),
         "alpha": params.alpha,
         "engine": params.engine,

@@ -41,7 +41,8 @@ def monitored_definition(metric: MetricDefinition) -> MetricDefinition:
     """``metric`` as the monitor measures it: no CUPED covariate, no percentile cap.
 
     Examples:
-        >>> m = MetricDefinition(key="rev", kind="sum", event="buy", cuped_window_s=86400,
+        >>> m = MetricDefinition(key="rev", kind="sum", event="buy", value_column="value",
+        ...                      cuped_window_s=86400,
         ...                      capping=Capping(absolute=100.0, percentile=0.99))
         >>> d = monitored_definition(m)
         >>> d.cuped_window_s, d.capping

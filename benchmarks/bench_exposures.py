@@ -73,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
     for flush, name in ((False, "offer only"), (True, "offer + flush to SQLite")):
         runs = []
-        for r in range(args.repeat):
+        for _ in range(args.repeat):
             with tempfile.TemporaryDirectory() as tmp:
                 cpu, written = asyncio.run(run(args.requests, Path(tmp), flush=flush))
             runs.append(cpu / args.requests * 1e6)

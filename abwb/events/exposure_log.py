@@ -439,4 +439,3 @@ class ExposureLog:
             self._store_down = False
         else:
             self._next_delivery = now  # more to deliver: go on at the next turn
-

@@ -1,8 +1,9 @@
 """Exposure and event records (validated on construction) and the result of an append.
 
 What belongs here: the row types every event store accepts, their validation rules
-(non-empty ids of at most 512 UTF-8 bytes, unit ids of at most
-:data:`~abwb.assignment.hashing.MAX_UNIT_ID_BYTES` (256), timezone-aware timestamps,
+(non-empty ids without NUL of at most 512 UTF-8 bytes, unit ids of at most
+:data:`~abwb.assignment.hashing.MAX_UNIT_ID_BYTES` (256), unit types of at most
+:data:`MAX_UNIT_TYPE_BYTES` (64), timezone-aware timestamps,
 finite values, ``properties`` holding JSON text), and :func:`exposure_id`, the
 de-duplication key of an exposure. Frame schemas live in :mod:`abwb.events.frames`.
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-
 from typing import Final
 
 import msgspec
@@ -33,10 +33,13 @@ __all__ = [
     "MAX_ID_BYTES",
     "MAX_PHASE",
     "MAX_PROPERTIES_BYTES",
+    "MAX_UNIT_TYPE_BYTES",
     "AppendResult",
     "Event",
     "Exposure",
     "check_served_unit",
+    "check_unit_id",
+    "check_unit_type",
     "exposure_id",
 ]
 
@@ -44,12 +47,12 @@ __all__ = [
 MAX_ID_BYTES = 512
 #: Largest ``properties`` JSON text accepted, in UTF-8 bytes.
 MAX_PROPERTIES_BYTES = 64 * 1024
+#: Longest unit type accepted, in UTF-8 bytes (with :data:`MAX_UNIT_ID_BYTES`, the
+#: exposure id of any served decision fits :data:`MAX_ID_BYTES`).
+MAX_UNIT_TYPE_BYTES = 64
 #: Highest experiment phase an exposure can carry (the stores' 32-bit column).
 MAX_PHASE = 2**31 - 1
 _MAX_CONFIG_VERSION = 2**63 - 1
-#: Longest exposure id of a served decision, less its unit type and unit id: a 64-byte
-#: experiment key, ``/p``, a 10-digit phase and two ``/``.
-_SERVED_KEY_OVERHEAD = 64 + len(f"/p{MAX_PHASE}//")
 
 
 def exposure_id(experiment: str, phase: int, unit_type: str, unit_id: str) -> str:
@@ -62,29 +65,63 @@ def exposure_id(experiment: str, phase: int, unit_type: str, unit_id: str) -> st
     return f"{experiment}/p{phase}/{unit_type}/{unit_id}"
 
 
-def _check_id(problems: ProblemList, path: str, value: str, limit: int = MAX_ID_BYTES) -> int:
-    """Check one id; its size in UTF-8 bytes."""
+def _check_id(problems: ProblemList, path: str, value: str, limit: int = MAX_ID_BYTES) -> None:
     if not value:
         problems.add(path, "must not be empty")
-        return 0
-    size = len(value.encode("utf-8", errors="surrogatepass"))
+        return
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        problems.add(path, "must be valid Unicode text (no lone surrogate code points)")
+        return
     if size > limit:
         problems.add(path, f"must be at most {limit} bytes (UTF-8), got {size}")
     elif "\x00" in value:
         problems.add(path, "must not contain NUL characters")
-    return size
+
+
+def check_unit_id(unit_id: str, path: str = "unit_id") -> None:
+    r"""Refuse a unit id that could not be stored: the one rule for serving and ingestion.
+
+    Args:
+        unit_id: The unit id.
+        path: Where it was given (for the error).
+
+    Raises:
+        InvalidInput: it is empty, longer than :data:`MAX_UNIT_ID_BYTES` bytes (UTF-8)
+            or holds a NUL character.
+
+    Examples:
+        >>> check_unit_id("user-42")
+        >>> check_unit_id("a\x00b")
+        Traceback (most recent call last):
+        abwb.errors.InvalidInput: unit_id: must not contain NUL characters
+    """
+    problems = ProblemList()
+    _check_id(problems, path, unit_id, MAX_UNIT_ID_BYTES)
+    raise_if(problems)
+
+
+def check_unit_type(unit_type: str, path: str = "unit_type") -> None:
+    """Refuse a unit type that could not be stored (empty, NUL, over 64 bytes).
+
+    Raises:
+        InvalidInput: naming ``path``.
+    """
+    problems = ProblemList()
+    _check_id(problems, path, unit_type, MAX_UNIT_TYPE_BYTES)
+    raise_if(problems)
 
 
 def _check_unit(
     problems: ProblemList, unit_type: str, unit_id: str, config_version: int, at: datetime
-) -> tuple[int, int]:
-    """The rules on an exposure's unit fields; the unit type's and unit id's sizes."""
-    type_size = _check_id(problems, "unit_type", unit_type)
-    id_size = _check_id(problems, "unit_id", unit_id, MAX_UNIT_ID_BYTES)
+) -> None:
+    """The rules on an exposure's unit fields."""
+    _check_id(problems, "unit_type", unit_type, MAX_UNIT_TYPE_BYTES)
+    _check_id(problems, "unit_id", unit_id, MAX_UNIT_ID_BYTES)
     if not 0 <= config_version <= _MAX_CONFIG_VERSION:
         problems.add("config_version", f"must be >= 0, got {config_version}")
     _check_time(problems, "exposed_at", at)
-    return type_size, id_size
 
 
 def check_served_unit(unit_type: str, unit_id: str, config_version: int, at: datetime) -> None:
@@ -92,8 +129,9 @@ def check_served_unit(unit_type: str, unit_id: str, config_version: int, at: dat
 
     Passing means every exposure of the unit built from an engine decision (experiment
     key of at most 64 bytes, phase at most :data:`MAX_PHASE`) is a row the
-    :class:`Exposure` constructor accepts: the fields follow its rules and the longest
-    exposure id fits :data:`MAX_ID_BYTES`.
+    :class:`Exposure` constructor accepts: the fields follow its rules, and the longest
+    exposure id (64 + 14 + :data:`MAX_UNIT_TYPE_BYTES` + :data:`MAX_UNIT_ID_BYTES` = 398
+    bytes) fits :data:`MAX_ID_BYTES`.
 
     Raises:
         InvalidInput: with every problem found.
@@ -106,12 +144,7 @@ def check_served_unit(unit_type: str, unit_id: str, config_version: int, at: dat
         abwb.errors.InvalidInput: unit_id: must not be empty
     """
     problems = ProblemList()
-    type_size, id_size = _check_unit(problems, unit_type, unit_id, config_version, at)
-    if not problems and type_size + id_size + _SERVED_KEY_OVERHEAD > MAX_ID_BYTES:
-        problems.add(
-            "unit_type",
-            f"with the unit id, too long for an exposure id ({type_size} + {id_size} bytes)",
-        )
+    _check_unit(problems, unit_type, unit_id, config_version, at)
     raise_if(problems)
 
 
@@ -255,8 +288,9 @@ class Event(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
 
     def __post_init__(self) -> None:
         problems = ProblemList()
-        for name in ("event_id", "unit_type", "name"):
+        for name in ("event_id", "name"):
             _check_id(problems, name, getattr(self, name))
+        _check_id(problems, "unit_type", self.unit_type, MAX_UNIT_TYPE_BYTES)
         _check_id(problems, "unit_id", self.unit_id, MAX_UNIT_ID_BYTES)
         if self.value is not None and not math.isfinite(self.value):
             problems.add("value", f"must be finite, got {self.value!r}")

@@ -75,7 +75,7 @@ def main() -> None:
         runs = []
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory() as tmp:
-                cpu, written = asyncio.run(run(args.requests, Path(tmp), flush=flush))
+                cpu, _ = asyncio.run(run(args.requests, Path(tmp), flush=flush))
             runs.append(cpu / args.requests * 1e6)
         print(
             f"{name:<26} {statistics.median(runs):7.1f} µs CPU per request "

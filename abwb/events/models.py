@@ -20,6 +20,7 @@ nothing per field.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
@@ -236,7 +237,7 @@ class Exposure(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         """
         # A copy of a valid row with its fields replaced: msgspec runs no __post_init__
         # for a copy, and the fields are set in place (the row is new, nobody holds it).
-        row = _TEMPLATE.__copy__()
+        row = _copy_template()
         _set(row, "exposure_id", key)
         _set(row, "experiment", decision.experiment)
         _set(row, "variant", decision.variant)
@@ -249,8 +250,8 @@ class Exposure(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
 
 _set = msgspec.structs.force_setattr
-#: The (immutable) row :meth:`Exposure.from_decision` copies.
-_TEMPLATE: Final = Exposure(
+#: A copy of a valid row (never changed itself): what :meth:`Exposure.from_decision` fills.
+_copy_template: Final[Callable[[], Exposure]] = Exposure(
     exposure_id="-/p1/-/-",
     experiment="-",
     variant="-",
@@ -259,7 +260,7 @@ _TEMPLATE: Final = Exposure(
     unit_id="-",
     config_version=0,
     exposed_at=datetime(2000, 1, 1, tzinfo=UTC),
-)
+).__copy__  # type: ignore[attr-defined]
 
 
 class Event(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
@@ -51,6 +51,46 @@ __all__ = ["ExposureLog"]
 log = logging.getLogger(__name__)
 #: Longest single wait of the flusher, so it notices a shutdown promptly.
 _TICK_S = 0.05
+
+
+class _Rows:
+    """The exposure queue: a bounded FIFO the response path fills a request's rows at once.
+
+    One ``extend`` and one wake-up per request instead of an ``asyncio.Queue`` put (and
+    its waiter bookkeeping) per row; the flusher takes batches and waits for rows.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._rows: deque[Exposure] = deque()
+        self._ready = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def put_many(self, rows: list[Exposure]) -> int:
+        """Append as many of ``rows`` as there is room for; how many."""
+        room = self.maxsize - len(self._rows)
+        fit = rows if len(rows) <= room else rows[: max(room, 0)]
+        if fit:
+            self._rows.extend(fit)
+            self._ready.set()
+        return len(fit)
+
+    def take(self, limit: int) -> list[Exposure]:
+        """Up to ``limit`` rows, oldest first, without waiting."""
+        rows = self._rows
+        return [rows.popleft() for _ in range(min(limit, len(rows)))]
+
+    async def next(self, timeout_s: float) -> Exposure | None:
+        """The oldest row, waiting at most ``timeout_s`` for one (``None``: none came)."""
+        if not self._rows:
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout_s)
+            except TimeoutError:
+                return None
+        return self._rows.popleft() if self._rows else None
 
 
 class ExposureLog:
@@ -81,7 +121,7 @@ class ExposureLog:
         self._store = store
         self._cache = cache
         self._sleep = sleep
-        self._queue: asyncio.Queue[Exposure] | None = None
+        self._queue: _Rows | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
         self._recent: OrderedDict[str, None] = OrderedDict()
@@ -98,7 +138,7 @@ class ExposureLog:
     @property
     def queued(self) -> int:
         """Exposures waiting in the queue."""
-        return self._queue.qsize() if self._queue is not None else 0
+        return len(self._queue) if self._queue is not None else 0
 
     def stats(self) -> dict[str, object]:
         """Counters for ``/v1/health`` and ``/v1/metrics``."""
@@ -128,7 +168,7 @@ class ExposureLog:
     async def start(self) -> None:
         """Start the background flusher (idempotent); report a previous run's crash loss."""
         if self._queue is None:
-            self._queue = asyncio.Queue(maxsize=self.config.max_queue)
+            self._queue = _Rows(self.config.max_queue)
         if self.ledger is not None and not self.ledger.is_open:
             await self._open_ledger(self.ledger)
         self._closing.clear()
@@ -252,23 +292,19 @@ class ExposureLog:
             return False
         return True
 
-    def _enqueue(self, queue: asyncio.Queue[Exposure], rows: list[Exposure]) -> int:
+    def _enqueue(self, queue: _Rows, rows: list[Exposure]) -> int:
         """Put ``rows`` in the queue; how many fit (the rest are dropped and counted)."""
         # Counted as held before they enter the queue, so before any response
         # acknowledges them: the crash count stays an upper bound.
         if self.ledger is not None:
             self.ledger.hold(len(rows))
-        put = queue.put_nowait
-        for queued, row in enumerate(rows):
-            try:
-                put(row)
-            except asyncio.QueueFull:
-                for row in rows[queued:]:
-                    self._count_drop()
-                    self._recent.pop(row.exposure_id, None)  # not kept: log its next offer
-                self._settle(len(rows) - queued)
-                return queued
-        return len(rows)
+        queued = queue.put_many(rows)
+        if queued < len(rows):
+            for row in rows[queued:]:
+                self._count_drop()
+                self._recent.pop(row.exposure_id, None)  # not kept: log its next offer
+            self._settle(len(rows) - queued)
+        return queued
 
     def _count_drop(self) -> None:
         self.counts["dropped_queue_full"] += 1
@@ -282,20 +318,11 @@ class ExposureLog:
 
     def _take(self, limit: int) -> list[Exposure]:
         assert self._queue is not None
-        batch: list[Exposure] = []
-        while len(batch) < limit:
-            try:
-                batch.append(self._queue.get_nowait())
-            except asyncio.QueueEmpty:
-                break
-        return batch
+        return self._queue.take(limit)
 
     async def _next(self, timeout_s: float) -> Exposure | None:
         assert self._queue is not None
-        try:
-            return await asyncio.wait_for(self._queue.get(), timeout_s)
-        except TimeoutError:
-            return None
+        return await self._queue.next(timeout_s)
 
     async def _run(self) -> None:
         """Flush batches until asked to close and the queue is empty.
@@ -307,7 +334,7 @@ class ExposureLog:
         assert self._queue is not None
         loop = asyncio.get_running_loop()
         size = self.config.batch_size
-        while not (self._closing.is_set() and self._queue.empty()):
+        while not (self._closing.is_set() and not self._queue):
             if self.spool is not None and loop.time() >= self._next_delivery:
                 await self._deliver_spool(loop.time())
             batch = self._take(size)

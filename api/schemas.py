@@ -15,9 +15,11 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from abwb.assignment.decision import Decision
+from abwb.assignment.hashing import MAX_UNIT_ID_BYTES
 from abwb.config.kinds import Kind
 from abwb.config.validation import KEY_PATTERN
 from abwb.events.ingest import MAX_BATCH_ROWS
+from abwb.events.models import MAX_UNIT_TYPE_BYTES
 from abwb.flags.evaluation import FlagEvaluation
 from abwb.monitoring.alerts import Alert
 from abwb.store.protocol import AuditEntry
@@ -64,17 +66,35 @@ MAX_BULK_UNITS = 1_000
 MAX_EVENT_ROWS = MAX_BATCH_ROWS
 
 KindName = Kind
-UnitId = Annotated[str, msgspec.Meta(min_length=1, max_length=512, examples=["user-42"])]
-UnitType = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["user"])]
+#: ``maxLength`` counts characters; the limits are in UTF-8 bytes (``MAX_UNIT_ID_BYTES`` of
+#: the engine, ``MAX_UNIT_TYPE_BYTES`` of the event rows), as many as ASCII characters: a
+#: non-ASCII id within ``maxLength`` but over the bytes is refused by the serving check
+#: (422 naming the field).
+UnitId = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=MAX_UNIT_ID_BYTES,
+        description=f"At most {MAX_UNIT_ID_BYTES} bytes of UTF-8 (ASCII: characters), no NUL.",
+        examples=["user-42"],
+    ),
+]
+UnitType = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=MAX_UNIT_TYPE_BYTES,
+        description=f"At most {MAX_UNIT_TYPE_BYTES} bytes of UTF-8 (ASCII: characters), no NUL.",
+        examples=["user"],
+    ),
+]
 #: The config key rule as a JSON-schema ``pattern``. ``$(?!\n)`` is the end of the string
 #: in JSON Schema's regex dialect *and* in Python's ``re.search`` (where ``$`` alone also
 #: matches before a final newline: ``"exp\n"`` must not pass as a key).
 KEY_REGEX = f"^{KEY_PATTERN.pattern}$(?!\\n)"
 Key = Annotated[
     str,
-    msgspec.Meta(
-        min_length=1, max_length=64, pattern=KEY_REGEX, examples=["checkout-redesign"]
-    ),
+    msgspec.Meta(min_length=1, max_length=64, pattern=KEY_REGEX, examples=["checkout-redesign"]),
 ]
 Attributes = Annotated[
     dict[str, Any],

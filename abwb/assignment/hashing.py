@@ -52,15 +52,20 @@ HASH_VERSION = 1
 _from_bytes = int.from_bytes
 #: The first 8 bytes of a digest as a big-endian unsigned 64-bit integer, without slicing.
 _uint64_be = Struct(">Q").unpack_from
-#: Unit ids are identifiers, not documents; longer ones are rejected as input errors.
-MAX_UNIT_ID_BYTES = 512
+#: Longest unit id, in UTF-8 bytes: the one limit of the engine, the serving API, the bulk
+#: assignment and event ingestion. Unit ids are identifiers, not documents; with an
+#: experiment key (64), the longest phase (10 digits) and a 64-byte unit type, a unit's
+#: exposure id (``{experiment}/p{phase}/{unit_type}/{unit_id}``, at most 398 bytes) stays
+#: within the event store's 512-byte id limit, so every unit that is served can be logged.
+MAX_UNIT_ID_BYTES = 256
 
 
 def check_unit_id(unit_id: object) -> str:
     """Return ``unit_id`` if it is a usable unit id.
 
     Raises:
-        InvalidInput: not a string, empty or whitespace-only, or longer than 512 bytes.
+        InvalidInput: not a string, empty or whitespace-only, or longer than
+            :data:`MAX_UNIT_ID_BYTES` (256) bytes.
     """
     unit_id_bytes(unit_id)
     return cast(str, unit_id)  # unit_id_bytes refuses anything but a str
@@ -70,7 +75,8 @@ def unit_id_bytes(unit_id: object) -> bytes:
     """The UTF-8 bytes of a usable unit id (hashed as they are: encode once per request).
 
     Raises:
-        InvalidInput: not a string, empty or whitespace-only, or longer than 512 bytes.
+        InvalidInput: not a string, empty or whitespace-only, or longer than
+            :data:`MAX_UNIT_ID_BYTES` (256) bytes.
 
     Examples:
         >>> unit_id_bytes("user-1")

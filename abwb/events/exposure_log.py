@@ -1,7 +1,10 @@
 """Exposure logging off the response path: an in-process queue flushed in batches.
 
 What belongs here: :class:`ExposureLog`. The assignment handler hands it the
-decisions it served (:meth:`ExposureLog.offer`, a non-blocking ``put``); a
+decisions it served (:meth:`ExposureLog.offer`, a non-blocking ``put`` of rows built
+by the trusted :meth:`~abwb.events.models.Exposure.from_decision` once the unit's
+fields passed :func:`~abwb.events.models.check_served_unit`: no per-field
+re-validation on the response path); a
 background task takes batches from the queue, drops repeats with the cache's
 ``first_exposures`` (so a unit assigned a million times is logged once per
 experiment and phase), and appends the rest to the :class:`~abwb.store.EventStore`
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
@@ -38,7 +41,7 @@ from abwb.assignment.decision import Decision
 from abwb.cache.protocol import AssignmentCache
 from abwb.errors import AbwbError, CacheError, InvalidInput
 from abwb.events.crash_ledger import CrashLedger
-from abwb.events.models import Exposure, exposure_id
+from abwb.events.models import MAX_PHASE, Exposure, check_served_unit, exposure_id
 from abwb.events.spool import ExposureSpool
 from abwb.settings import ExposureSettings
 from abwb.store.protocol import EventStore
@@ -46,11 +49,48 @@ from abwb.store.protocol import EventStore
 __all__ = ["ExposureLog"]
 
 log = logging.getLogger(__name__)
-#: A queued exposure: (exposure_id, experiment, variant, phase, unit_type, unit_id,
-#: config_version, exposed_at).
-_Pending = tuple[str, str, str, int, str, str, int, datetime]
 #: Longest single wait of the flusher, so it notices a shutdown promptly.
 _TICK_S = 0.05
+
+
+class _Rows:
+    """The exposure queue: a bounded FIFO the response path fills a request's rows at once.
+
+    One ``extend`` and one wake-up per request instead of an ``asyncio.Queue`` put (and
+    its waiter bookkeeping) per row; the flusher takes batches and waits for rows.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._rows: deque[Exposure] = deque()
+        self._ready = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def put_many(self, rows: list[Exposure]) -> int:
+        """Append as many of ``rows`` as there is room for; how many."""
+        room = self.maxsize - len(self._rows)
+        fit = rows if len(rows) <= room else rows[: max(room, 0)]
+        if fit:
+            self._rows.extend(fit)
+            self._ready.set()
+        return len(fit)
+
+    def take(self, limit: int) -> list[Exposure]:
+        """Up to ``limit`` rows, oldest first, without waiting."""
+        rows = self._rows
+        return [rows.popleft() for _ in range(min(limit, len(rows)))]
+
+    async def next(self, timeout_s: float) -> Exposure | None:
+        """The oldest row, waiting at most ``timeout_s`` for one (``None``: none came)."""
+        if not self._rows:
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout_s)
+            except TimeoutError:
+                return None
+        return self._rows.popleft() if self._rows else None
 
 
 class ExposureLog:
@@ -81,7 +121,7 @@ class ExposureLog:
         self._store = store
         self._cache = cache
         self._sleep = sleep
-        self._queue: asyncio.Queue[_Pending] | None = None
+        self._queue: _Rows | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
         self._recent: OrderedDict[str, None] = OrderedDict()
@@ -98,7 +138,7 @@ class ExposureLog:
     @property
     def queued(self) -> int:
         """Exposures waiting in the queue."""
-        return self._queue.qsize() if self._queue is not None else 0
+        return len(self._queue) if self._queue is not None else 0
 
     def stats(self) -> dict[str, object]:
         """Counters for ``/v1/health`` and ``/v1/metrics``."""
@@ -128,7 +168,7 @@ class ExposureLog:
     async def start(self) -> None:
         """Start the background flusher (idempotent); report a previous run's crash loss."""
         if self._queue is None:
-            self._queue = asyncio.Queue(maxsize=self.config.max_queue)
+            self._queue = _Rows(self.config.max_queue)
         if self.ledger is not None and not self.ledger.is_open:
             await self._open_ledger(self.ledger)
         self._closing.clear()
@@ -189,7 +229,10 @@ class ExposureLog:
         """Queue the exposures among ``decisions`` (those that put the unit in an experiment).
 
         Never blocks and never raises: when the queue is full the exposures are
-        dropped and counted in ``dropped_queue_full``.
+        dropped and counted in ``dropped_queue_full``. The unit's fields are checked
+        once (:func:`~abwb.events.models.check_served_unit`); then each row is built by
+        the trusted :meth:`Exposure.from_decision`, unless its phase is out of range.
+        Rows that cannot be stored are logged and counted in ``dropped_invalid``.
 
         Returns:
             How many exposures were queued.
@@ -197,10 +240,11 @@ class ExposureLog:
         queue = self._queue
         if queue is None:
             raise RuntimeError("ExposureLog.offer() before start()")
-        offered = duplicates = 0
+        offered = duplicates = invalid = 0
         recent = self._recent
         recent_size = self.config.recent_size
-        rows: list[_Pending] = []
+        rows: list[Exposure] = []
+        unit_ok: bool | None = None  # checked at the first exposure, once per call
         for d in decisions:
             if d.variant is None or not d.reason.in_experiment:
                 continue
@@ -210,38 +254,57 @@ class ExposureLog:
                 # Logged moments ago by this process: skip the cache round trip too.
                 duplicates += 1
                 continue
+            if unit_ok is None:
+                unit_ok = self._unit_ok(unit_type, unit_id, config_version, now)
+            if not unit_ok or not 1 <= d.phase <= MAX_PHASE:
+                invalid += 1
+                continue
             recent[key] = None
             if len(recent) > recent_size:
                 recent.popitem(last=False)
-            # A plain tuple: the validated Exposure is built by the flusher, off the
-            # response path.
             rows.append(
-                (key, d.experiment, d.variant, d.phase, unit_type, unit_id, config_version, now)
+                Exposure.from_decision(
+                    d,
+                    key,
+                    unit_type=unit_type,
+                    unit_id=unit_id,
+                    config_version=config_version,
+                    exposed_at=now,
+                )
             )
         counts = self.counts
         if offered:
             counts["offered"] += offered
         if duplicates:
             counts["duplicates"] += duplicates
+        if invalid:
+            counts["dropped_invalid"] += invalid
+            if unit_ok:
+                log.error("%d exposures of unit %r skipped: phase out of range", invalid, unit_id)
         return self._enqueue(queue, rows) if rows else 0
 
-    def _enqueue(self, queue: asyncio.Queue[_Pending], rows: list[_Pending]) -> int:
+    def _unit_ok(self, unit_type: str, unit_id: str, config_version: int, now: datetime) -> bool:
+        """Whether the unit's exposures can be stored (logged when they cannot)."""
+        try:
+            check_served_unit(unit_type, unit_id, config_version, now)
+        except InvalidInput as exc:
+            log.error("exposures of unit %r cannot be stored and are skipped: %s", unit_id, exc)
+            return False
+        return True
+
+    def _enqueue(self, queue: _Rows, rows: list[Exposure]) -> int:
         """Put ``rows`` in the queue; how many fit (the rest are dropped and counted)."""
         # Counted as held before they enter the queue, so before any response
         # acknowledges them: the crash count stays an upper bound.
         if self.ledger is not None:
             self.ledger.hold(len(rows))
-        put = queue.put_nowait
-        for queued, row in enumerate(rows):
-            try:
-                put(row)
-            except asyncio.QueueFull:
-                for key, *_ in rows[queued:]:
-                    self._count_drop()
-                    self._recent.pop(key, None)  # not kept anywhere: log its next offer
-                self._settle(len(rows) - queued)
-                return queued
-        return len(rows)
+        queued = queue.put_many(rows)
+        if queued < len(rows):
+            for row in rows[queued:]:
+                self._count_drop()
+                self._recent.pop(row.exposure_id, None)  # not kept: log its next offer
+            self._settle(len(rows) - queued)
+        return queued
 
     def _count_drop(self) -> None:
         self.counts["dropped_queue_full"] += 1
@@ -253,22 +316,13 @@ class ExposureLog:
                 dropped,
             )
 
-    def _take(self, limit: int) -> list[_Pending]:
+    def _take(self, limit: int) -> list[Exposure]:
         assert self._queue is not None
-        batch: list[_Pending] = []
-        while len(batch) < limit:
-            try:
-                batch.append(self._queue.get_nowait())
-            except asyncio.QueueEmpty:
-                break
-        return batch
+        return self._queue.take(limit)
 
-    async def _next(self, timeout_s: float) -> _Pending | None:
+    async def _next(self, timeout_s: float) -> Exposure | None:
         assert self._queue is not None
-        try:
-            return await asyncio.wait_for(self._queue.get(), timeout_s)
-        except TimeoutError:
-            return None
+        return await self._queue.next(timeout_s)
 
     async def _run(self) -> None:
         """Flush batches until asked to close and the queue is empty.
@@ -280,7 +334,7 @@ class ExposureLog:
         assert self._queue is not None
         loop = asyncio.get_running_loop()
         size = self.config.batch_size
-        while not (self._closing.is_set() and self._queue.empty()):
+        while not (self._closing.is_set() and not self._queue):
             if self.spool is not None and loop.time() >= self._next_delivery:
                 await self._deliver_spool(loop.time())
             batch = self._take(size)
@@ -301,24 +355,24 @@ class ExposureLog:
             await self._flush(batch)
             self._settle(len(batch))  # durable, or dropped and counted: out of memory
 
-    async def _fresh(self, batch: Sequence[_Pending]) -> list[_Pending]:
+    async def _fresh(self, batch: Sequence[Exposure]) -> list[Exposure]:
         """Drop exposures already logged (within the batch, or earlier per the cache).
 
         The whole batch is checked in one cache call (one Redis pipeline).
         """
         seen: set[str] = set()
-        unique: list[_Pending] = []
-        for pending in batch:
-            if pending[0] in seen:
+        unique: list[Exposure] = []
+        for row in batch:
+            if row.exposure_id in seen:
                 self.counts["duplicates"] += 1
                 continue
-            seen.add(pending[0])
-            unique.append(pending)
+            seen.add(row.exposure_id)
+            unique.append(row)
         if not unique:
             return []
         try:
             firsts = await self._cache.first_exposures(
-                [f"exposure:{p[0]}" for p in unique], self.config.dedup_ttl_s
+                [f"exposure:{row.exposure_id}" for row in unique], self.config.dedup_ttl_s
             )
         except CacheError as exc:
             # The store de-duplicates on exposure_id too: write rather than lose it.
@@ -329,19 +383,10 @@ class ExposureLog:
         self.counts["duplicates"] += len(unique) - len(fresh)
         return fresh
 
-    async def _flush(self, batch: Sequence[_Pending]) -> None:
+    async def _flush(self, batch: Sequence[Exposure]) -> None:
         if not batch:
             return
-        pending = await self._fresh(batch)
-        if not pending:
-            return
-        # Validating rows costs microseconds each: do it in the worker thread, not on the
-        # event loop that serves requests.
-        rows = await anyio.to_thread.run_sync(_exposures, pending)
-        if len(rows) < len(pending):
-            self.counts["dropped_invalid"] += len(pending) - len(rows)
-            valid = {r.exposure_id for r in rows}
-            await self._forget([p[0] for p in pending if p[0] not in valid])
+        rows = await self._fresh(batch)
         if not rows:
             return
         if not self._store_down and await self._append(rows):
@@ -421,27 +466,3 @@ class ExposureLog:
             self._store_down = False
         else:
             self._next_delivery = now  # more to deliver: go on at the next turn
-
-
-def _exposures(batch: Sequence[_Pending]) -> list[Exposure]:
-    """The validated rows of queued exposures (invalid ones logged and left out)."""
-    return [row for row in map(_exposure, batch) if row is not None]
-
-
-def _exposure(pending: _Pending) -> Exposure | None:
-    """The validated row of a queued exposure (``None``, logged, if it is invalid)."""
-    key, experiment, variant, phase, unit_type, unit_id, version, at = pending
-    try:
-        return Exposure(
-            exposure_id=key,
-            experiment=experiment,
-            variant=variant,
-            phase=phase,
-            unit_type=unit_type,
-            unit_id=unit_id,
-            config_version=version,
-            exposed_at=at,
-        )
-    except InvalidInput as exc:
-        log.error("exposure %r cannot be stored and is skipped: %s", key, exc)
-        return None

@@ -30,10 +30,12 @@ from typing import Any
 import anyio.lowlevel
 
 from abwb.assignment.decision import AssignmentResult, Decision
+from abwb.assignment.hashing import MAX_UNIT_ID_BYTES
 from abwb.assignment.sticky import StickyAssigner
 from abwb.cache.protocol import AssignmentCache
 from abwb.errors import InvalidInput
 from abwb.events.exposure_log import ExposureLog
+from abwb.events.models import check_unit_id, check_unit_type
 from abwb.flags.evaluation import FlagEvaluation
 from abwb.snapshot.holder import ConfigSnapshot, ConfigSnapshotHolder
 
@@ -47,41 +49,9 @@ __all__ = [
     "check_unit_id",
 ]
 
-#: Longest unit id served, in UTF-8 bytes: with the experiment key, phase and unit type
-#: its exposure id stays within the event store's 512-byte id limit, so every unit that
-#: is served can also be logged.
-MAX_UNIT_ID_BYTES = 256
 #: Units a bulk call decides between two yields to the event loop (20 targeted
 #: experiments: ~40 µs a unit, so ~1 ms a chunk).
 BULK_CHUNK_UNITS = 25
-
-
-def check_unit_id(unit_id: str, path: str = "unit_id") -> None:
-    r"""Refuse a unit id whose exposure could not be stored.
-
-    Args:
-        unit_id: The unit id.
-        path: Where it was given (for the error).
-
-    Raises:
-        InvalidInput: it is empty, holds a NUL character, or is longer than
-            :data:`MAX_UNIT_ID_BYTES` bytes.
-
-    Examples:
-        >>> check_unit_id("user-42")
-        >>> check_unit_id("a\x00b")
-        Traceback (most recent call last):
-        abwb.errors.InvalidInput: unit_id: must not contain NUL characters
-    """
-    if not unit_id:
-        raise InvalidInput("must not be empty", path=path)
-    if "\x00" in unit_id:
-        raise InvalidInput("must not contain NUL characters", path=path)
-    size = len(unit_id.encode("utf-8", errors="surrogatepass"))
-    if size > MAX_UNIT_ID_BYTES:
-        raise InvalidInput(
-            f"must be at most {MAX_UNIT_ID_BYTES} bytes (UTF-8), got {size} bytes", path=path
-        )
 
 
 #: A unit's result and the decisions among it that are exposures.
@@ -195,6 +165,7 @@ class Serving:
             StorageError: no snapshot is loaded yet.
         """
         check_unit_id(unit.unit_id)
+        check_unit_type(unit.unit_type)
         snapshot = self.snapshot.current
         now = self.clock()
         result = await self._sticky_assigner(snapshot).assign(
@@ -240,6 +211,7 @@ class Serving:
             raise InvalidInput(f"must be >= 1, got {chunk_units}", path="chunk_units")
         for i, u in enumerate(units):
             check_unit_id(u.unit_id, f"units[{i}].unit_id")
+            check_unit_type(u.unit_type, f"units[{i}].unit_type")
         snapshot = self.snapshot.current
         now = self.clock()
         assign = self._sticky_assigner(snapshot).assign
@@ -298,6 +270,7 @@ class Serving:
         """
         if unit_id is not None:
             check_unit_id(unit_id)
+        check_unit_type(unit_type)
         snapshot = self.snapshot.current
         now = self.clock()
         evaluator = snapshot.flags

@@ -42,6 +42,7 @@ LAYERS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "abwb.bulk": {"polars", "polars_hash", "abwb.assignment", "abwb.config", "abwb.errors",
                   "abwb.targeting"},
     "abwb.events": {"anyio", "msgspec", "polars", "abwb.assignment.decision",
+                    "abwb.assignment.hashing",
                     "abwb.cache.protocol", "abwb.config", "abwb.errors", "abwb.settings",
                     "abwb.store.protocol"},
     "abwb.metrics": {"duckdb", "polars", "sqlglot", "abwb.assignment", "abwb.bulk", "abwb.config",

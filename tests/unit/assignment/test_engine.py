@@ -129,7 +129,7 @@ def test_targeting_without_compiler_or_with_one() -> None:
         (42, "must be a string"),
         ("", "non-empty"),
         ("   ", "non-empty"),
-        ("x" * 513, "at most 512 bytes"),
+        ("x" * 257, "at most 256 bytes"),
         ("\ud800", "lone surrogate"),
     ],
 )

@@ -21,14 +21,19 @@ from abwb.assignment import (
     bucket,
     variant_sql,
 )
+from abwb.assignment.hashing import MAX_UNIT_ID_BYTES
 from abwb.bulk import assign_frame, bucket_frame
 from abwb.config import ConfigBundle, Experiment
+from abwb.errors import InvalidInput
 
 VECTORS = json.loads(
     (Path(__file__).parents[2] / "vectors" / "hashing_v1.json").read_text(encoding="utf-8")
 )
 ROWS: list[dict[str, Any]] = VECTORS["rows"]
 SHAPES = {k: msgspec.convert(v, Experiment) for k, v in VECTORS["shapes"].items()}
+#: The vectors pin the hash up to 512-byte ids; the engine serves ids up to its limit.
+SERVED = [r for r in ROWS if len(r["unit_id"].encode()) <= MAX_UNIT_ID_BYTES]
+TOO_LONG = [r for r in ROWS if len(r["unit_id"].encode()) > MAX_UNIT_ID_BYTES]
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -49,8 +54,19 @@ def test_python_reproduces_every_bucket() -> None:
 def test_python_engine_reproduces_every_variant() -> None:
     assigner = Assigner(ConfigBundle(experiments=list(SHAPES.values())))
     for shape, exp in SHAPES.items():
-        got = [assigner.decide(exp.key, r["unit_id"], now=NOW).variant for r in ROWS]
-        assert got == [r["variants"][shape] for r in ROWS], shape
+        got = [assigner.decide(exp.key, r["unit_id"], now=NOW).variant for r in SERVED]
+        assert got == [r["variants"][shape] for r in SERVED], shape
+
+
+def test_engine_and_bulk_path_refuse_ids_over_the_unit_id_limit() -> None:
+    assert TOO_LONG, "the vectors hold ids over the limit"
+    assigner = Assigner(ConfigBundle(experiments=list(SHAPES.values())))
+    for r in TOO_LONG:
+        with pytest.raises(InvalidInput, match=f"at most {MAX_UNIT_ID_BYTES} bytes"):
+            assigner.decide("vec-50-50", r["unit_id"], now=NOW)
+    units = pl.DataFrame({"unit_id": [r["unit_id"] for r in TOO_LONG]})
+    with pytest.raises(InvalidInput, match=f"longer than {MAX_UNIT_ID_BYTES} bytes"):
+        assign_frame(assigner, units, "vec-50-50", now=NOW)
 
 
 def test_vectorised_bulk_path_matches_vectors() -> None:
@@ -58,10 +74,10 @@ def test_vectorised_bulk_path_matches_vectors() -> None:
     expected = [bucket("exp-a", r["unit_id"]) for r in ROWS]
     assert frame["b0"].to_list() == expected
     assigner = Assigner(ConfigBundle(experiments=list(SHAPES.values())))
-    units = pl.DataFrame({"unit_id": [r["unit_id"] for r in ROWS]})
+    units = pl.DataFrame({"unit_id": [r["unit_id"] for r in SERVED]})
     for shape, exp in SHAPES.items():
         out = assign_frame(assigner, units, exp.key, now=NOW)
-        assert out["variant"].to_list() == [r["variants"][shape] for r in ROWS], shape
+        assert out["variant"].to_list() == [r["variants"][shape] for r in SERVED], shape
 
 
 @pytest.fixture

@@ -1,0 +1,96 @@
+"""Exposure logging cost per assignment request, in process (no HTTP).
+
+One request of the API benchmark's workload puts a new unit in 20 experiments; this
+offers those 20 decisions to an :class:`~abwb.events.exposure_log.ExposureLog` over an
+SQLite event store and the in-process cache, lets the flusher write them, and prints
+the process CPU time (its threads included) per request: ``offer`` alone (on the
+response path) and the whole pipeline (offer + de-dup + rows + append). ``--profile``
+prints the top of a cProfile of the whole pipeline.
+
+Prints figures; asserts nothing.
+
+Run: .venv/bin/python benchmarks/bench_exposures.py [--requests 20000] [--profile]
+     (or ./run bench exposures)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from abwb.assignment.decision import Decision, Reason
+from abwb.cache.memory import MemoryAssignmentCache
+from abwb.events.exposure_log import ExposureLog
+from abwb.settings import ExposureSettings
+from abwb.store.sqlite_events import SqliteEventStore
+
+EXPERIMENTS = 20
+
+
+def decisions() -> list[Decision]:
+    return [
+        Decision(experiment=f"exp-{i:02d}", variant="treatment", reason=Reason.ASSIGNED)
+        for i in range(EXPERIMENTS)
+    ]
+
+
+async def run(requests: int, directory: Path, *, flush: bool) -> tuple[float, int]:
+    """CPU seconds of ``requests`` offers (and, with ``flush``, their writing)."""
+    store = SqliteEventStore(directory / "abwb.db")
+    log = ExposureLog(
+        store,
+        MemoryAssignmentCache(),
+        ExposureSettings(max_queue=requests * EXPERIMENTS + 1, recent_size=1000),
+    )
+    await log.start()
+    served = decisions()
+    now = datetime.now(UTC)
+    start = time.process_time()
+    for i in range(requests):
+        log.offer(served, unit_id=f"user-{i}", unit_type="user", config_version=1, now=now)
+        if flush and i % 50 == 49:
+            await asyncio.sleep(0)  # let the flusher run as it would between requests
+    offered = time.process_time()
+    await log.stop()
+    done = time.process_time()
+    written = int(log.stats()["written"])  # type: ignore[call-overload]
+    store.close()
+    return (done - start) if flush else (offered - start), written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    for flush, name in ((False, "offer only"), (True, "offer + flush to SQLite")):
+        runs = []
+        for _ in range(args.repeat):
+            with tempfile.TemporaryDirectory() as tmp:
+                cpu, _ = asyncio.run(run(args.requests, Path(tmp), flush=flush))
+            runs.append(cpu / args.requests * 1e6)
+        print(
+            f"{name:<26} {statistics.median(runs):7.1f} µs CPU per request "
+            f"({EXPERIMENTS} exposures; median of {args.repeat}: "
+            + ", ".join(f"{x:.1f}" for x in runs)
+            + ")"
+        )
+    if args.profile:
+        with tempfile.TemporaryDirectory() as tmp:
+            prof = cProfile.Profile()
+            prof.enable()
+            asyncio.run(run(args.requests, Path(tmp), flush=True))
+            prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(20)
+
+
+if __name__ == "__main__":
+    main()

@@ -42,7 +42,7 @@ experiment_key = "checkout-redesign"
 database_url = None  # None: ABWB_DATABASE_URL or the embedded default
 database_schema = None  # PostgreSQL schema; None: ABWB_DATABASE_SCHEMA or public
 warehouse_url = None  # run the metric SQL there: "postgresql://...", "local[2]"; None: the store
-warehouse_tables = None  # "exposures=TABLE,events=TABLE" there; None: ABWB_WAREHOUSE_TABLES or defaults
+warehouse_tables = None  # the tables there, as --warehouse-tables takes them; None: the defaults
 as_of = None  # ISO date "2026-06-01" (last day of data, UTC); None: the last complete day
 alpha = 0.05
 engine = "frequentist"  # "frequentist" | "sequential" | "bayesian"

@@ -14,7 +14,9 @@ readout both were made from).
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -29,8 +31,8 @@ from abwb.readout.model import ReadoutParameters, ReadoutResult
 from abwb.readout.report import export_html, report_dir, save_readout, write_results
 from abwb.settings import Settings
 
-__all__ = ["KERNEL_NAME", "NotebookFailed", "ReadoutRun", "ensure_kernel", "notebook_path",
-           "run_readout"]
+__all__ = ["KERNEL_NAME", "NotebookFailed", "ReadoutRun", "ensure_kernel", "execute_notebook",
+           "kernel_manager_class", "notebook_path", "run_readout"]
 
 #: Kernel spec name the runner executes notebooks with.
 KERNEL_NAME = "python3"
@@ -103,6 +105,36 @@ def ensure_kernel(name: str = KERNEL_NAME) -> str:
     return name
 
 
+def kernel_manager_class() -> type:
+    """The kernel manager the runner starts kernels with: ZeroMQ over Unix sockets.
+
+    Over TCP, jupyter_client picks five free ports, closes them and the kernel binds
+    them a moment later; any process opening a connection in between can take one,
+    and the kernel dies with "Address already in use" — a scheduled readout on a
+    busy host failed that way. IPC sockets live in a private temporary directory
+    (removed at shutdown), so there is no port to lose and no other user can
+    connect.
+
+    Returns:
+        An ``AsyncKernelManager`` subclass for papermill's ``kernel_manager_class``.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            self._socket_dir = tempfile.mkdtemp(prefix="abwb-kernel-")
+            kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", str(Path(self._socket_dir) / "k"))
+            super().__init__(**kwargs)
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            await super()._async_cleanup_resources(restart=restart)
+            if not restart:
+                shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+    return IPCKernelManager
+
+
 def _failure(nb_path: Path) -> NotebookFailed:
     import nbformat
 
@@ -138,8 +170,8 @@ def execute_notebook(
     try:
         papermill.execute_notebook(
             str(source), str(target), parameters=dict(parameters),
-            kernel_name=ensure_kernel(), progress_bar=False, log_output=False,
-            cwd=str(cwd) if cwd else None,
+            kernel_name=ensure_kernel(), kernel_manager_class=kernel_manager_class(),
+            progress_bar=False, log_output=False, cwd=str(cwd) if cwd else None,
             # The kernel's own start-up warnings (e.g. TCP transport) are not the reader's
             # business; errors still surface through the executed cells.
             extra_arguments=["--IPKernelApp.log_level=ERROR"],

@@ -8,10 +8,10 @@ import math
 from pathlib import Path
 
 import nbformat
-import papermill
 import pytest
 
-from abwb.readout import build_readout, ensure_kernel
+from abwb.readout import build_readout
+from abwb.readout.runner import execute_notebook
 from abwb.settings import Settings
 from abwb.store import open_stores
 
@@ -58,11 +58,9 @@ def test_notebook_executes_on_fixture_workspace(
     name: str, parameters: dict[str, object], workspace: Settings, tmp_path: Path
 ) -> None:
     out = tmp_path / f"{name}.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOKS / f"{name}.ipynb"), str(out),
-        parameters={**parameters, **({"database_url": workspace.database.url}
-                                     if name != "planning" else {})},
-        kernel_name=ensure_kernel(), progress_bar=False,
+    execute_notebook(
+        NOTEBOOKS / f"{name}.ipynb", out,
+        {**parameters, **({"database_url": workspace.database.url} if name != "planning" else {})},
     )
     nb = nbformat.read(str(out), as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
@@ -88,3 +86,17 @@ def test_notebook_executes_on_fixture_workspace(
         # The one-call frame analysis comes first and renders as an HTML table.
         assert html.index("analysis, alpha = 0.05") < html.index("purchases-7d")
         assert "z-test" in html and "delta method" in html
+
+
+def test_kernels_talk_over_unix_sockets_not_tcp_ports(tmp_path: Path) -> None:
+    """TCP ports are chosen before the kernel binds them, so a busy host can steal one."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from ipykernel.kernelapp import IPKernelApp\n"
+        "app = IPKernelApp.instance()\nprint(app.transport, app.ip)")]
+    source, out = tmp_path / "probe.ipynb", tmp_path / "probe.out.ipynb"
+    nbformat.write(nb, str(source))
+    execute_notebook(source, out, {})
+    transport, ip = nbformat.read(str(out), as_version=4).cells[0].outputs[0]["text"].split()
+    assert transport == "ipc"
+    assert not Path(ip).parent.exists()  # the private socket directory is removed at shutdown

@@ -17,7 +17,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import nbformat
-import papermill
 import polars as pl
 import pytest
 
@@ -29,12 +28,12 @@ from abwb.readout import (
     QualityCheck,
     ReadoutQuality,
     assemble_readout,
-    ensure_kernel,
     format_percent,
     load_readout,
     save_readout,
 )
 from abwb.readout.formatting import format_p_value
+from abwb.readout.runner import execute_notebook
 from abwb.settings import Settings
 from abwb.stats.summary import MeanStats
 
@@ -112,9 +111,8 @@ def test_the_notebook_presents_the_saved_readout_without_recomputing(tmp_path: P
     saved = _saved_readout(tmp_path)
     readout = load_readout(saved)
     out = tmp_path / "executed.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOK), str(out), kernel_name=ensure_kernel(), progress_bar=False,
-        cwd=str(tmp_path),
+    execute_notebook(
+        NOTEBOOK, out, cwd=tmp_path,
         parameters={"experiment_key": readout.facts.key, "readout_path": str(saved),
                     # An empty database: building here would fail with "no experiment".
                     "database_url": f"sqlite:///{tmp_path / 'empty.db'}"},

@@ -9,6 +9,12 @@ assignments are passed in as a mapping (the caller fetched them from an
 :class:`~abwb.cache.AssignmentCache`) and come back as ``sticky_writes``.
 Compilation (salts, allocations, targeting predicates) happens once per config
 version in :class:`Assigner`; a decision is then a few hashes and comparisons.
+
+Hashes: with the compiled kernel (:func:`abwb.assignment.hashing.native_kernel`), a
+request for every experiment hashes the unit under all the snapshot's salts in one call
+and the decisions read buckets by position (hashing them all costs less than one
+hashlib call each); otherwise, and for a request naming some experiments, each bucket is
+a copied hashlib state, hashed only when a step needs it. Both give the same buckets.
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ from abwb.assignment.conflicts import Rival, surface_rivals
 from abwb.assignment.decision import AssignmentResult, Decision, Reason
 from abwb.assignment.hashing import (
     BUCKETS,
+    SaltTable,
     _uint64_be,
     bucket_of_state,
+    native_kernel,
     salt_state,
     traffic_salt,
     unit_id_bytes,
@@ -105,6 +113,12 @@ class CompiledExperiment:
     layer_state: _Hash | None
     holdout_state: _Hash | None
     holdout_cut: int
+    #: Positions of the traffic, variant, layer and holdout salts in the assigner's
+    #: :class:`~abwb.assignment.hashing.SaltTable` (-1: no such hash).
+    traffic_at: int
+    variant_at: int
+    layer_at: int
+    holdout_at: int
     gate: Decision | None
     starts: tuple[int, ...]
     #: The ``assigned`` decision of each allocation range, aligned with ``starts``.
@@ -122,6 +136,8 @@ class Assigner:
         bundle: The config to serve.
         compile_condition: Turns targeting conditions into predicates; defaults to
             :func:`abwb.targeting.make_compiler` bound to the bundle's segments.
+        native: Hash with the compiled kernel when it is built (``False``: hashlib;
+            the decisions are the same).
 
     Runtime guard: a unit is never in two running experiments that share a flag or a
     surface. Experiments claim contested units in precedence order
@@ -141,7 +157,11 @@ class Assigner:
     """
 
     def __init__(
-        self, bundle: ConfigBundle, *, compile_condition: ConditionCompiler | None = None
+        self,
+        bundle: ConfigBundle,
+        *,
+        compile_condition: ConditionCompiler | None = None,
+        native: bool = True,
     ) -> None:
         self.bundle = bundle
         self.version = bundle.version
@@ -163,6 +183,7 @@ class Assigner:
                 if text not in predicates:
                     predicates[text] = compiler(exp.targeting)
         self._compiled: dict[str, CompiledExperiment] = {}
+        salts: dict[str, int] = {}  # salt -> position in the unit's bucket list
         for exp in bundle.experiments:
             shared = None if exp.targeting is None else _condition_key(exp.targeting)
             layer = layers.get(exp.layer.layer) if exp.layer else None
@@ -177,7 +198,16 @@ class Assigner:
                 holdout_salt=holdout.effective_salt if holdout else None,
                 holdout_limit=holdout.traffic_fraction * BUCKETS if holdout else 0.0,
                 killed=exp.flag_key in killed_flags,
+                salts=salts,
             )
+        kernel = native_kernel() if native else None
+        #: Whether buckets come from the compiled kernel (the bulk path follows it too).
+        self.native = kernel is not None
+        table = SaltTable.of(list(salts))
+        #: Buckets of a unit under every salt of the snapshot, in one kernel call.
+        self._unit_buckets: Callable[[bytes], list[int]] | None = (
+            None if kernel is None else lambda uid: kernel.buckets_of_unit(table, uid)
+        )
         # Different conditions on the same dotted path (app.version) each walked the
         # nested attributes; with two or more predicates, a request resolves them once.
         self._resolve = (
@@ -257,7 +287,10 @@ class Assigner:
             else self._compiled.values()
         )
         writes: dict[str, str] = {}
-        unit = _Unit(unit_id, id_bytes, unit_type, attrs, now, stored, {}, {})
+        # A few named experiments need few hashes: hashlib, only where a step needs one.
+        buckets = (self._unit_buckets(id_bytes)
+                   if self._unit_buckets is not None and experiments is None else None)
+        unit = _Unit(unit_id, id_bytes, unit_type, attrs, now, stored, {}, {}, buckets)
         guarded = bool(self._rivals)  # most configs have no contested surfaces
         if not guarded and not self._any_sticky:  # the common case: one comprehension
             return AssignmentResult(
@@ -345,6 +378,8 @@ class _Unit:
     layer_buckets: dict[str, int]
     #: Outcomes of predicates shared by several experiments, evaluated once per request.
     matched: dict[Predicate, tuple[bool, str]]
+    #: The unit's bucket under every salt of the snapshot (``None``: hash with hashlib).
+    buckets: list[int] | None
 
 
 def _condition_key(condition: Any) -> str:
@@ -361,8 +396,13 @@ def _compile_experiment(
     holdout_salt: str | None,
     holdout_limit: float,
     killed: bool,
+    salts: dict[str, int],
 ) -> CompiledExperiment:
+    """Compile ``exp``; its salts get positions in ``salts`` (shared salts, one position)."""
     salt = exp.effective_salt
+
+    def at(salt: str | None) -> int:
+        return -1 if salt is None else salts.setdefault(salt, len(salts))
 
     def fixed(reason: Reason, detail: str = "", variant: str | None = None) -> Decision:
         payload = None if variant is None else exp.variant(variant).payload  # type: ignore[union-attr]
@@ -413,6 +453,10 @@ def _compile_experiment(
         layer_state=None if layer_salt is None else salt_state(layer_salt),
         holdout_state=None if holdout_salt is None else salt_state(holdout_salt),
         holdout_cut=math.ceil(holdout_limit),
+        traffic_at=at(None if full_traffic else t_salt),
+        variant_at=at(v_salt),
+        layer_at=at(layer_salt),
+        holdout_at=at(holdout_salt),
         gate=gate,
         starts=allocation.starts,
         assigned_at=tuple(fixed(Reason.ASSIGNED, variant=v) for v in allocation.variants),
@@ -457,6 +501,7 @@ def _decide_each(  # noqa: C901 - one sequence
     out: list[Decision] = []
     append = out.append
     unit_type, uid, matched, attrs = unit.type, unit.id_bytes, unit.matched, unit.attrs
+    buckets = unit.buckets
     for ce in selected:
         if ce.unit_type != unit_type:
             append(ce.type_mismatch)
@@ -484,9 +529,13 @@ def _decide_each(  # noqa: C901 - one sequence
                 continue
         state = ce.traffic_state
         if state is not None:
-            h = state.copy()  # bucket_of_state, inlined: a call per hash is ~15 % of a decision
-            h.update(uid)
-            if _uint64_be(h.digest())[0] % BUCKETS >= ce.traffic_cut:
+            if buckets is None:
+                h = state.copy()  # bucket_of_state, inlined: a call per hash is ~15 % of a decision
+                h.update(uid)
+                traffic = _uint64_be(h.digest())[0] % BUCKETS
+            else:
+                traffic = buckets[ce.traffic_at]
+            if traffic >= ce.traffic_cut:
                 append(ce.not_in_traffic)
                 continue
         if ce.sticky:
@@ -494,9 +543,13 @@ def _decide_each(  # noqa: C901 - one sequence
             if kept is not None and kept in ce.payloads:
                 append(_serve(ce, kept, Reason.STICKY))
                 continue
-        h = ce.variant_state.copy()
-        h.update(uid)
-        append(ce.assigned_at[bisect_right(ce.starts, _uint64_be(h.digest())[0] % BUCKETS) - 1])
+        if buckets is None:
+            h = ce.variant_state.copy()
+            h.update(uid)
+            variant = _uint64_be(h.digest())[0] % BUCKETS
+        else:
+            variant = buckets[ce.variant_at]
+        append(ce.assigned_at[bisect_right(ce.starts, variant) - 1])
     return out
 
 
@@ -513,17 +566,24 @@ def _early(ce: CompiledExperiment, unit: _Unit) -> Decision | None:
         forced = exp.overrides.get(unit.id)
         if forced is not None:
             return _serve(ce, forced, Reason.OVERRIDE)
-    if ce.holdout_state is not None and bucket_of_state(ce.holdout_state,
-                                                        unit.id_bytes) < ce.holdout_cut:
+    if (ce.holdout_state is not None
+            and _unit_bucket(unit, ce.holdout_state, ce.holdout_at) < ce.holdout_cut):
         return ce.held_out
     return None
 
 
 def _layer_bucket(ce: CompiledExperiment, unit: _Unit) -> int:
     """The unit's bucket in the experiment's layer, hashed once per request and layer."""
+    if unit.buckets is not None:
+        return unit.buckets[ce.layer_at]
     salt: str = ce.layer_salt  # type: ignore[assignment]  # set with layer_state
     found = unit.layer_buckets.get(salt)
     if found is None:
         found = unit.layer_buckets[salt] = bucket_of_state(ce.layer_state,  # type: ignore[arg-type]
                                                            unit.id_bytes)
     return found
+
+
+def _unit_bucket(unit: _Unit, state: _Hash, at: int) -> int:
+    """The unit's bucket under the salt of ``state`` (position ``at`` in the salt table)."""
+    return bucket_of_state(state, unit.id_bytes) if unit.buckets is None else unit.buckets[at]

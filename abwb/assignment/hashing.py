@@ -19,10 +19,18 @@ Salts used by the engine (``S`` is the experiment salt, ``p`` the phase)::
 
 Traffic and variant use different salts so that raising traffic only adds units and
 never moves anyone between variants. The phase is in both so a new phase re-randomises.
+
+Two implementations give the same buckets: the compiled kernel (``_sha256.c``, built by
+the install when a C compiler is there; SHA-NI on CPUs that have it) hashes many
+messages per call, and hashlib is the fallback. :data:`BACKEND` names the one in use;
+:func:`native_kernel` returns the kernel (or ``None``) for the engine and the bulk path,
+which both take ``native=False`` to run the fallback.
 """
 
 from __future__ import annotations
 
+from collections.abc import Buffer, Sequence
+from dataclasses import dataclass
 from hashlib import sha256
 from struct import Struct
 from typing import TYPE_CHECKING, cast
@@ -33,14 +41,23 @@ from abwb.errors import InvalidInput
 if TYPE_CHECKING:
     from hashlib import _Hash
 
+try:
+    from abwb.assignment import _sha256 as _native
+except ImportError:  # installed without a C compiler: hashlib gives the same buckets
+    _native = None  # type: ignore[assignment]
+
 __all__ = [
+    "BACKEND",
     "BUCKETS",
     "HASH_VERSION",
     "MAX_UNIT_ID_BYTES",
+    "BucketKernel",
+    "SaltTable",
     "bucket",
     "bucket_of_key",
     "bucket_of_state",
     "check_unit_id",
+    "native_kernel",
     "salt_prefix",
     "salt_state",
     "traffic_salt",
@@ -162,3 +179,95 @@ def traffic_salt(salt: str, phase: int) -> str:
 def variant_salt(salt: str, phase: int) -> str:
     """Salt of the variant-choice hash for an experiment salt and phase."""
     return f"{salt}/p{phase}/variant"
+
+
+@dataclass(frozen=True, slots=True)
+class SaltTable:
+    """Salt prefixes hashed together for one unit (the engine's salts, one table per snapshot).
+
+    Attributes:
+        prefixes: Every :func:`salt_prefix`, concatenated.
+        ends: Where each prefix ends in ``prefixes``, as little-endian uint32 values.
+    """
+
+    prefixes: bytes
+    ends: bytes
+
+    @classmethod
+    def of(cls, salts: Sequence[str]) -> SaltTable:
+        """The table of ``salts``, in order."""
+        encoded = [salt_prefix(s) for s in salts]
+        ends, at = [], 0
+        for prefix in encoded:
+            at += len(prefix)
+            ends.append(at)
+        return cls(b"".join(encoded), Struct(f"<{len(ends)}I").pack(*ends))
+
+
+@dataclass(frozen=True, slots=True)
+class BucketKernel:
+    """The compiled bucket kernel (``_sha256.c``), with or without the SHA-NI instructions.
+
+    Attributes:
+        sha_ni: Whether it compresses with the CPU's SHA extensions (else portable C).
+    """
+
+    sha_ni: bool
+
+    @property
+    def name(self) -> str:
+        """The backend's name, as benchmarks print it."""
+        return "native (SHA-NI)" if self.sha_ni else "native (portable C)"
+
+    def buckets_of_unit(self, table: SaltTable, unit_id: bytes) -> list[int]:
+        """Buckets of UTF-8 ``unit_id`` under every salt of ``table``, in order.
+
+        Examples:
+            >>> kernel = native_kernel()
+            >>> kernel is None or kernel.buckets_of_unit(SaltTable.of(["a", "c"]), b"b") == [
+            ...     bucket("a", "b"), bucket("c", "b")]
+            True
+        """
+        return _native.buckets_of_unit(
+            table.prefixes, table.ends, unit_id, int(self.sha_ni))
+
+    def buckets_of_views(
+        self, salt: str, views: Buffer, data: tuple[Buffer, ...], out: Buffer, start: int,
+        stop: int,
+    ) -> None:
+        """Buckets of rows ``[start, stop)`` of an Arrow ``string_view`` array, into ``out``.
+
+        Args:
+            salt: The salt.
+            views: The array's 16-byte views, from its first row (offset applied).
+            data: The array's variadic data buffers.
+            out: Writable int32 buffer, at least ``stop`` values; row ``i`` goes to ``out[i]``.
+            start: First row.
+            stop: One past the last row.
+
+        Releases the GIL while hashing, so threads may share a column.
+        """
+        _native.buckets_of_views(
+            salt_prefix(salt), views, data, out, start, stop, int(self.sha_ni))
+
+    def buckets_of_offsets(
+        self, salt: str, offsets: Buffer, data: Buffer, out: Buffer, start: int, stop: int
+    ) -> None:
+        """:meth:`buckets_of_views` for an Arrow ``large_string`` array (int64 offsets)."""
+        _native.buckets_of_offsets(
+            salt_prefix(salt), offsets, data, out, start, stop, int(self.sha_ni))
+
+
+def native_kernel(*, sha_ni: bool = True) -> BucketKernel | None:
+    """The compiled bucket kernel, or ``None`` when the install could not build it.
+
+    Args:
+        sha_ni: Use the SHA extensions where the CPU has them (``False``: portable C).
+    """
+    if _native is None:
+        return None
+    return BucketKernel(sha_ni=sha_ni and _native.sha_ni())
+
+
+#: The hashing backend in use: ``native (SHA-NI)``, ``native (portable C)`` or ``hashlib``.
+BACKEND: str = "hashlib" if _native is None else BucketKernel(sha_ni=_native.sha_ni()).name

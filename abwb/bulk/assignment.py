@@ -13,8 +13,9 @@ change the answer (no variant hash for a unit outside traffic, no traffic hash a
 100 %, no layer hash for a targeting miss). Reasons and variants are small integer
 codes until the end, where one gather turns them into the String columns. Hashes are
 :func:`abwb.bulk.hashing.bucket_series` (SHA-256 over the column, hash version 1, in
-parallel pieces); targeting is :func:`abwb.bulk.targeting.condition_mask` (the
-targeting engine's own clause tests, once per distinct value). A holdout or layer salt
+parallel pieces; by the compiled kernel when the assigner uses it, ``Assigner.native``);
+targeting is :func:`abwb.bulk.targeting.condition_mask` (the targeting engine's own
+clause tests, once per distinct value). A holdout or layer salt
 shared by several experiments of one frame (rivals under the runtime guard) is hashed
 once over the whole frame.
 
@@ -239,10 +240,11 @@ class _Frame:
     def buckets(self, salt: str, funnel: _Funnel) -> pl.Series:
         """Buckets of the funnel's live rows under ``salt`` (whole-frame once if shared)."""
         if salt not in self.shared_salts:
-            return bucket_series(funnel.units, salt)
+            return bucket_series(funnel.units, salt, native=self.assigner.native)
         whole = self.whole.get(salt)
         if whole is None:
-            whole = self.whole[salt] = bucket_series(self.units, salt)
+            whole = self.whole[salt] = bucket_series(self.units, salt,
+                                                       native=self.assigner.native)
         return whole.gather(funnel.rows)
 
     def targeted(self, ce: CompiledExperiment) -> pl.Series:

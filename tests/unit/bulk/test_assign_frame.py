@@ -155,12 +155,15 @@ def test_bulk_equals_scalar_for_every_row(data: st.DataObject) -> None:
     frame = data.draw(frames())
     bundle = data.draw(bundles(frame["unit_id"].to_list()))
     assigner = Assigner(bundle)
+    # The fallback hashes (hashlib, polars-hash) answer too, frame for frame.
+    fallback = Assigner(bundle, native=False)
     # Hashes run in parallel pieces; small pieces put several in every frame.
     piece_rows = data.draw(st.sampled_from([1, 7, 250_000]))
     for exp in bundle.experiments:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(bulk_hashing, "_PIECE_ROWS", piece_rows)
             out = assign_frame(assigner, frame, exp.key, now=NOW)
+            assert assign_frame(fallback, frame, exp.key, now=NOW).equals(out), exp.key
         variants, reasons = scalar(assigner, frame, exp.key)
         assert out["reason"].to_list() == reasons, exp.key
         assert out["variant"].to_list() == variants, exp.key
@@ -188,6 +191,8 @@ def test_column_hash_is_the_scalar_hash(ids: list[str], salt: str, piece_rows: i
     with pytest.MonkeyPatch.context() as patch:  # several pieces hashed in parallel, or one
         patch.setattr(bulk_hashing, "_PIECE_ROWS", piece_rows)
         out = bucket_frame(pl.Series(ids, dtype=pl.String), [salt, "x"])
+        assert bucket_frame(pl.Series(ids, dtype=pl.String), [salt, "x"],
+                            native=False).equals(out)
     assert out["b0"].to_list() == [bucket(salt, i) for i in ids]
     assert out["b1"].to_list() == [bucket("x", i) for i in ids]
 

@@ -2,14 +2,16 @@
 
 Hatchling runs it for wheels and editable installs (``./run setup``). The extension is
 compiled in place, next to its source, with the interpreter's own C compiler and flags
-(``sysconfig``): an editable install imports it from the source tree, and a wheel
-force-includes it. Without a working compiler the install still succeeds and
+(``sysconfig``; ``$CC`` overrides the compiler): an editable install imports it from
+the source tree, and a wheel force-includes it. Without a working compiler the install
+still succeeds and
 :mod:`abwb.assignment.hashing` falls back to hashlib / polars-hash (same buckets);
 ``abwb.assignment.hashing.BACKEND`` names the one in use.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sysconfig
@@ -48,8 +50,9 @@ class KernelBuildHook(BuildHookInterface):
 
 def compile_kernel(source: Path, target: Path) -> None:
     """Compile and link ``source`` into the extension module ``target``."""
-    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
-    ldshared = shlex.split(sysconfig.get_config_var("LDSHARED") or "cc -shared")
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    ldshared = [*cc, "-shared"] if os.environ.get("CC") else shlex.split(
+        sysconfig.get_config_var("LDSHARED") or "cc -shared")
     include = sysconfig.get_paths()["include"]
     flags = ["-O3", "-fPIC", "-Wall", "-Wextra", "-Wno-unused-parameter", f"-I{include}"]
     obj = target.with_suffix(".o")

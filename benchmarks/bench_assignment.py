@@ -6,7 +6,11 @@ Run: ./run bench assignment      (or .venv/bin/python benchmarks/bench_assignmen
 
 Every figure is a median of repeated runs, printed as wall time and as CPU time of
 this process (on a shared machine wall time includes waiting for a core; CPU time
-does not). The bulk CPU time counts every polars thread.
+does not). The bulk CPU time counts every polars thread and every kernel thread.
+
+The hashing backend in use is printed first (``abwb.assignment.hashing.BACKEND``); the
+200-experiment request and assign_frame are also measured on the fallback (hashlib /
+polars-hash, ``native=False``) in the same run, so before/after come from one command.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import msgspec
 import polars as pl
 
 from abwb.assignment import DUCKDB_BUCKET_MACRO, Assigner, bucket
+from abwb.assignment.hashing import BACKEND
 from abwb.bulk import assign_frame, bucket_series
 from abwb.config import ConfigBundle, Experiment, Variant
 
@@ -99,12 +104,13 @@ def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
 
 
 def per_request(
-    n_exp: int, targeted: bool, compile_fn, *, distinct: bool = False
+    n_exp: int, targeted: bool, compile_fn, *, distinct: bool = False, native: bool = True
 ) -> tuple[float, float]:
     """(wall µs, CPU µs) per ``assign`` of one unit to ``n_exp`` experiments."""
     assigner = Assigner(
         ConfigBundle(experiments=experiments(n_exp, targeted=targeted, distinct=distinct)),
         compile_condition=compile_fn,
+        native=native,
     )
     units = [f"user-{i}" for i in range(max(200, 20_000 // n_exp))]
 
@@ -172,7 +178,8 @@ def profile(compile_fn) -> None:
 
 
 def engine(compile_fn, source: str) -> None:
-    print(f"== assign(): one unit, all running experiments (targeting: {source})")
+    print(f"== assign(): one unit, all running experiments (targeting: {source}; "
+          f"hashing: {BACKEND})")
     print(f"{'experiments':>11} {'conditions':>10} {'µs/request':>11} {'CPU µs/request':>15} "
           f"{'µs/decision':>12}")
     for n in (1, 20, 200):
@@ -183,6 +190,11 @@ def engine(compile_fn, source: str) -> None:
     wall, cpu = per_request(200, True, compile_fn, distinct=True)
     print(f"{200:>11} {'3 distinct':>10} {wall:>11.1f} {cpu:>15.1f} {wall / 200:>12.2f}  "
           "(every experiment its own conditions)")
+    wall, cpu = per_request(200, True, compile_fn)
+    fb_wall, fb_cpu = per_request(200, True, compile_fn, native=False)
+    print(f"engine, 200 experiments x 3 conditions: {BACKEND} {wall:.1f} µs/unit ({cpu:.1f} CPU µs); "
+          f"hashlib fallback {fb_wall:.1f} µs/unit ({fb_cpu:.1f} CPU µs) = {fb_cpu / cpu:.2f}x "
+          "in CPU time")
     for n in (1, 200):
         wall, cpu = per_request(n, True, compile_fn)
         floor_wall, floor_cpu = floor_per_request(n)
@@ -206,22 +218,30 @@ def bulk(n: int) -> None:
     for u in frame["unit_id"].head(200_000):
         assigner.decide(exp.key, u, now=NOW)
     scalar_decide = 200_000 / (time.perf_counter() - t)
-    print(f"\n== bulk over {n:,} ids (medians of 3 runs; {pl.thread_pool_size()} polars threads)")
+    print(f"\n== bulk over {n:,} ids (medians of 3 runs; {pl.thread_pool_size()} polars threads; "
+          f"hashing: {BACKEND})")
     print(f"scalar bucket():          {scalar / 1e6:6.2f} M ids/s  (measured on {scalar_n:,})")
     print(f"scalar decide():          {scalar_decide / 1e6:6.2f} M ids/s  (measured on 200,000)")
     wall, cpu = timed(lambda: assign_frame(assigner, frame, exp.key, now=NOW), 3)
     outside = assign_frame(assigner, frame, exp.key, now=NOW)["variant"].null_count()
     print(f"vectorised assign_frame: {n / wall / 1e6:.2f} M ids/s  ({wall:.2f} s for {n:,}, "
           f"{cpu:.2f} CPU-s on all threads = {n / cpu / 1e6:.2f} M ids per CPU-second; "
-          f"traffic 80 %, {outside:,} outside traffic)")
+          f"traffic 80 %, {outside:,} outside traffic; {BACKEND})")
+    fallback = Assigner(ConfigBundle(experiments=[exp]), native=False)
+    wall, cpu = timed(lambda: assign_frame(fallback, frame, exp.key, now=NOW), 3)
+    print(f"  fallback (polars-hash): {n / wall / 1e6:.2f} M ids/s  ({wall:.2f} s, {cpu:.2f} CPU-s "
+          f"= {n / cpu / 1e6:.2f} M ids per CPU-second)")
     full = msgspec.structs.replace(exp, key="full", traffic_fraction=1.0)
     everyone = Assigner(ConfigBundle(experiments=[full]))
     wall, cpu = timed(lambda: assign_frame(everyone, frame, "full", now=NOW), 3)
     print(f"  at 100 % traffic:       {n / wall / 1e6:.2f} M ids/s  ({wall:.2f} s, {cpu:.2f} CPU-s: "
           "no traffic hash)")
-    # Where the time goes: one SHA-256 bucket per id, by the two standard engines.
+    # Where the time goes: one SHA-256 bucket per id, by the kernel and the standard engines.
     units = frame["unit_id"]
     wall, cpu = timed(lambda: bucket_series(units, "bench/p1/variant"), 3)
+    print(f"one bucket per id, {BACKEND}: {n / wall / 1e6:.2f} M ids/s  "
+          f"({n / cpu / 1e6:.2f} M per CPU-second)")
+    wall, cpu = timed(lambda: bucket_series(units, "bench/p1/variant", native=False), 3)
     print(f"one bucket per id, polars-hash: {n / wall / 1e6:.2f} M ids/s  "
           f"({n / cpu / 1e6:.2f} M per CPU-second)")
     sample = units.head(min(n, 2_000_000)).to_frame()

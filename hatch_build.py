@@ -4,9 +4,8 @@ Hatchling runs it for wheels and editable installs (``./run setup``). The extens
 compiled in place, next to its source, with the interpreter's own C compiler and flags
 (``sysconfig``; ``$CC`` overrides the compiler): an editable install imports it from
 the source tree, and a wheel force-includes it. Without a working compiler the install
-still succeeds and
-:mod:`abwb.assignment.hashing` falls back to hashlib / polars-hash (same buckets);
-``abwb.assignment.hashing.BACKEND`` names the one in use.
+still succeeds and :mod:`abwb.assignment.hashing` falls back to hashlib / polars-hash
+(same buckets); ``abwb.assignment.hashing.BACKEND`` names the one in use.
 """
 
 from __future__ import annotations

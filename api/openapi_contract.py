@@ -34,6 +34,7 @@ from litestar.openapi.spec import (
 )
 from litestar.openapi.spec.enums import OpenAPIType
 
+from abwb.config.validation import bounds_of
 from abwb.store.protocol import KIND_MODELS
 from api.schemas import KEY_REGEX
 
@@ -88,6 +89,7 @@ def document_contract(document: OpenAPI, classes: dict[str, type]) -> None:
     for name, schema in schemas.items():
         if name in classes:
             _enforce_struct_limits(schema, classes[name])
+            _declare_bounds(schema, classes[name])
         for prop in KEY_PROPERTIES.get(name, ()):
             found = (schema.properties or {}).get(prop)
             if isinstance(found, Schema):
@@ -138,6 +140,40 @@ def _enforce_struct_limits(schema: Schema, cls: type) -> None:
                 array.items.min_length = item.min_length
                 array.items.max_length = item.max_length
                 array.items.pattern = item.pattern
+
+
+def _declare_bounds(schema: Schema, cls: type) -> None:
+    """The :class:`~abwb.config.validation.Bound` of each field, as JSON Schema keywords.
+
+    The model checks its fields with the same objects, so what the document promises is
+    what the validator enforces (``tests/api/test_schema_bounds.py`` probes each one).
+    """
+    for field, bound in bounds_of(cls).items():
+        name, items = field.removesuffix("[]"), field.endswith("[]")
+        prop = (schema.properties or {}).get(name)
+        if not isinstance(prop, Schema):
+            continue
+        for member in (prop, *(prop.one_of or ())):
+            target = member.items if items and isinstance(member, Schema) else member
+            if not isinstance(target, Schema) or not isinstance(target.type, OpenAPIType):
+                continue
+            for keyword, value in bound.json_schema(target.type.value).items():
+                setattr(target, _ATTRIBUTE[keyword], value)
+
+
+#: JSON Schema keyword → attribute of Litestar's ``Schema``.
+_ATTRIBUTE = {
+    "minimum": "minimum",
+    "maximum": "maximum",
+    "exclusiveMinimum": "exclusive_minimum",
+    "exclusiveMaximum": "exclusive_maximum",
+    "minLength": "min_length",
+    "maxLength": "max_length",
+    "minItems": "min_items",
+    "maxItems": "max_items",
+    "minProperties": "min_properties",
+    "maxProperties": "max_properties",
+}
 
 
 def _string_items(t: Any) -> msgspec.inspect.StrType | None:

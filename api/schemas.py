@@ -17,9 +17,9 @@ import msgspec
 from abwb.assignment.decision import Decision
 from abwb.assignment.hashing import MAX_UNIT_ID_BYTES
 from abwb.config.kinds import Kind
-from abwb.config.validation import KEY_PATTERN
+from abwb.config.validation import KEY_PATTERN, Bound
 from abwb.events.ingest import MAX_BATCH_ROWS
-from abwb.events.models import MAX_UNIT_TYPE_BYTES
+from abwb.events.models import MAX_ID_BYTES, MAX_PHASE, MAX_UNIT_TYPE_BYTES
 from abwb.flags.evaluation import FlagEvaluation
 from abwb.monitoring.alerts import Alert
 from abwb.store.protocol import AuditEntry
@@ -96,6 +96,14 @@ Key = Annotated[
     str,
     msgspec.Meta(min_length=1, max_length=64, pattern=KEY_REGEX, examples=["checkout-redesign"]),
 ]
+#: Bounds the event rows check (:mod:`abwb.events.models`), declared for the OpenAPI
+#: document only (msgspec ignores a ``Bound``; the rows' own checks answer with their
+#: messages). Lengths count characters: the UTF-8 byte limits are at least as strict.
+_ROW_ID = Bound(min_length=1, max_length=MAX_ID_BYTES)
+_ROW_UNIT_ID = Bound(min_length=1, max_length=MAX_UNIT_ID_BYTES)
+_ROW_UNIT_TYPE = Bound(min_length=1, max_length=MAX_UNIT_TYPE_BYTES)
+_ROW_PHASE = Bound(ge=1, le=MAX_PHASE)
+_ROW_CONFIG_VERSION = Bound(ge=0, le=2**63 - 1)
 Attributes = Annotated[
     dict[str, Any],
     msgspec.Meta(examples=[{"country": "US", "plan": "pro", "app": {"version": "4.2.0"}}]),
@@ -327,14 +335,14 @@ class ExposureIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
         exposure_id: De-duplication id (default: derived from experiment, phase and unit).
     """
 
-    experiment: str
-    variant: str
-    unit_id: str
+    experiment: Annotated[str, _ROW_ID]
+    variant: Annotated[str, _ROW_ID]
+    unit_id: Annotated[str, _ROW_UNIT_ID]
     exposed_at: datetime
-    unit_type: str = "user"
-    phase: int = 1
-    config_version: int = 0
-    exposure_id: str | None = None
+    unit_type: Annotated[str, _ROW_UNIT_TYPE] = "user"
+    phase: Annotated[int, _ROW_PHASE] = 1
+    config_version: Annotated[int, _ROW_CONFIG_VERSION] = 0
+    exposure_id: Annotated[str, _ROW_ID] | None = None
 
 
 class EventIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -350,11 +358,11 @@ class EventIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
         properties: Free-form properties kept with the event.
     """
 
-    event_id: str
-    unit_id: str
-    name: str
+    event_id: Annotated[str, _ROW_ID]
+    unit_id: Annotated[str, _ROW_UNIT_ID]
+    name: Annotated[str, _ROW_ID]
     occurred_at: datetime
-    unit_type: str = "user"
+    unit_type: Annotated[str, _ROW_UNIT_TYPE] = "user"
     value: float | None = None
     properties: dict[str, Any] | None = None
 

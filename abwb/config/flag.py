@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from abwb.config.validation import ProblemList, check_key, check_payload, raise_if
+from abwb.config.validation import (
+    FRACTION,
+    NON_EMPTY,
+    ProblemList,
+    check_key,
+    check_payload,
+    raise_if,
+)
 
 __all__ = [
     "Flag",
@@ -50,7 +57,7 @@ class SplitShare(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """
 
     variation: str
-    weight: float
+    weight: Annotated[float, FRACTION]
 
 
 class FlagRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -106,7 +113,7 @@ class Flag(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
 
     key: str
     type: FlagType
-    variations: dict[str, Any]
+    variations: Annotated[dict[str, Any], NON_EMPTY]
     default_variation: str
     off_variation: str
     rules: list[FlagRule] = msgspec.field(default_factory=list)
@@ -129,7 +136,7 @@ class Flag(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
         """Self-contained problems."""
         problems = ProblemList()
         check_key(problems, "key", self.key)
-        if not self.variations:
+        if not NON_EMPTY.contains(self.variations):
             problems.add("variations", "needs at least one variation")
         for name, value in self.variations.items():
             path = f"variations[{name!r}]"
@@ -158,7 +165,7 @@ class Flag(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
             for j, share in enumerate(rule.split):
                 if share.variation not in self.variations:
                     problems.add(f"{path}.split[{j}].variation", f"unknown {share.variation!r}")
-                if not 0 <= share.weight <= 1:
+                if not FRACTION.contains(share.weight):
                     problems.add(
                         f"{path}.split[{j}].weight", f"must be in [0, 1], got {share.weight}"
                     )

@@ -34,11 +34,13 @@ from litestar.openapi.spec import (
 )
 from litestar.openapi.spec.enums import OpenAPIType
 
+from abwb.config.flag import RULE_OUTCOMES
+from abwb.config.metric import SOURCES_BY_KIND
 from abwb.config.validation import bounds_of
 from abwb.store.protocol import KIND_MODELS
 from api.schemas import KEY_REGEX
 
-__all__ = ["KEY_PROPERTIES", "RESPONSE_HEADERS", "document_contract"]
+__all__ = ["CONDITION_PROPERTIES", "KEY_PROPERTIES", "RESPONSE_HEADERS", "document_contract"]
 
 #: Component schema → properties validated with the config key rule (``check_key``).
 KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
@@ -46,6 +48,61 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "Variant": ("key",),
     "LayerPlacement": ("layer",),
 }
+#: Component schema → properties holding a targeting condition (an object; ``null`` =
+#: everyone where the model allows it). The grammar inside is not stated here (it is
+#: recursive and refers to segments); :mod:`abwb.targeting.grammar` checks it.
+CONDITION_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "Segment": ("condition",),
+    "Experiment": ("targeting",),
+    "FlagRule": ("condition",),
+    "TargetingBody": ("targeting",),
+}
+_NULL = Schema(type=OpenAPIType.NULL)
+_NOT_NULL = Schema(schema_not=_NULL)
+_FILLED = Schema(type=OpenAPIType.STRING, min_length=1)
+
+
+def _cross_field_rules() -> dict[str, Schema]:
+    """Rules between fields that JSON Schema can state, by component schema.
+
+    - ``FlagRule``: exactly one outcome (:data:`~abwb.config.flag.RULE_OUTCOMES`) set.
+    - ``MetricDefinition``: the sources its kind needs, non-empty
+      (:data:`~abwb.config.metric.SOURCES_BY_KIND`).
+    - ``ValidateRequest``: ``bundle`` (no ``object``), or ``kind`` and ``object`` (no
+      ``bundle``), as ``api.routes.validate`` checks.
+    """
+    return {
+        "FlagRule": Schema(
+            one_of=[Schema(required=[name], properties={name: _NOT_NULL}) for name in RULE_OUTCOMES]
+        ),
+        "MetricDefinition": Schema(
+            all_of=[
+                Schema(
+                    schema_if=Schema(properties={"kind": Schema(const=kind)}, required=["kind"]),
+                    then=Schema(required=list(sources), properties=dict.fromkeys(sources, _FILLED)),
+                )
+                for kind, sources in SOURCES_BY_KIND.items()
+            ]
+        ),
+        "ValidateRequest": Schema(
+            one_of=[
+                Schema(
+                    required=["bundle"],
+                    properties={"bundle": Schema(type=OpenAPIType.OBJECT), "object": _NULL},
+                ),
+                Schema(
+                    required=["kind", "object"],
+                    properties={
+                        "kind": Schema(type=OpenAPIType.STRING),
+                        "object": Schema(type=OpenAPIType.OBJECT),
+                        "bundle": _NULL,
+                    },
+                ),
+            ]
+        ),
+    }
+
+
 #: Success bodies sent with the ETag of the object they come from.
 _WITH_ETAG = frozenset({*(model.__name__ for model in KIND_MODELS.values()), "TargetingBody"})
 
@@ -86,10 +143,16 @@ def document_contract(document: OpenAPI, classes: dict[str, type]) -> None:
         classes: The msgspec Structs by schema name (see ``api.openapi_docs.struct_classes``).
     """
     schemas = (document.components.schemas if document.components else None) or {}
+    cross_field = _cross_field_rules()
     for name, schema in schemas.items():
         if name in classes:
             _enforce_struct_limits(schema, classes[name])
             _declare_bounds(schema, classes[name])
+        if name in cross_field:
+            rule = cross_field[name]
+            schema.one_of, schema.all_of = rule.one_of, rule.all_of
+        for prop in CONDITION_PROPERTIES.get(name, ()):
+            _type_condition(schema, prop, classes.get(name))
         for prop in KEY_PROPERTIES.get(name, ()):
             found = (schema.properties or {}).get(prop)
             if isinstance(found, Schema):
@@ -111,6 +174,17 @@ def _complete_operation(method: str, operation: Operation) -> None:
     for status, response in responses.items():
         if isinstance(response, OpenAPIResponse):
             _add_headers(status, response)
+
+
+def _type_condition(schema: Schema, prop: str, cls: type | None) -> None:
+    """A condition is an object (or ``null`` where the field defaults to ``None``)."""
+    found = (schema.properties or {}).get(prop)
+    if not isinstance(found, Schema) or cls is None:
+        return
+    field = next(f for f in msgspec.structs.fields(cls) if f.encode_name == prop)
+    found.type = (
+        [OpenAPIType.OBJECT, OpenAPIType.NULL] if field.default is None else OpenAPIType.OBJECT
+    )
 
 
 def _not_null(schema: Schema | Reference | None) -> None:
@@ -173,6 +247,7 @@ _ATTRIBUTE = {
     "maxItems": "max_items",
     "minProperties": "min_properties",
     "maxProperties": "max_properties",
+    "pattern": "pattern",
 }
 
 

@@ -17,6 +17,7 @@ from abwb.config.validation import (
 )
 
 __all__ = [
+    "RULE_OUTCOMES",
     "Flag",
     "FlagRule",
     "FlagType",
@@ -27,6 +28,8 @@ __all__ = [
 ]
 
 FlagType = Literal["bool", "string", "number", "json"]
+#: A rule serves exactly one of these outcomes.
+RULE_OUTCOMES = ("variation", "split", "experiment")
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "bool": (bool,),
     "string": (str,),
@@ -155,8 +158,7 @@ class Flag(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
         return problems
 
     def _check_rule(self, problems: ProblemList, path: str, rule: FlagRule) -> None:
-        outcomes = [rule.variation is not None, rule.split is not None, rule.experiment is not None]
-        if sum(outcomes) != 1:
+        if sum(getattr(rule, outcome) is not None for outcome in RULE_OUTCOMES) != 1:
             problems.add(path, "needs exactly one of 'variation', 'split', 'experiment'")
         if rule.variation is not None and rule.variation not in self.variations:
             problems.add(f"{path}.variation", f"unknown variation {rule.variation!r}")

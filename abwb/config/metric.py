@@ -9,9 +9,17 @@ import msgspec
 
 from abwb.config.validation import Bound, ProblemList, check_key, raise_if
 
-__all__ = ["Capping", "MetricDefinition", "MetricKind"]
+__all__ = ["SOURCES_BY_KIND", "Capping", "MetricDefinition", "MetricKind"]
 
 MetricKind = Literal["binomial", "count", "sum", "mean", "ratio"]
+#: The source fields each kind needs (non-empty): events, and the value summed.
+SOURCES_BY_KIND: dict[MetricKind, tuple[str, ...]] = {
+    "binomial": ("event",),
+    "count": ("event",),
+    "sum": ("event", "value_column"),
+    "mean": ("event", "value_column"),
+    "ratio": ("numerator_event", "denominator_event"),
+}
 #: Seconds after first exposure (a window never starts before it).
 OFFSET_S = Bound(ge=0)
 #: A length of time or a cap: strictly positive.
@@ -90,15 +98,9 @@ class MetricDefinition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
         """Self-contained problems."""
         problems = ProblemList()
         check_key(problems, "key", self.key)
-        if self.kind == "ratio":
-            if not self.numerator_event:
-                problems.add("numerator_event", "required for kind 'ratio'")
-            if not self.denominator_event:
-                problems.add("denominator_event", "required for kind 'ratio'")
-        elif not self.event:
-            problems.add("event", f"required for kind {self.kind!r}")
-        if self.kind in ("sum", "mean") and not self.value_column:
-            problems.add("value_column", f"required for kind {self.kind!r}")
+        for source in SOURCES_BY_KIND[self.kind]:
+            if not getattr(self, source):
+                problems.add(source, f"required for kind {self.kind!r}")
         if not OFFSET_S.contains(self.window_start_s):
             problems.add("window_start_s", f"must be finite and >= 0, got {self.window_start_s}")
         end = self.window_end_s

@@ -65,6 +65,8 @@ class Bound:
         lt: Numbers must be less than this.
         min_length: Fewest characters, items or properties.
         max_length: Most characters, items or properties.
+        pattern: A regular expression strings must contain a match of (JSON Schema
+            ``pattern`` semantics; anchor it to constrain the whole string).
     """
 
     ge: float | None = None
@@ -73,6 +75,7 @@ class Bound:
     lt: float | None = None
     min_length: int | None = None
     max_length: int | None = None
+    pattern: str | None = None
 
     def contains(self, value: Any) -> bool:
         """Whether ``value`` (a finite number, or a sized value) is inside the range.
@@ -94,9 +97,10 @@ class Bound:
         return not (
             (self.min_length is not None and size < self.min_length)
             or (self.max_length is not None and size > self.max_length)
+            or (self.pattern is not None and re.search(self.pattern, value) is None)
         )
 
-    def json_schema(self, json_type: str) -> dict[str, float]:
+    def json_schema(self, json_type: str) -> dict[str, float | str]:
         """The range as JSON Schema keywords for a value of ``json_type``.
 
         Examples:
@@ -106,7 +110,7 @@ class Bound:
             {'minItems': 1}
         """
         sized = {"string": "Length", "array": "Items", "object": "Properties"}.get(json_type)
-        keywords: dict[str, float | None] = (
+        keywords: dict[str, float | str | None] = (
             {f"min{sized}": self.min_length, f"max{sized}": self.max_length}
             if sized
             else {
@@ -116,6 +120,8 @@ class Bound:
                 "exclusiveMaximum": self.lt,
             }
         )
+        if json_type == "string":
+            keywords["pattern"] = self.pattern
         return {k: v for k, v in keywords.items() if v is not None}
 
 

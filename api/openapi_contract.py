@@ -16,6 +16,14 @@ the API really sends (schemathesis checks both ways, see ``tests/api/test_schema
   every Struct that forbids unknown fields, the length and pattern limits of list
   items (e.g. the experiment keys of ``/v1/assign``), and header parameters that are
   strings, never ``null`` (a missing header is the absent value).
+- **Merge patches** name the fields of their kind (``additionalProperties: false``).
+- **Bounds the models check in code.** Each field's
+  :class:`~abwb.config.validation.Bound` (ranges, non-empty, no NUL) becomes
+  ``minimum`` / ``exclusiveMaximum`` / ``minLength`` / ``minItems`` / ``pattern``...
+- **Cross-field rules JSON Schema can state** (:func:`_cross_field_rules`) and
+  conditions typed as objects (:data:`CONDITION_PROPERTIES`). What it cannot state
+  (references to other objects, weights summing to 1, UTF-8 byte limits, the condition
+  grammar) is listed in ``tests/api/test_schemathesis.py`` and docs/api.md.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from litestar.openapi.spec import (
 from litestar.openapi.spec.enums import OpenAPIType
 
 from abwb.config.flag import RULE_OUTCOMES
+from abwb.config.kinds import KINDS
 from abwb.config.metric import SOURCES_BY_KIND
 from abwb.config.validation import bounds_of
 from abwb.store.protocol import KIND_MODELS
@@ -157,11 +166,29 @@ def document_contract(document: OpenAPI, classes: dict[str, type]) -> None:
             found = (schema.properties or {}).get(prop)
             if isinstance(found, Schema):
                 found.pattern = KEY_REGEX
-    for path_item in (document.paths or {}).values():
+    for path, path_item in (document.paths or {}).items():
         for method in ("get", "put", "post", "patch", "delete"):
             operation = getattr(path_item, method)
             if operation is not None:
                 _complete_operation(method, operation)
+        _name_merge_patch_fields(path, path_item.patch)
+
+
+#: ``/v1/{plural}/{key}`` → the model its merge patch changes.
+_PATCHED = {f"/v1/{k.plural}/{{key}}": k.model for k in KINDS}
+
+
+def _name_merge_patch_fields(path: str, operation: Operation | None) -> None:
+    """A merge patch names fields of its kind (any value; ``null`` removes): no others."""
+    model = _PATCHED.get(path)
+    body = operation.request_body if operation is not None else None
+    if model is None or body is None or isinstance(body, Reference):
+        return
+    for media in body.content.values():
+        if isinstance(media.schema, Schema):
+            fields = msgspec.structs.fields(model)
+            media.schema.properties = {f.encode_name: Schema() for f in fields}
+            media.schema.additional_properties = False
 
 
 def _complete_operation(method: str, operation: Operation) -> None:
@@ -198,7 +225,7 @@ def _not_null(schema: Schema | Reference | None) -> None:
 
 
 def _enforce_struct_limits(schema: Schema, cls: type) -> None:
-    """Unknown fields refused, list-item limits: as msgspec decodes ``cls``."""
+    """Unknown fields refused, list-item and number limits: as msgspec decodes ``cls``."""
     info = msgspec.inspect.type_info(cls)
     if not isinstance(info, msgspec.inspect.StructType):
         return
@@ -207,6 +234,8 @@ def _enforce_struct_limits(schema: Schema, cls: type) -> None:
     for field in info.fields:
         item = _string_items(field.type)
         prop = (schema.properties or {}).get(field.encode_name)
+        if isinstance(prop, Schema):
+            _number_limits(prop, field.type)
         if item is None or not isinstance(prop, Schema):
             continue
         for array in (prop, *(prop.one_of or ())):
@@ -220,7 +249,7 @@ def _declare_bounds(schema: Schema, cls: type) -> None:
     """The :class:`~abwb.config.validation.Bound` of each field, as JSON Schema keywords.
 
     The model checks its fields with the same objects, so what the document promises is
-    what the validator enforces (``tests/api/test_schema_bounds.py`` probes each one).
+    what the validator enforces (``tests/api/test_openapi_contract.py`` probes each one).
     """
     for field, bound in bounds_of(cls).items():
         name, items = field.removesuffix("[]"), field.endswith("[]")
@@ -249,6 +278,26 @@ _ATTRIBUTE = {
     "maxProperties": "max_properties",
     "pattern": "pattern",
 }
+
+
+def _number_limits(prop: Schema, t: Any) -> None:
+    """Litestar drops ``Meta(ge=...)`` of an optional number (``Annotated[int, ...] | None``)."""
+    for member in t.types if isinstance(t, msgspec.inspect.UnionType) else (t,):
+        if not isinstance(member, (msgspec.inspect.IntType, msgspec.inspect.FloatType)):
+            continue
+        for target in (prop, *(prop.one_of or ())):
+            if isinstance(target, Schema) and target.type in (
+                OpenAPIType.INTEGER,
+                OpenAPIType.NUMBER,
+            ):
+                target.minimum = target.minimum if member.ge is None else member.ge
+                target.exclusive_minimum = (
+                    target.exclusive_minimum if member.gt is None else member.gt
+                )
+                target.maximum = target.maximum if member.le is None else member.le
+                target.exclusive_maximum = (
+                    target.exclusive_maximum if member.lt is None else member.lt
+                )
 
 
 def _string_items(t: Any) -> msgspec.inspect.StrType | None:

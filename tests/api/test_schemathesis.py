@@ -11,7 +11,7 @@ What the schema states. Every bound the config models check is declared on the f
 (``abwb.config.validation.Bound``) and copied into the document; so are the cross-field
 rules JSON Schema can express (a flag rule's one outcome, a metric kind's sources,
 ``/v1/validate``'s ``bundle`` xor ``kind`` + ``object``), key patterns, list limits and
-the ``If-Match`` grammar. ``test_schema_bounds.py`` probes each bound against the server.
+the ``If-Match`` grammar. ``test_openapi_contract.py`` probes each bound against the server.
 
 What it cannot state, and how this test supplies it (``_semantic_body``, a ``map_case``
 hook on positive cases only; negative cases go out as generated):
@@ -57,7 +57,9 @@ from schemathesis.checks import CHECKS as CHECK_REGISTRY
 from schemathesis.checks import load_all_checks
 from schemathesis.config._checks import (
     MISSING_REQUIRED_HEADER_EXPECTED_STATUSES,
+    POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES,
     MissingRequiredHeaderConfig,
+    PositiveDataAcceptanceConfig,
 )
 
 from abwb.access.keys import MemoryApiKeyStore
@@ -161,6 +163,11 @@ schema.config.generation.update(
 #: requires the request to be conditional"), the status for exactly this header.
 schema.config.checks.missing_required_header = MissingRequiredHeaderConfig(
     expected_statuses=[*MISSING_REQUIRED_HEADER_EXPECTED_STATUSES, "428"]
+)
+#: A well-formed If-Match naming another version than the stored one answers 412
+#: Precondition Failed (RFC 9110 13.1.1): schema-valid, and correctly refused.
+schema.config.checks.positive_data_acceptance = PositiveDataAcceptanceConfig(
+    expected_statuses=[*POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES, "412"]
 )
 
 

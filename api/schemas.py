@@ -17,9 +17,9 @@ import msgspec
 from abwb.assignment.decision import Decision
 from abwb.assignment.hashing import MAX_UNIT_ID_BYTES
 from abwb.config.kinds import Kind
-from abwb.config.validation import KEY_PATTERN
+from abwb.config.validation import KEY_PATTERN, Bound
 from abwb.events.ingest import MAX_BATCH_ROWS
-from abwb.events.models import MAX_UNIT_TYPE_BYTES
+from abwb.events.models import MAX_ID_BYTES, MAX_PHASE, MAX_UNIT_TYPE_BYTES
 from abwb.flags.evaluation import FlagEvaluation
 from abwb.monitoring.alerts import Alert
 from abwb.store.protocol import AuditEntry
@@ -28,6 +28,7 @@ __all__ = [
     "KEY_REGEX",
     "MAX_BULK_UNITS",
     "MAX_EVENT_ROWS",
+    "NO_NUL",
     "AlertPage",
     "AssignRequest",
     "AssignResponse",
@@ -66,6 +67,10 @@ MAX_BULK_UNITS = 1_000
 MAX_EVENT_ROWS = MAX_BATCH_ROWS
 
 KindName = Kind
+#: Ids never hold NUL (PostgreSQL text cannot store it). A ``Bound``, so only the
+#: document states it (the serving and event checks refuse NUL with their messages;
+#: msgspec would otherwise run the regex on every unit id of the hot path).
+NO_NUL = "^[^\\u0000]*$"
 #: ``maxLength`` counts characters; the limits are in UTF-8 bytes (``MAX_UNIT_ID_BYTES`` of
 #: the engine, ``MAX_UNIT_TYPE_BYTES`` of the event rows), as many as ASCII characters: a
 #: non-ASCII id within ``maxLength`` but over the bytes is refused by the serving check
@@ -78,6 +83,7 @@ UnitId = Annotated[
         description=f"At most {MAX_UNIT_ID_BYTES} bytes of UTF-8 (ASCII: characters), no NUL.",
         examples=["user-42"],
     ),
+    Bound(pattern=NO_NUL),
 ]
 UnitType = Annotated[
     str,
@@ -87,6 +93,7 @@ UnitType = Annotated[
         description=f"At most {MAX_UNIT_TYPE_BYTES} bytes of UTF-8 (ASCII: characters), no NUL.",
         examples=["user"],
     ),
+    Bound(pattern=NO_NUL),
 ]
 #: The config key rule as a JSON-schema ``pattern``. ``$(?!\n)`` is the end of the string
 #: in JSON Schema's regex dialect *and* in Python's ``re.search`` (where ``$`` alone also
@@ -96,6 +103,16 @@ Key = Annotated[
     str,
     msgspec.Meta(min_length=1, max_length=64, pattern=KEY_REGEX, examples=["checkout-redesign"]),
 ]
+#: Bounds the event rows check (:mod:`abwb.events.models`), declared for the OpenAPI
+#: document only (msgspec ignores a ``Bound``; the rows' own checks answer with their
+#: messages). Lengths count characters: the UTF-8 byte limits are at least as strict.
+_ROW_ID = Bound(min_length=1, max_length=MAX_ID_BYTES, pattern=NO_NUL)
+#: ``exposure_id``: empty (like ``null``) means "derive the standard de-dup key".
+_ROW_ID_OR_DEFAULT = Bound(max_length=MAX_ID_BYTES, pattern=NO_NUL)
+_ROW_UNIT_ID = Bound(min_length=1, max_length=MAX_UNIT_ID_BYTES, pattern=NO_NUL)
+_ROW_UNIT_TYPE = Bound(min_length=1, max_length=MAX_UNIT_TYPE_BYTES, pattern=NO_NUL)
+_ROW_PHASE = Bound(ge=1, le=MAX_PHASE)
+_ROW_CONFIG_VERSION = Bound(ge=0, le=2**63 - 1)
 Attributes = Annotated[
     dict[str, Any],
     msgspec.Meta(examples=[{"country": "US", "plan": "pro", "app": {"version": "4.2.0"}}]),
@@ -327,14 +344,14 @@ class ExposureIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
         exposure_id: De-duplication id (default: derived from experiment, phase and unit).
     """
 
-    experiment: str
-    variant: str
-    unit_id: str
+    experiment: Annotated[str, _ROW_ID]
+    variant: Annotated[str, _ROW_ID]
+    unit_id: Annotated[str, _ROW_UNIT_ID]
     exposed_at: datetime
-    unit_type: str = "user"
-    phase: int = 1
-    config_version: int = 0
-    exposure_id: str | None = None
+    unit_type: Annotated[str, _ROW_UNIT_TYPE] = "user"
+    phase: Annotated[int, _ROW_PHASE] = 1
+    config_version: Annotated[int, _ROW_CONFIG_VERSION] = 0
+    exposure_id: Annotated[str, _ROW_ID_OR_DEFAULT] | None = None
 
 
 class EventIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -350,11 +367,11 @@ class EventIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
         properties: Free-form properties kept with the event.
     """
 
-    event_id: str
-    unit_id: str
-    name: str
+    event_id: Annotated[str, _ROW_ID]
+    unit_id: Annotated[str, _ROW_UNIT_ID]
+    name: Annotated[str, _ROW_ID]
     occurred_at: datetime
-    unit_type: str = "user"
+    unit_type: Annotated[str, _ROW_UNIT_TYPE] = "user"
     value: float | None = None
     properties: dict[str, Any] | None = None
 

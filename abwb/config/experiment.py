@@ -10,11 +10,14 @@ from __future__ import annotations
 import itertools
 import math
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from abwb.config.validation import (
+    FRACTION,
+    NON_EMPTY,
+    Bound,
     ProblemList,
     check_fraction,
     check_key,
@@ -41,6 +44,10 @@ BUCKETS = 10_000
 ExperimentStatus = Literal["draft", "scheduled", "running", "paused", "stopped", "archived"]
 #: Weights may be given with float noise (1/3 + 1/3 + 1/3); beyond this they are wrong.
 WEIGHT_TOLERANCE = 1e-9
+#: Phases count from 1.
+PHASE = Bound(ge=1)
+#: An experiment compares at least two variants.
+VARIANTS = Bound(min_length=2)
 
 
 class Variant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -55,7 +62,7 @@ class Variant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """
 
     key: str
-    weight: float
+    weight: Annotated[float, FRACTION]
     is_control: bool = False
     payload: Any = None
     name: str = ""
@@ -73,7 +80,7 @@ class LayerPlacement(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """
 
     layer: str
-    ranges: list[tuple[int, int]]
+    ranges: Annotated[list[tuple[int, int]], NON_EMPTY]
 
     @property
     def size(self) -> int:
@@ -142,21 +149,21 @@ class Experiment(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     """
 
     key: str
-    variants: list[Variant]
+    variants: Annotated[list[Variant], VARIANTS]
     name: str = ""
     hypothesis: str = ""
     owner: str = ""
-    unit_type: str = "user"
+    unit_type: Annotated[str, NON_EMPTY] = "user"
     status: ExperimentStatus = "draft"
-    phase: int = 1
+    phase: Annotated[int, PHASE] = 1
     salt: str = ""
-    traffic_fraction: float = 1.0
+    traffic_fraction: Annotated[float, FRACTION] = 1.0
     allocation: dict[str, list[tuple[int, int]]] | None = None
     targeting: Any = None
     layer: LayerPlacement | None = None
     holdout: str | None = None
     flag_key: str | None = None
-    surfaces: list[str] = msgspec.field(default_factory=list)
+    surfaces: list[Annotated[str, NON_EMPTY]] = msgspec.field(default_factory=list)
     overrides: dict[str, str] = msgspec.field(default_factory=dict)
     sticky: bool = False
     metrics: ExperimentMetrics = msgspec.field(default_factory=ExperimentMetrics)
@@ -184,9 +191,9 @@ class Experiment(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
         """Every self-contained problem with this experiment (no cross-references)."""
         problems = ProblemList()
         check_key(problems, "key", self.key)
-        if not self.unit_type:
+        if not NON_EMPTY.contains(self.unit_type):
             problems.add("unit_type", "must not be empty")
-        if self.phase < 1:
+        if not PHASE.contains(self.phase):
             problems.add("phase", f"must be >= 1, got {self.phase}")
         check_fraction(problems, "traffic_fraction", self.traffic_fraction)
         self._check_variants(problems)
@@ -201,12 +208,12 @@ class Experiment(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
                     f"unknown variant {variant!r}; expected one of {sorted(keys)}",
                 )
         for i, surface in enumerate(self.surfaces):
-            if not surface:
+            if not NON_EMPTY.contains(surface):
                 problems.add(f"surfaces[{i}]", "must not be empty")
         return problems
 
     def _check_variants(self, problems: ProblemList) -> None:
-        if len(self.variants) < 2:
+        if not VARIANTS.contains(self.variants):
             problems.add("variants", f"needs at least 2 variants, got {len(self.variants)}")
         controls = [v.key for v in self.variants if v.is_control]
         if len(controls) != 1:
@@ -224,6 +231,9 @@ class Experiment(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
                 all_finite = False
             elif v.weight < 0:
                 problems.add(join(base, "weight"), f"must be >= 0, got {v.weight!r}")
+            elif not FRACTION.contains(v.weight):
+                message = f"must be a fraction in [0, 1], got {v.weight!r}"
+                problems.add(join(base, "weight"), message)
             total += v.weight if math.isfinite(v.weight) else 0.0
             check_payload(problems, join(base, "payload"), v.payload)
         if all_finite and self.variants and abs(total - 1.0) > WEIGHT_TOLERANCE:
@@ -256,7 +266,7 @@ class Experiment(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
         if self.layer is None:
             return
         check_key(problems, "layer.layer", self.layer.layer)
-        if not self.layer.ranges:
+        if not NON_EMPTY.contains(self.layer.ranges):
             problems.add("layer.ranges", "must hold at least one [start, end) range")
         ordered = sorted(self.layer.ranges)
         for i, (start, end) in enumerate(self.layer.ranges):

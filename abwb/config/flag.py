@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from abwb.config.validation import ProblemList, check_key, check_payload, raise_if
+from abwb.config.validation import (
+    FRACTION,
+    NON_EMPTY,
+    ProblemList,
+    check_key,
+    check_payload,
+    raise_if,
+)
 
 __all__ = [
+    "RULE_OUTCOMES",
     "Flag",
     "FlagRule",
     "FlagType",
@@ -20,6 +28,8 @@ __all__ = [
 ]
 
 FlagType = Literal["bool", "string", "number", "json"]
+#: A rule serves exactly one of these outcomes.
+RULE_OUTCOMES = ("variation", "split", "experiment")
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "bool": (bool,),
     "string": (str,),
@@ -50,7 +60,7 @@ class SplitShare(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """
 
     variation: str
-    weight: float
+    weight: Annotated[float, FRACTION]
 
 
 class FlagRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -106,7 +116,7 @@ class Flag(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
 
     key: str
     type: FlagType
-    variations: dict[str, Any]
+    variations: Annotated[dict[str, Any], NON_EMPTY]
     default_variation: str
     off_variation: str
     rules: list[FlagRule] = msgspec.field(default_factory=list)
@@ -129,7 +139,7 @@ class Flag(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
         """Self-contained problems."""
         problems = ProblemList()
         check_key(problems, "key", self.key)
-        if not self.variations:
+        if not NON_EMPTY.contains(self.variations):
             problems.add("variations", "needs at least one variation")
         for name, value in self.variations.items():
             path = f"variations[{name!r}]"
@@ -148,8 +158,7 @@ class Flag(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
         return problems
 
     def _check_rule(self, problems: ProblemList, path: str, rule: FlagRule) -> None:
-        outcomes = [rule.variation is not None, rule.split is not None, rule.experiment is not None]
-        if sum(outcomes) != 1:
+        if sum(getattr(rule, outcome) is not None for outcome in RULE_OUTCOMES) != 1:
             problems.add(path, "needs exactly one of 'variation', 'split', 'experiment'")
         if rule.variation is not None and rule.variation not in self.variations:
             problems.add(f"{path}.variation", f"unknown variation {rule.variation!r}")
@@ -158,7 +167,7 @@ class Flag(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
             for j, share in enumerate(rule.split):
                 if share.variation not in self.variations:
                     problems.add(f"{path}.split[{j}].variation", f"unknown {share.variation!r}")
-                if not 0 <= share.weight <= 1:
+                if not FRACTION.contains(share.weight):
                     problems.add(
                         f"{path}.split[{j}].weight", f"must be in [0, 1], got {share.weight}"
                     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
-from abwb.config.validation import ProblemList, check_fraction, check_key, raise_if
+from abwb.config.validation import FRACTION, ProblemList, check_fraction, check_key, raise_if
 
 __all__ = ["Holdout", "Layer"]
 
@@ -63,7 +65,7 @@ class Holdout(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     """
 
     key: str
-    traffic_fraction: float
+    traffic_fraction: Annotated[float, FRACTION]
     name: str = ""
     unit_type: str = "user"
     salt: str = ""

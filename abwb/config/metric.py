@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
-from abwb.config.validation import ProblemList, check_key, raise_if
+from abwb.config.validation import Bound, ProblemList, check_key, raise_if
 
-__all__ = ["Capping", "MetricDefinition", "MetricKind"]
+__all__ = ["SOURCES_BY_KIND", "Capping", "MetricDefinition", "MetricKind"]
 
 MetricKind = Literal["binomial", "count", "sum", "mean", "ratio"]
+#: The source fields each kind needs (non-empty): events, and the value summed.
+SOURCES_BY_KIND: dict[MetricKind, tuple[str, ...]] = {
+    "binomial": ("event",),
+    "count": ("event",),
+    "sum": ("event", "value_column"),
+    "mean": ("event", "value_column"),
+    "ratio": ("numerator_event", "denominator_event"),
+}
+#: Seconds after first exposure (a window never starts before it).
+OFFSET_S = Bound(ge=0)
+#: A length of time or a cap: strictly positive.
+POSITIVE = Bound(gt=0)
+#: A percentile cap, as a fraction strictly between 0 and 1.
+PERCENTILE = Bound(gt=0, lt=1)
+#: The largest relative harm a guardrail tolerates (1 = 100 %).
+MAX_HARM_REL = Bound(ge=0, lt=10)
 
 
 class Capping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -23,8 +39,8 @@ class Capping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             exclusive).
     """
 
-    absolute: float | None = None
-    percentile: float | None = None
+    absolute: Annotated[float, POSITIVE] | None = None
+    percentile: Annotated[float, PERCENTILE] | None = None
 
 
 class MetricDefinition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -64,12 +80,13 @@ class MetricDefinition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     numerator_value_column: str | None = None
     denominator_event: str | None = None
     denominator_value_column: str | None = None
-    window_start_s: float = 0.0
-    window_end_s: float | None = None
+    window_start_s: Annotated[float, OFFSET_S] = 0.0
+    #: Only ``> window_start_s`` is checked; ``> 0`` follows from it and is what the schema says.
+    window_end_s: Annotated[float, POSITIVE] | None = None
     capping: Capping | None = None
     direction: Literal["increase", "decrease"] = "increase"
-    guardrail_max_harm_rel: float | None = None
-    cuped_window_s: float | None = None
+    guardrail_max_harm_rel: Annotated[float, MAX_HARM_REL] | None = None
+    cuped_window_s: Annotated[float, POSITIVE] | None = None
     name: str = ""
     description: str = ""
     version: int = 0
@@ -81,26 +98,20 @@ class MetricDefinition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
         """Self-contained problems."""
         problems = ProblemList()
         check_key(problems, "key", self.key)
-        if self.kind == "ratio":
-            if not self.numerator_event:
-                problems.add("numerator_event", "required for kind 'ratio'")
-            if not self.denominator_event:
-                problems.add("denominator_event", "required for kind 'ratio'")
-        elif not self.event:
-            problems.add("event", f"required for kind {self.kind!r}")
-        if self.kind in ("sum", "mean") and not self.value_column:
-            problems.add("value_column", f"required for kind {self.kind!r}")
-        if not math.isfinite(self.window_start_s) or self.window_start_s < 0:
+        for source in SOURCES_BY_KIND[self.kind]:
+            if not getattr(self, source):
+                problems.add(source, f"required for kind {self.kind!r}")
+        if not OFFSET_S.contains(self.window_start_s):
             problems.add("window_start_s", f"must be finite and >= 0, got {self.window_start_s}")
         end = self.window_end_s
         if end is not None and (not math.isfinite(end) or end <= self.window_start_s):
             problems.add("window_end_s", f"must be > window_start_s, got {end}")
         self._check_capping(problems)
         harm = self.guardrail_max_harm_rel
-        if harm is not None and not 0 <= harm < 10:
+        if harm is not None and not MAX_HARM_REL.contains(harm):
             problems.add("guardrail_max_harm_rel", f"must be in [0, 10), got {harm}")
         cuped = self.cuped_window_s
-        if cuped is not None and not cuped > 0:
+        if cuped is not None and not POSITIVE.contains(cuped):
             problems.add("cuped_window_s", f"must be > 0, got {cuped}")
         return problems
 
@@ -108,7 +119,7 @@ class MetricDefinition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
         cap = self.capping
         if cap is None:
             return
-        if cap.percentile is not None and not 0 < cap.percentile < 1:
+        if cap.percentile is not None and not PERCENTILE.contains(cap.percentile):
             problems.add("capping.percentile", f"must be in (0, 1), got {cap.percentile}")
-        if cap.absolute is not None and not cap.absolute > 0:
+        if cap.absolute is not None and not POSITIVE.contains(cap.absolute):
             problems.add("capping.absolute", f"must be > 0, got {cap.absolute}")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
-from abwb.config.validation import ProblemList, check_key, check_utc, raise_if
+from abwb.config.validation import NON_EMPTY, Bound, ProblemList, check_key, check_utc, raise_if
 
 __all__ = ["Rollout", "RolloutStatus", "RolloutStep"]
 
 RolloutStatus = Literal["draft", "active", "paused", "completed", "rolled_back"]
+#: A step releases to some units: more than none, at most all.
+STEP_FRACTION = Bound(gt=0, le=1)
+#: Holds, sample sizes, paused seconds and the step index are never negative.
+NOT_NEGATIVE = Bound(ge=0)
 
 
 class RolloutStep(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -24,9 +27,9 @@ class RolloutStep(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
         min_units: Units to see in the step before `advance` is allowed.
     """
 
-    traffic_fraction: float
-    hold_s: float | None = None
-    min_units: int | None = None
+    traffic_fraction: Annotated[float, STEP_FRACTION]
+    hold_s: Annotated[float, NOT_NEGATIVE] | None = None
+    min_units: Annotated[int, NOT_NEGATIVE] | None = None
 
 
 class Rollout(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -57,7 +60,7 @@ class Rollout(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     key: str
     flag_key: str
     variation: str
-    steps: list[RolloutStep]
+    steps: Annotated[list[RolloutStep], NON_EMPTY]
     status: RolloutStatus = "draft"
     started_at: datetime | None = None
     guardrails: list[str] = msgspec.field(default_factory=list)
@@ -68,12 +71,12 @@ class Rollout(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     #: Progress anchor: the step reached and when it began (``None``: ``started_at``).
     #: Time-held steps advance from here by the clock alone; sample-held steps
     #: (``min_units``) are passed by :func:`abwb.rollout.advance`, which moves the anchor.
-    step_index: int = 0
+    step_index: Annotated[int, NOT_NEGATIVE] = 0
     step_started_at: datetime | None = None
     #: When the rollout was paused (set while ``status == "paused"``).
     paused_at: datetime | None = None
     #: Seconds spent paused since the anchor; not counted toward holds.
-    paused_s: float = 0.0
+    paused_s: Annotated[float, NOT_NEGATIVE] = 0.0
     #: Why the rollout last changed status (e.g. the guardrail that rolled it back).
     status_reason: str = ""
 
@@ -89,12 +92,12 @@ class Rollout(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
         """Self-contained problems."""
         problems = ProblemList()
         check_key(problems, "key", self.key)
-        if not self.steps:
+        if not NON_EMPTY.contains(self.steps):
             problems.add("steps", "needs at least one step")
         previous = 0.0
         for i, step in enumerate(self.steps):
             f = step.traffic_fraction
-            if not math.isfinite(f) or not 0 < f <= 1:
+            if not STEP_FRACTION.contains(f):
                 problems.add(f"steps[{i}].traffic_fraction", f"must be in (0, 1], got {f!r}")
             elif f < previous:
                 problems.add(
@@ -103,9 +106,9 @@ class Rollout(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
                 )
             else:
                 previous = f
-            if step.hold_s is not None and not step.hold_s >= 0:
+            if step.hold_s is not None and not NOT_NEGATIVE.contains(step.hold_s):
                 problems.add(f"steps[{i}].hold_s", f"must be >= 0, got {step.hold_s}")
-            if step.min_units is not None and step.min_units < 0:
+            if step.min_units is not None and not NOT_NEGATIVE.contains(step.min_units):
                 problems.add(f"steps[{i}].min_units", f"must be >= 0, got {step.min_units}")
         check_utc(problems, "started_at", self.started_at)
         self._check_progress(problems)
@@ -118,7 +121,7 @@ class Rollout(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
             problems.add(
                 "step_index", f"must be in [0, {len(self.steps) - 1}], got {self.step_index}"
             )
-        if not math.isfinite(self.paused_s) or self.paused_s < 0:
+        if not NOT_NEGATIVE.contains(self.paused_s):
             problems.add("paused_s", f"must be a finite number >= 0, got {self.paused_s!r}")
         if self.status in ("active", "paused") and self.started_at is None:
             problems.add("started_at", f"is required when status is {self.status!r}")

@@ -14,17 +14,22 @@ import math
 import re
 import types
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import msgspec
 
 from abwb.errors import InvalidInput, Problem
 
 __all__ = [
+    "FRACTION",
     "KEY_PATTERN",
     "MAX_PAYLOAD_BYTES",
+    "NON_EMPTY",
+    "Bound",
     "ProblemList",
+    "bounds_of",
     "check_fraction",
     "check_key",
     "check_unique",
@@ -39,6 +44,124 @@ __all__ = [
 KEY_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # used with fullmatch: no "\n" slips in
 #: Variant payloads and flag values travel with every assignment response: keep them small.
 MAX_PAYLOAD_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """A range a config field must lie in, declared once on the field's type.
+
+    Used as ``Annotated[float, Bound(ge=0, le=1)]`` (numbers) or
+    ``Annotated[str, Bound(min_length=1)]`` (strings, lists, objects): the model's own
+    check calls :meth:`contains`, and the OpenAPI document reads the same object
+    (``minimum``, ``exclusiveMaximum``, ``minLength``, ``minItems``...), so the schema
+    and the validator cannot disagree. msgspec ignores the annotation, so decoding is
+    unchanged and the model's check keeps its message. ``None`` (an optional field left
+    out) is not this object's business.
+
+    Attributes:
+        ge: Smallest number allowed (inclusive).
+        gt: Numbers must be greater than this.
+        le: Largest number allowed (inclusive).
+        lt: Numbers must be less than this.
+        min_length: Fewest characters, items or properties.
+        max_length: Most characters, items or properties.
+        pattern: A regular expression strings must contain a match of (JSON Schema
+            ``pattern`` semantics; anchor it to constrain the whole string).
+    """
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+
+    def contains(self, value: Any) -> bool:
+        """Whether ``value`` (a finite number, or a sized value) is inside the range.
+
+        Examples:
+            >>> FRACTION.contains(1.0), FRACTION.contains(1.5), FRACTION.contains(float("nan"))
+            (True, False, False)
+            >>> Bound(min_length=2).contains(["a"])
+            False
+        """
+        if isinstance(value, (int, float)):
+            return math.isfinite(value) and not (
+                (self.ge is not None and value < self.ge)
+                or (self.gt is not None and value <= self.gt)
+                or (self.le is not None and value > self.le)
+                or (self.lt is not None and value >= self.lt)
+            )
+        size = len(value)
+        return not (
+            (self.min_length is not None and size < self.min_length)
+            or (self.max_length is not None and size > self.max_length)
+            or (self.pattern is not None and re.search(self.pattern, value) is None)
+        )
+
+    def json_schema(self, json_type: str) -> dict[str, float | str]:
+        """The range as JSON Schema keywords for a value of ``json_type``.
+
+        Examples:
+            >>> FRACTION.json_schema("number")
+            {'minimum': 0.0, 'maximum': 1.0}
+            >>> Bound(min_length=1).json_schema("array")
+            {'minItems': 1}
+        """
+        sized = {"string": "Length", "array": "Items", "object": "Properties"}.get(json_type)
+        keywords: dict[str, float | str | None] = (
+            {f"min{sized}": self.min_length, f"max{sized}": self.max_length}
+            if sized
+            else {
+                "minimum": self.ge,
+                "exclusiveMinimum": self.gt,
+                "maximum": self.le,
+                "exclusiveMaximum": self.lt,
+            }
+        )
+        if json_type == "string":
+            keywords["pattern"] = self.pattern
+        return {k: v for k, v in keywords.items() if v is not None}
+
+
+#: A share of units, 0 to 1 (``traffic_fraction``, weights).
+FRACTION = Bound(ge=0.0, le=1.0)
+#: A string, list or object that must not be empty.
+NON_EMPTY = Bound(min_length=1)
+
+
+def bounds_of(model: type) -> dict[str, Bound]:
+    """Every field of ``model`` whose type carries a :class:`Bound`.
+
+    ``X | None`` counts as ``X``; a bound on the items of a list field is listed under
+    ``"field[]"``.
+
+    Args:
+        model: A config model (msgspec Struct).
+
+    Returns:
+        Field name (or ``"field[]"``) → its bound.
+
+    Examples:
+        >>> from abwb.config.experiment import Experiment
+        >>> sorted(bounds_of(Experiment))
+        ['phase', 'surfaces[]', 'traffic_fraction', 'unit_type', 'variants']
+    """
+    found: dict[str, Bound] = {}
+    for name, hint in get_type_hints(model, include_extras=True).items():
+        members = get_args(hint) if get_origin(hint) in (Union, types.UnionType) else (hint,)
+        for member in members:
+            bound = _bound(member)
+            if bound is not None:
+                found[name] = bound
+            elif get_origin(member) is list and (item := _bound(get_args(member)[0])):
+                found[f"{name}[]"] = item
+    return found
+
+
+def _bound(hint: Any) -> Bound | None:
+    return next((m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Bound)), None)
 
 
 class ProblemList(list[Problem]):
@@ -67,8 +190,8 @@ def check_key(problems: ProblemList, path: str, value: str) -> None:
 
 
 def check_fraction(problems: ProblemList, path: str, value: float) -> None:
-    """Check that ``value`` is a finite number in [0, 1]."""
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+    """Check that ``value`` is a finite number in [0, 1] (:data:`FRACTION`)."""
+    if not FRACTION.contains(value):
         problems.add(path, f"must be a fraction in [0, 1], got {value!r}")
 
 
@@ -177,6 +300,8 @@ def salvage[T: msgspec.Struct](data: Any, kind: type[T]) -> T | None:
 
 def _salvage_items(raw: Any, tp: Any) -> list[Any] | None:
     """A list of structs with each item salvaged (unusable items dropped)."""
+    if get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
     args = get_args(tp)
     if get_origin(tp) is not list or not isinstance(raw, list) or len(args) != 1:
         return None
@@ -197,6 +322,8 @@ def _diagnose(value: Any, tp: Any, path: str, problems: ProblemList) -> None:
     except msgspec.ValidationError as exc:
         error = exc
     tp = _without_none(tp, value)
+    if get_origin(tp) is Annotated:  # a Bound or Meta: the error above already applied it
+        tp = get_args(tp)[0]
     origin = get_origin(tp)
     if _diagnose_inside(value, tp, path, problems):
         return

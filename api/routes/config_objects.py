@@ -25,6 +25,7 @@ from abwb.store.protocol import KIND_MODELS
 from api.routes.context import (
     ConfigKey,
     IfMatch,
+    RequiredIfMatch,
     actor_of,
     etag,
     expected_version,
@@ -163,7 +164,7 @@ def object_routes(kind: str) -> list[HTTPRouteHandler]:
         request: Request[Any, Any, Any],
         key: Key,
         data: JSONBody[dict[str, Any]],
-        if_match: IfMatch = None,
+        if_match: RequiredIfMatch = None,
         reason: Reason = "",
     ) -> Response[model]:
         version = expected_version(if_match, required=True)

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from api.app import Services
 
 __all__ = [
+    "IF_MATCH_PATTERN",
     "ConfigKey",
     "IfMatch",
+    "RequiredIfMatch",
     "actor_of",
     "etag",
     "expected_version",
@@ -46,14 +48,26 @@ ConfigKey = Annotated[
         description="The object's key: lower-case letters, digits, `_`, `.`, `-` (1-64).",
     ),
 ]
+#: What :func:`expected_version` accepts in ``If-Match`` (its 422 names the header
+#: plainly): one ETag this API issued, or ``*``. The pattern bounds the length.
+IF_MATCH_PATTERN = r'^(?:(?:W/)?"v[0-9]{1,18}"|[*])$'
+_IF_MATCH_TEXT = 'ETag from a GET, e.g. "v3" (412 when stale), or * for whatever is stored.'
 #: The ``If-Match`` header of a conditional write: an ETag from a GET, or ``*``.
 IfMatch = Annotated[
     str | None,
     HeaderParameter(
+        name="If-Match", schema_extra={"pattern": IF_MATCH_PATTERN}, description=_IF_MATCH_TEXT
+    ),
+]
+#: ``If-Match`` where it is required (``PATCH``: 428 without it). Typed optional so the
+#: handler, not Litestar, answers a missing header (428 with the reason, not a 400).
+RequiredIfMatch = Annotated[
+    str | None,
+    HeaderParameter(
         name="If-Match",
-        # documented, checked by expected_version (whose 422 names If-Match plainly)
-        schema_extra={"pattern": r'^(?:(?:W/)?"v[0-9]{1,18}"|[*])$', "maxLength": 40},
-        description='ETag from a GET, e.g. "v3" (412 when stale), or * for whatever is stored.',
+        required=True,
+        schema_extra={"pattern": IF_MATCH_PATTERN},
+        description=_IF_MATCH_TEXT + " Required: 428 without it.",
     ),
 ]
 

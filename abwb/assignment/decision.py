@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["AssignmentResult", "Decision", "Reason"]
+__all__ = ["EXPOSING_REASONS", "AssignmentResult", "Decision", "Reason"]
 
 
 class Reason(StrEnum):
@@ -30,7 +30,12 @@ class Reason(StrEnum):
     @property
     def in_experiment(self) -> bool:
         """Whether a unit with this reason is part of the experiment (and exposed)."""
-        return self in (Reason.ASSIGNED, Reason.OVERRIDE, Reason.STICKY)
+        return self in EXPOSING_REASONS
+
+
+#: The reasons that put a unit in an experiment (and so count as an exposure); a set, so
+#: the per-decision test on the serving path is one hash lookup.
+EXPOSING_REASONS = frozenset({Reason.ASSIGNED, Reason.OVERRIDE, Reason.STICKY})
 
 
 class Decision(msgspec.Struct, frozen=True, kw_only=True):

@@ -55,19 +55,22 @@ class MemoryAssignmentCache:
 
     async def first_exposure(self, key: str, ttl_s: float) -> bool:
         """``True`` the first time ``key`` is seen within ``ttl_s`` seconds."""
+        return self._mark(key, self._clock(), ttl_s)
+
+    async def first_exposures(self, keys: Sequence[str], ttl_s: float) -> list[bool]:
+        """:meth:`first_exposure` for each of ``keys``, in order (one clock read, no awaits)."""
         now = self._clock()
+        return [self._mark(key, now, ttl_s) for key in keys]
+
+    def _mark(self, key: str, now: float, ttl_s: float) -> bool:
         expires = self._exposures.get(key)
         if expires is not None and expires > now:
             return False
         self._exposures[key] = now + ttl_s
         self._exposures.move_to_end(key)
-        while len(self._exposures) > self._max_exposures:
+        if len(self._exposures) > self._max_exposures:
             self._exposures.popitem(last=False)
         return True
-
-    async def first_exposures(self, keys: Sequence[str], ttl_s: float) -> list[bool]:
-        """:meth:`first_exposure` for each of ``keys``, in order."""
-        return [await self.first_exposure(key, ttl_s) for key in keys]
 
     async def forget_exposure(self, key: str) -> None:
         """Remove ``key`` (see :meth:`first_exposure`)."""

@@ -37,7 +37,7 @@ from datetime import datetime
 
 import anyio
 
-from abwb.assignment.decision import Decision
+from abwb.assignment.decision import EXPOSING_REASONS, Decision
 from abwb.cache.protocol import AssignmentCache
 from abwb.errors import AbwbError, CacheError, InvalidInput
 from abwb.events.crash_ledger import CrashLedger
@@ -245,8 +245,9 @@ class ExposureLog:
         recent_size = self.config.recent_size
         rows: list[Exposure] = []
         unit_ok: bool | None = None  # checked at the first exposure, once per call
+        exposing = EXPOSING_REASONS
         for d in decisions:
-            if d.variant is None or not d.reason.in_experiment:
+            if d.variant is None or d.reason not in exposing:
                 continue
             key = exposure_id(d.experiment, d.phase, unit_type, unit_id)
             offered += 1

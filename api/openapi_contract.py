@@ -1,7 +1,7 @@
 """What the OpenAPI document promises that Litestar cannot derive from the handlers.
 
 What belongs here: completing the generated document so that it matches the responses
-the API really sends (schemathesis checks both ways, see ``tests/api/test_schemathesis.py``):
+the API really sends (schemathesis checks both ways, see ``tests/api/schemathesis_cases.py``):
 
 - **Key patterns.** Every config-object property that the config models check with the
   key rule (:data:`KEY_PROPERTIES`) carries :data:`api.schemas.KEY_REGEX` as its
@@ -23,7 +23,7 @@ the API really sends (schemathesis checks both ways, see ``tests/api/test_schema
 - **Cross-field rules JSON Schema can state** (:func:`_cross_field_rules`) and
   conditions typed as objects (:data:`CONDITION_PROPERTIES`). What it cannot state
   (references to other objects, weights summing to 1, UTF-8 byte limits, the condition
-  grammar) is listed in ``tests/api/test_schemathesis.py`` and docs/api.md.
+  grammar) is listed in ``tests/api/schemathesis_cases.py`` and docs/api.md.
 """
 
 from __future__ import annotations

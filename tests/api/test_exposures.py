@@ -50,7 +50,12 @@ class CountingStore(MemoryEventStore):
 
 
 class BrokenCache(MemoryAssignmentCache):
+    """Redis down: every exposure-mark call fails as the adapter reports it."""
+
     async def first_exposure(self, key: str, ttl_s: float) -> bool:
+        raise CacheError("redis is down")
+
+    async def first_exposures(self, keys: Sequence[str], ttl_s: float) -> list[bool]:
         raise CacheError("redis is down")
 
 

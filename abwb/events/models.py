@@ -154,8 +154,12 @@ def _check_time(problems: ProblemList, path: str, value: datetime) -> None:
         problems.add(path, f"must be timezone-aware (UTC), got naive {value.isoformat()}")
 
 
-class Exposure(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class Exposure(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, gc=False):
     """A unit was shown a variant: the denominator of every experiment analysis.
+
+    Not tracked by the garbage collector (``gc=False``: its fields cannot form a
+    cycle): a serving process holds many rows waiting for the store, and tracked they
+    would be traversed by every collection they survive.
 
     Args:
         exposure_id: Unique de-duplication key (see :func:`exposure_id`).

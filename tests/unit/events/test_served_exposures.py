@@ -187,3 +187,29 @@ def test_offer_queues_rows_equal_to_the_validated_ones_and_drops_what_cannot_be_
         assert all(type(r) is Exposure for r in store.rows)
 
     asyncio.run(run())
+
+
+def test_exposure_rows_are_not_tracked_by_the_garbage_collector() -> None:
+    # A serving process holds up to ExposureSettings.max_queue rows waiting for the store
+    # (and an in-memory store keeps every row): tracked, each would be traversed by every
+    # collection they survive. Their fields (str, int, datetime) cannot form a cycle.
+    import gc
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    d = Decision(experiment="e", variant="b", reason=Reason.ASSIGNED)
+    key = exposure_id("e", 1, "user", "u")
+    trusted = Exposure.from_decision(
+        d, key, unit_type="user", unit_id="u", config_version=1, exposed_at=at
+    )
+    checked = Exposure(
+        exposure_id=key,
+        experiment="e",
+        variant="b",
+        phase=1,
+        unit_type="user",
+        unit_id="u",
+        config_version=1,
+        exposed_at=at,
+    )
+    assert trusted == checked
+    assert not gc.is_tracked(trusted) and not gc.is_tracked(checked)

@@ -101,7 +101,8 @@ class ExposureSettings:
     """Tuning of the exposure log (queue, batches, retries, de-dup, spool).
 
     Args:
-        max_queue: Exposures held in memory before new ones go to the spool.
+        max_queue: Exposures held in memory; beyond it new ones are dropped and counted
+            (``dropped_queue_full``).
         batch_size: Largest batch appended to the store at once.
         flush_interval_s: Longest wait for a batch to fill before it is written.
         retries: Attempts per batch when the store fails (the first one included)
@@ -113,6 +114,11 @@ class ExposureSettings:
         spool_max_bytes: Largest on-disk spool of exposures the store could not take
             (beyond it new exposures are dropped and counted).
         spool_retry_s: Seconds between attempts to deliver the spool.
+        backlog_rows: Queued exposures from which the flusher writes batches to the
+            spool instead of the store, so a store slower than the traffic does not
+            fill the queue (a spool file is one sequential write), until the queue is
+            below half of it; the spool is delivered while the queue is below half of
+            it. 0: never.
         spool_dir: Spool directory (default: ``<ABWB_HOME>/exposure-spool`` when the
             API opened its own stores; no spool for injected stores unless set).
     """
@@ -126,6 +132,7 @@ class ExposureSettings:
     recent_size: int = 100_000
     spool_max_bytes: int = 256 * 1024 * 1024
     spool_retry_s: float = 1.0
+    backlog_rows: int = 20_000
     spool_dir: Path | None = None
 
 

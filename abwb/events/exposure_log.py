@@ -14,9 +14,12 @@ No silent loss. A de-dup mark (in this process and in the cache) stands only for
 exposure that is durable: appended to the store, or written to the on-disk
 :class:`~abwb.events.spool.ExposureSpool` when the store stays down after the
 retries (then later batches go straight to the spool until a delivery succeeds;
-the spool is delivered every ``spool_retry_s``). An exposure that cannot be kept
-anywhere (full queue, full spool, no spool) is counted (``dropped_*``) and its marks
-are removed, so its next offer is logged again. :meth:`ExposureLog.stop` (SIGTERM)
+the spool is delivered every ``spool_retry_s``). A store that answers but is slower
+than the traffic (the queue holds ``backlog_rows`` or more) gets the same treatment:
+batches go to the spool, which takes them as one sequential write each, until the
+queue is below the mark again; then the spool is delivered. An exposure that cannot be
+kept anywhere (full queue, full spool, no spool) is counted (``dropped_*``) and its
+marks are removed, so its next offer is logged again. :meth:`ExposureLog.stop` (SIGTERM)
 flushes what is queued, to the store or the spool.
 
 What can still be lost: on ``kill -9`` the exposures held only in memory — queued or
@@ -51,6 +54,8 @@ __all__ = ["ExposureLog"]
 log = logging.getLogger(__name__)
 #: Longest single wait of the flusher, so it notices a shutdown promptly.
 _TICK_S = 0.05
+#: Batches taken at once while the store is behind (one spool file for all of them).
+_BACKLOG_BATCHES = 10
 
 
 class _Rows:
@@ -130,6 +135,8 @@ class ExposureLog:
         self.spool = spool
         #: The store failed a whole batch: batches go to the spool until it delivers.
         self._store_down = False
+        #: The queue reached ``backlog_rows``: batches go to the spool until it is below.
+        self._behind = False
         self._next_delivery = 0.0
         if ledger is None and spool is not None:
             ledger = CrashLedger(spool.directory)
@@ -155,6 +162,7 @@ class ExposureLog:
             "dropped_spool_full",
             "dedup_degraded",
             "spooled",
+            "spooled_backlog",
             "delivered_from_spool",
             "lost_previous_run",
         )
@@ -336,9 +344,14 @@ class ExposureLog:
         loop = asyncio.get_running_loop()
         size = self.config.batch_size
         while not (self._closing.is_set() and not self._queue):
-            if self.spool is not None and loop.time() >= self._next_delivery:
+            behind = self._store_behind()
+            if (
+                self.spool is not None
+                and loop.time() >= self._next_delivery
+                and (self._store_down or self._catching_up())
+            ):
                 await self._deliver_spool(loop.time())
-            batch = self._take(size)
+            batch = self._take(size * _BACKLOG_BATCHES if behind else size)
             if not batch:
                 first = await self._next(_TICK_S)
                 if first is None:
@@ -390,9 +403,51 @@ class ExposureLog:
         rows = await self._fresh(batch)
         if not rows:
             return
+        if self._behind and not self._store_down and await self._spool_backlog(rows):
+            return
         if not self._store_down and await self._append(rows):
             return
         await self._keep(rows)
+
+    def _catching_up(self) -> bool:
+        """Whether the queue is short enough to deliver the spool (below half the mark)."""
+        mark = self.config.backlog_rows
+        return mark == 0 or self.queued < mark // 2
+
+    def _store_behind(self) -> bool:
+        """Whether the store is behind (logged when that changes).
+
+        Behind from ``backlog_rows`` queued exposures until the queue is below half of
+        that (where spool delivery resumes), so the state does not flap every batch.
+        """
+        mark = self.config.backlog_rows
+        floor = mark // 2 if self._behind else mark
+        behind = self.spool is not None and mark > 0 and self.queued >= floor
+        if behind != self._behind:
+            self._behind = behind
+            if behind:
+                log.warning(
+                    "exposure store behind the traffic (%d queued): batches go to the "
+                    "spool until the queue is below %d",
+                    self.queued,
+                    mark // 2,
+                )
+            else:
+                log.warning("exposure store caught up: the spool is delivered")
+        return behind
+
+    async def _spool_backlog(self, rows: list[Exposure]) -> bool:
+        """Spool a batch the store is too slow for; whether the spool took it."""
+        assert self.spool is not None
+        try:
+            kept = await anyio.to_thread.run_sync(self.spool.write, rows)
+        except AbwbError as exc:
+            log.error("exposure spool failed: %s", exc)
+            return False
+        if kept:
+            self.counts["spooled"] += len(rows)
+            self.counts["spooled_backlog"] += len(rows)
+        return kept
 
     async def _append(self, rows: list[Exposure]) -> bool:
         """Append with retries; whether the store took the batch."""
@@ -452,18 +507,25 @@ class ExposureLog:
         assert self.spool is not None
         self._next_delivery = now + self.config.spool_retry_s
         try:
+            # One file a turn: the queue is flushed between two files, so delivering
+            # a backlog never stalls what is being offered now.
             result = await anyio.to_thread.run_sync(
-                lambda: self.spool.deliver(self._store, max_files=20)  # type: ignore[union-attr]
+                lambda: self.spool.deliver(self._store, max_files=1)  # type: ignore[union-attr]
             )
             left = await anyio.to_thread.run_sync(self.spool.size_bytes)
         except AbwbError as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
+            # counted from the failure: an attempt that waited out a connect timeout
+            # must not be followed by another at once (the queue is flushed between)
+            self._next_delivery = asyncio.get_running_loop().time() + self.config.spool_retry_s
             return
-        self.counts["delivered_from_spool"] += result.accepted + result.duplicates
+        delivered = result.accepted + result.duplicates
+        self.counts["delivered_from_spool"] += delivered
         self.counts["written"] += result.accepted
-        if left == 0:
-            if self._store_down:
-                log.warning("exposure store back: spool delivered")
+        if self._store_down and (delivered or left == 0):
+            # The store took a batch: new batches go to it again, the spool drains
+            # behind them a file a turn (order does not matter: rows carry their time).
+            log.warning("exposure store back: new batches go to it, the spool is delivered")
             self._store_down = False
-        else:
+        if left:
             self._next_delivery = now  # more to deliver: go on at the next turn

@@ -34,7 +34,8 @@ _EXPOSURE_COUNTERS = {
     "batches": "Batches written to the event store.",
     "retries": "Batch writes retried after a store error.",
     "dedup_degraded": "Exposures logged without de-duplication (the cache was down).",
-    "spooled": "Exposures written to the local spool while the store was down.",
+    "spooled": "Exposures written to the local spool (store down, or behind the traffic).",
+    "spooled_backlog": "Exposures spooled because the store was behind the traffic.",
     "delivered_from_spool": "Spooled exposures delivered to the store later.",
     "lost_previous_run": "Exposures a crashed previous run could not deliver.",
 }

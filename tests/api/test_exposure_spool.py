@@ -205,3 +205,68 @@ def test_the_crash_ledger_counts_dead_workers_and_leaves_live_ones_alone(
     for ledger in (live, restarted, third):
         ledger.close()
     assert not list(tmp_path.glob("*.ledger"))  # clean stops leave nothing behind
+
+
+class SlowStore(MemoryEventStore):
+    """A store that answers, but takes ``pause_s`` per append: slower than the traffic."""
+
+    def __init__(self, pause_s: float) -> None:
+        super().__init__()
+        self.pause_s = pause_s
+
+    def append_exposures(self, rows: Sequence[Exposure]) -> AppendResult:
+        time.sleep(self.pause_s)
+        return super().append_exposures(rows)
+
+
+def _flood(tmp_path: Path, backlog_rows: int) -> tuple[ExposureLog, set[str]]:
+    """20,000 exposures offered 1,000 at a time into a 3,000-row queue, the store at ~5k/s."""
+    store = SlowStore(pause_s=0.01)  # batches of 50: ~5,000 exposures/s
+    config = ExposureSettings(
+        max_queue=3_000,
+        batch_size=50,
+        flush_interval_s=0.01,
+        spool_retry_s=0.01,
+        backlog_rows=backlog_rows,
+    )
+    spool = ExposureSpool(tmp_path / "spool", max_bytes=64 * 1024 * 1024)
+
+    async def run() -> ExposureLog:
+        log = ExposureLog(store, MemoryAssignmentCache(), config, spool=spool)
+        await log.start()
+        for burst in range(20):
+            for i in range(1_000):
+                offer(log, f"u-{burst}-{i}")
+            await asyncio.sleep(0.02)  # 50,000 exposures/s offered: 10x the store
+        await wait_for(lambda: log.queued == 0 and spool.pending_rows() == 0, 60)
+        await log.stop()
+        return log
+
+    log = asyncio.run(run())
+    return log, set(store.read_exposures()["exposure_id"].to_list())
+
+
+def test_a_store_slower_than_the_traffic_gets_the_backlog_through_the_spool(
+    tmp_path: Path,
+) -> None:
+    log, stored = _flood(tmp_path, backlog_rows=1_000)
+    stats = log.stats()
+    print(
+        f"\nbacklog via spool: stored {len(stored)} of 20,000, "
+        f"spooled_backlog {stats['spooled_backlog']}, dropped {stats['dropped_queue_full']}"
+    )
+    assert stats["dropped_queue_full"] == 0
+    assert stats["spooled_backlog"] > 0
+    assert len(stored) == 20_000
+    assert stats["written"] + stats["delivered_from_spool"] >= 20_000
+
+
+def test_without_the_backlog_mark_a_slow_store_fills_the_queue_and_drops_count(
+    tmp_path: Path,
+) -> None:
+    # The control for the test above: the same flood without diverting to the spool.
+    log, stored = _flood(tmp_path, backlog_rows=0)
+    stats = log.stats()
+    assert stats["spooled_backlog"] == 0
+    assert stats["dropped_queue_full"] > 0
+    assert len(stored) == 20_000 - stats["dropped_queue_full"]

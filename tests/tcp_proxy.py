@@ -48,6 +48,9 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
+            # The timeout is for connecting only: left on, an idle connection (a LISTEN
+            # session, a pooled connection) would be cut after 2 s without traffic.
+            upstream.settimeout(None)
             with self.lock:
                 self.sockets += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):

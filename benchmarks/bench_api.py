@@ -11,8 +11,7 @@ bare endpoint in subprocesses pinned to CPU 0 (when `taskset` exists), and drive
 with `wrk` (one thread, pinned to CPU 1, keep-alive connections, varying unit ids so
 exposure logging and de-dup run for real). `req/s` counts answered requests that were
 served (2xx); `shed` is the 503s of the in-flight limit (`abwb_assign_shed_total`
-from /metrics; `-` for several workers, where one scrape reaches one worker's counters:
-their non-2xx are those sheds); `CPU µs` is the server's CPU time (its threads and worker processes
+from /metrics, which answers for every worker); `CPU µs` is the server's CPU time (its threads and worker processes
 included, from /proc) per answered request, which depends far less than req/s on what
 else the shared machine runs. Also measured:
 
@@ -299,19 +298,16 @@ def run_passes(
     scripts: dict[str, Path],
     use_wrk: bool,
     extras: tuple[str, ...],
-    *,
-    one_process: bool = True,
 ) -> list[tuple[int, str, dict]]:
     """One pass per concurrency level (new unit ids), plus the diagnostic ones at c16.
 
-    Each pass's ``shed`` is the growth of the server's ``abwb_assign_shed_total``; not
-    counted for several worker processes (``one_process`` false): each answers
-    ``/metrics`` for itself, so one scrape sees one worker's counters.
+    Each pass's ``shed`` is the growth of the server's ``abwb_assign_shed_total`` (the
+    sum over its workers: ``/metrics`` answers for all of them).
     """
     port = int(url.split(":")[2].split("/")[0])
 
     def drive(c: int, script: str, *, bulk: bool = False) -> dict:
-        before = shed_total(port) if one_process else None
+        before = shed_total(port)
         cpu_before = cpu_seconds(pid)
         if bulk:
             res = drive_wrk_with_bulk(url, args.seconds, c, scripts)
@@ -320,6 +316,7 @@ def run_passes(
         else:
             res = drive_httpx(url, args.seconds, c)
         cpu = cpu_seconds(pid) - cpu_before
+        time.sleep(1.1)  # other workers publish their counters once a second
         after = shed_total(port)
         res["shed"] = None if before is None or after is None else after - before
         res["cpu_us"] = cpu / max(res["requests"], 1) * 1e6
@@ -448,9 +445,7 @@ def main() -> None:
             proc = start([*cmd, "--port", str(port)], port, env, pin=pin)
             try:
                 url = f"http://127.0.0.1:{port}/v1/assign"
-                passes = run_passes(
-                    url, proc.pid, args, scripts, use_wrk, extras, one_process=name != multi_name
-                )
+                passes = run_passes(url, proc.pid, args, scripts, use_wrk, extras)
             finally:
                 stop(proc)
             for conc, suffix, res in passes:

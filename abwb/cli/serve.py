@@ -144,6 +144,12 @@ def worker_app() -> Any:
         settings, api=replace(settings.api, host=raw["host"], port=raw["port"])
     )
     app = build_app(argparse.Namespace(demo=False, config=None), settings)
+    if raw.get("metrics_dir"):
+        from pathlib import Path
+
+        from api.worker_metrics import share_metrics
+
+        share_metrics(app, Path(raw["metrics_dir"]))  # /metrics answers for every worker
     freeze_startup_heap()  # full GC pauses skip what start-up built
     return app
 
@@ -197,8 +203,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     import json
     import os
+    import shutil
+    import tempfile
 
     # the parent's app was built only to check the configuration: the workers build theirs
-    os.environ[_WORKER_ARGS_ENV] = json.dumps({"host": host, "port": port})
-    uvicorn.run("abwb.cli.serve:worker_app", factory=True, workers=workers, **common)
+    metrics_dir = tempfile.mkdtemp(prefix="abwb-workers-")  # their shared /metrics
+    os.environ[_WORKER_ARGS_ENV] = json.dumps(
+        {"host": host, "port": port, "metrics_dir": metrics_dir}
+    )
+    try:
+        uvicorn.run("abwb.cli.serve:worker_app", factory=True, workers=workers, **common)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0

@@ -20,6 +20,8 @@ from prometheus_client.registry import Collector
 
 from abwb.assignment.sticky import degradations
 from api.routes.context import services_of
+from api.worker_metrics import STATE_KEY as WORKERS_KEY
+from api.worker_metrics import MergedCollector
 
 if TYPE_CHECKING:
     from api.app import Services
@@ -129,7 +131,11 @@ def registry_of(request: Request[Any, Any, Any]) -> CollectorRegistry:
     registry = state.get(_STATE_KEY)
     if registry is None:
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(ServiceCollector(services_of(request)))
+        collector: Collector = ServiceCollector(services_of(request))
+        workers = state.get(WORKERS_KEY)
+        if workers is not None:  # one of `abwb serve --workers N`: answer for them all
+            collector = MergedCollector(collector, workers)
+        registry.register(collector)
         state[_STATE_KEY] = registry
     return registry
 

@@ -89,6 +89,58 @@ def test_two_workers_answer_and_serve_a_change_made_through_one(tmp_path: Path) 
         proc.wait(timeout=30)
 
 
+def scrape(url: str) -> dict[str, float]:
+    """One ``/metrics`` answer over a fresh connection (so from either worker)."""
+    with httpx.Client(timeout=5) as c:
+        text = c.get(url + "/metrics").text
+    return {
+        name: float(value)
+        for name, _, value in (line.rpartition(" ") for line in text.splitlines())
+        if name and not name.startswith("#")
+    }
+
+
+@pytest.mark.slow
+def test_metrics_answer_for_every_worker_whichever_answers(tmp_path: Path) -> None:
+    env = {**os.environ, "ABWB_HOME": str(tmp_path), "ABWB_API_MAX_IN_FLIGHT": "32"}
+    env.pop("ABWB_DATABASE_URL", None)
+    env.pop("ABWB_REDIS_URL", None)
+    cli = [sys.executable, "-m", "abwb.cli.main"]
+    subprocess.run([*cli, "apply", "--yes", str(EXAMPLES)], env=env, check=True, timeout=120)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [*cli, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: answers(url))
+        wait_for(lambda: len(children(proc.pid)) >= 2)
+        wait_for(lambda: scrape(url).get("abwb_workers") == 2)
+        before = scrape(url)["abwb_assign_admitted_total"]
+        sent = 60
+        for i in range(sent):  # fresh connections: spread over both workers
+            r = httpx.post(url + "/v1/assign", json={"unit_id": f"m{i}"}, timeout=5)
+            assert r.status_code == 200, r.text
+
+        def every_scrape_counts_them_all() -> bool:
+            scrapes = [scrape(url) for _ in range(8)]
+            return all(
+                m["abwb_workers"] == 2
+                and m["abwb_assign_admitted_total"] - before == sent
+                and m["abwb_assign_in_flight_limit"] == 64  # 32 per worker
+                for m in scrapes
+            )
+
+        wait_for(every_scrape_counts_them_all, 20)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
 def test_workers_refuse_an_in_memory_workspace() -> None:
     from abwb.cli.main import build_parser
     from abwb.cli.serve import run

@@ -6,6 +6,7 @@ their watchers have seen the new version (waited for with a deadline, never a sl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -60,9 +61,10 @@ def versions(url: str, n: int) -> set[int]:
     return seen
 
 
-@pytest.mark.slow
-def test_two_workers_answer_and_serve_a_change_made_through_one(tmp_path: Path) -> None:
-    env = {**os.environ, "ABWB_HOME": str(tmp_path), "ABWB_API_SNAPSHOT_POLL_S": "0.2"}
+@contextlib.contextmanager
+def two_workers(home: Path, **env_extra: str) -> Iterator[str]:
+    """`abwb serve --workers 2` on the example workspace (SQLite in ``home``): its URL."""
+    env = {**os.environ, "ABWB_HOME": str(home), **env_extra}
     env.pop("ABWB_DATABASE_URL", None)
     env.pop("ABWB_REDIS_URL", None)
     cli = [sys.executable, "-m", "abwb.cli.main"]
@@ -79,14 +81,20 @@ def test_two_workers_answer_and_serve_a_change_made_through_one(tmp_path: Path) 
     try:
         wait_for(lambda: answers(url))
         wait_for(lambda: len(children(proc.pid)) >= 2)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_two_workers_answer_and_serve_a_change_made_through_one(tmp_path: Path) -> None:
+    with two_workers(tmp_path, ABWB_API_SNAPSHOT_POLL_S="0.2") as url:
         before = versions(url, 20)
         assert len(before) == 1
         r = httpx.post(url + "/v1/flags/single-page-cart/kill", json={"reason": "test"}, timeout=5)
         assert r.status_code == 200, r.text
         wait_for(lambda: versions(url, 20).isdisjoint(before) and len(versions(url, 20)) == 1)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 def scrape(url: str) -> dict[str, float]:
@@ -102,23 +110,7 @@ def scrape(url: str) -> dict[str, float]:
 
 @pytest.mark.slow
 def test_metrics_answer_for_every_worker_whichever_answers(tmp_path: Path) -> None:
-    env = {**os.environ, "ABWB_HOME": str(tmp_path), "ABWB_API_MAX_IN_FLIGHT": "32"}
-    env.pop("ABWB_DATABASE_URL", None)
-    env.pop("ABWB_REDIS_URL", None)
-    cli = [sys.executable, "-m", "abwb.cli.main"]
-    subprocess.run([*cli, "apply", "--yes", str(EXAMPLES)], env=env, check=True, timeout=120)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [*cli, "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_for(lambda: answers(url))
-        wait_for(lambda: len(children(proc.pid)) >= 2)
+    with two_workers(tmp_path, ABWB_API_MAX_IN_FLIGHT="32") as url:
         wait_for(lambda: scrape(url).get("abwb_workers") == 2)
         before = scrape(url)["abwb_assign_admitted_total"]
         sent = 60
@@ -136,9 +128,6 @@ def test_metrics_answer_for_every_worker_whichever_answers(tmp_path: Path) -> No
             )
 
         wait_for(every_scrape_counts_them_all, 20)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 def test_workers_refuse_an_in_memory_workspace() -> None:
@@ -169,7 +158,11 @@ print(json.dumps({"frozen": frozen, "collected": gc.collect(), "tracked": len(gc
 def test_a_serving_process_freezes_its_startup_heap_and_still_collects(tmp_path: Path) -> None:
     env = {**os.environ, "ABWB_HOME": str(tmp_path)}
     out = subprocess.run(
-        [sys.executable, "-c", _FREEZE], env=env, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", _FREEZE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=True,
     ).stdout
     got = json.loads(out.strip().splitlines()[-1])

@@ -132,7 +132,7 @@ class ExposureSettings:
     recent_size: int = 100_000
     spool_max_bytes: int = 256 * 1024 * 1024
     spool_retry_s: float = 1.0
-    backlog_rows: int = 20_000
+    backlog_rows: int = 80_000
     spool_dir: Path | None = None
 
 

@@ -11,7 +11,10 @@ bare endpoint in subprocesses pinned to CPU 0 (when `taskset` exists), and drive
 with `wrk` (one thread, pinned to CPU 1, keep-alive connections, varying unit ids so
 exposure logging and de-dup run for real). `req/s` counts answered requests that were
 served (2xx); `shed` is the 503s of the in-flight limit (`abwb_assign_shed_total`
-from /metrics, which answers for every worker); `CPU µs` is the server's CPU time (its threads and worker processes
+from /metrics, which answers for every worker); a pass whose exposures did not all reach
+the store directly says so at the end of its line (dropped on a full queue, or spooled
+to disk because the store fell behind; both from /metrics): the req/s of such a pass is
+more than the store sustains; `CPU µs` is the server's CPU time (its threads and worker processes
 included, from /proc) per answered request, which depends far less than req/s on what
 else the shared machine runs. Also measured:
 
@@ -235,18 +238,29 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def shed_total(port: int) -> float | None:
-    """``abwb_assign_shed_total`` of the server on ``port`` (``None``: not an abwb server)."""
+#: Counters read from /metrics around each pass: (column, sample line prefix).
+_COUNTERS = (
+    ("shed", "abwb_assign_shed_total "),
+    ("offered", "abwb_exposures_offered_total "),
+    ("dropped", 'abwb_exposures_dropped_total{reason="queue_full"} '),
+    ("spooled", "abwb_exposures_spooled_backlog_total "),
+)
+
+
+def counters(port: int) -> dict[str, float] | None:
+    """The :data:`_COUNTERS` of the server on ``port`` (``None``: not an abwb server)."""
     import httpx
 
     try:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     except httpx.HTTPError:
         return None
+    found = {}
     for line in text.splitlines():
-        if line.startswith("abwb_assign_shed_total "):
-            return float(line.split()[1])
-    return None
+        for name, prefix in _COUNTERS:
+            if line.startswith(prefix):
+                found[name] = float(line.split()[-1])
+    return found if "shed" in found else None
 
 
 def drive_httpx(url: str, seconds: int, connections: int) -> dict:
@@ -307,7 +321,7 @@ def run_passes(
     port = int(url.split(":")[2].split("/")[0])
 
     def drive(c: int, script: str, *, bulk: bool = False) -> dict:
-        before = shed_total(port)
+        before = counters(port)
         cpu_before = cpu_seconds(pid)
         if bulk:
             res = drive_wrk_with_bulk(url, args.seconds, c, scripts)
@@ -317,8 +331,11 @@ def run_passes(
             res = drive_httpx(url, args.seconds, c)
         cpu = cpu_seconds(pid) - cpu_before
         time.sleep(1.1)  # other workers publish their counters once a second
-        after = shed_total(port)
-        res["shed"] = None if before is None or after is None else after - before
+        after = counters(port)
+        for name, _ in _COUNTERS:
+            res[name] = (
+                None if before is None or after is None else after.get(name, 0) - before.get(name, 0)
+            )
         res["cpu_us"] = cpu / max(res["requests"], 1) * 1e6
         return res
 
@@ -343,6 +360,11 @@ def row(name: str, conc: int, res: dict) -> str:
     )
     if "bulk_per_s" in res:
         line += f"  ({res['bulk_per_s']:.1f} bulk calls/s of 1,000 units)"
+    if res.get("dropped") or res.get("spooled"):
+        line += (
+            f"  exposures: {res['dropped']:,.0f} dropped (queue full), "
+            f"{res['spooled']:,.0f} spooled (store behind) of {res['offered']:,.0f}"
+        )
     return line
 
 

@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 #: Longest single wait of the flusher, so it notices a shutdown promptly.
 _TICK_S = 0.05
 #: Batches taken at once while the store is behind (one spool file for all of them).
-_BACKLOG_BATCHES = 10
+_BACKLOG_BATCHES = 4
 
 
 class _Rows:

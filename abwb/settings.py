@@ -119,6 +119,10 @@ class ExposureSettings:
             fill the queue (a spool file is one sequential write), until the queue is
             below half of it; the spool is delivered while the queue is below half of
             it. 0: never.
+        shed_at: Fraction of ``max_queue`` from which the API sheds assignment requests
+            (503 + ``Retry-After``) while the store answers but cannot keep up: a unit
+            is not served a variant whose exposure could not be kept. 0: never (serve
+            and count the drops).
         spool_dir: Spool directory (default: ``<ABWB_HOME>/exposure-spool`` when the
             API opened its own stores; no spool for injected stores unless set).
     """
@@ -133,6 +137,7 @@ class ExposureSettings:
     spool_max_bytes: int = 256 * 1024 * 1024
     spool_retry_s: float = 1.0
     backlog_rows: int = 80_000
+    shed_at: float = 0.9
     spool_dir: Path | None = None
 
 

@@ -8,7 +8,9 @@ request is taken in one pass:
 
 1. **admission** — the request is counted in flight from its arrival
    (:class:`~abwb.serving.InFlightLimit`); over ``ABWB_API_MAX_IN_FLIGHT`` it is shed
-   at once with 503 + ``Retry-After`` (counted, ``abwb_assign_shed_total``);
+   at once with 503 + ``Retry-After`` (counted, ``abwb_assign_shed_total``), and so it
+   is while the exposure log is saturated (``ExposureLog.saturated``: the store cannot
+   keep up, so serving more would drop exposures; ``abwb_assign_shed_exposures_total``);
 2. the ``Host`` name, the API key (scope ``assign``, rate limit) and the media type,
    by the same functions the rest of the API uses (:mod:`api.request_checks`,
    :class:`api.auth.Authenticator`);
@@ -151,6 +153,17 @@ class HotPath:
             hand_on: The application that answers what this path does not.
         """
         gate = self.services.in_flight
+        if self.services.exposures.saturated:
+            gate.refuse()
+            await _answer(
+                send,
+                scope,
+                Overloaded(
+                    "overloaded: the exposure log is behind (the store takes exposures more "
+                    "slowly than they are served); retry shortly"
+                ),
+            )
+            return
         if not gate.try_enter():
             await _answer(
                 send,

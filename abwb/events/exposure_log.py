@@ -147,6 +147,18 @@ class ExposureLog:
         """Exposures waiting in the queue."""
         return len(self._queue) if self._queue is not None else 0
 
+    @property
+    def saturated(self) -> bool:
+        """Whether new exposures would soon be dropped although the store answers.
+
+        The queue is at ``shed_at`` of ``max_queue``: the store, and the spool behind
+        it, take exposures more slowly than they are offered. The API sheds assignment
+        requests while this holds. Not during a store outage (``False`` then): the
+        spool takes everything, and assignment must keep serving.
+        """
+        limit = self.config.shed_at * self.config.max_queue
+        return bool(limit) and not self._store_down and self.queued >= limit
+
     def stats(self) -> dict[str, object]:
         """Counters for ``/v1/health`` and ``/v1/metrics``."""
         keys = (

@@ -40,6 +40,8 @@ class InFlightLimit:
     admitted: int = 0
     shed: int = 0
     peak: int = field(default=0)
+    #: Of ``shed``: refused because the exposure log could not keep up (:meth:`refuse`).
+    shed_exposures: int = 0
 
     def __post_init__(self) -> None:
         if self.limit < 0:
@@ -59,16 +61,22 @@ class InFlightLimit:
         self.peak = max(self.peak, self.in_flight)
         return True
 
+    def refuse(self) -> None:
+        """Count a request shed because the exposure log is saturated (not admitted)."""
+        self.shed += 1
+        self.shed_exposures += 1
+
     def leave(self) -> None:
         """Mark one admitted request as finished."""
         self.in_flight -= 1
 
     def counters(self) -> dict[str, int]:
-        """The counters, for ``/metrics``: limit, in flight, peak, admitted, shed."""
+        """The counters, for ``/metrics`` (``shed`` counts both reasons)."""
         return {
             "limit": self.limit,
             "in_flight": self.in_flight,
             "peak": self.peak,
             "admitted": self.admitted,
             "shed": self.shed,
+            "shed_exposures": self.shed_exposures,
         }

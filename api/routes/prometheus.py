@@ -93,9 +93,16 @@ class ServiceCollector(Collector):
         yield _gauge("abwb_assign_in_flight_peak", "Most assignment requests in flight at once.",
                      flight["peak"])
         yield _counter("abwb_assign_admitted", "Assignment requests admitted.", flight["admitted"])
-        yield _counter("abwb_assign_shed",
-                       "Assignment requests shed with 503 (over the in-flight limit).",
-                       flight["shed"])
+        yield _counter(
+            "abwb_assign_shed",
+            "Assignment requests shed with 503 (in-flight limit, exposure log saturated).",
+            flight["shed"],
+        )
+        yield _counter(
+            "abwb_assign_shed_exposures",
+            "Of those, shed because the exposure log could not keep up.",
+            flight["shed_exposures"],
+        )
         ring_counters = getattr(services.auth.keys, "counters", None)
         if isinstance(ring_counters, dict):
             yield _labelled("abwb_api_key_ring_events", "API key ring reloads and failures.",

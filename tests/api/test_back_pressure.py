@@ -16,6 +16,8 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -24,6 +26,7 @@ import pytest
 import uvicorn
 from litestar.testing import TestClient
 
+from abwb.assignment.decision import Decision, Reason
 from abwb.errors import InvalidInput
 from abwb.serving import InFlightLimit, Serving, UnitRequest, UnitResult
 from abwb.settings import ApiSettings, Settings
@@ -33,6 +36,8 @@ from api import create_app
 from ..waiting import wait_for
 from .conftest import FAST_EXPOSURES
 from .test_prometheus import scrape
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 class HeldServing:
@@ -81,6 +86,88 @@ def test_assign_over_the_limit_is_shed_with_503_and_retry_after(
     assert metrics["abwb_assign_in_flight"][()] == 0
     assert metrics["abwb_assign_admitted_total"][()] == 2
     assert metrics["abwb_assign_shed_total"][()] == 1
+
+
+class StalledStore(MemoryEventStore):
+    """An event store that answers, but takes no exposures until released (a slow store)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def append_exposures(self, rows: Any) -> Any:
+        self.release.wait(30)
+        return super().append_exposures(rows)
+
+
+def test_assign_is_shed_while_the_exposure_log_cannot_keep_up(
+    make_client: Callable[..., TestClient[Any]],
+) -> None:
+    # A unit must not be served a variant whose exposure would be dropped: with the
+    # store behind and the queue at shed_at of max_queue, assignment sheds instead.
+    store = StalledStore()
+    exposures = replace(FAST_EXPOSURES, max_queue=40, shed_at=0.5, batch_size=5)
+    client = make_client(events=store, exposures=exposures)
+    services = client.app.state.services
+    try:
+        statuses = [
+            client.post("/v1/assign", json={"unit_id": f"user-{i}"}).status_code for i in range(60)
+        ]
+        assert set(statuses) == {200, 503}
+        shed = client.post("/v1/assign", json={"unit_id": "user-shed"})
+        assert shed.status_code == 503, shed.text
+        assert shed.headers["retry-after"] == "1"
+        assert "exposure log is behind" in shed.text
+        assert services.exposures.counts["dropped_queue_full"] == 0  # shed, not dropped
+        metrics = scrape(client)
+        assert metrics["abwb_assign_shed_exposures_total"][()] == statuses.count(503) + 1
+        assert metrics["abwb_assign_shed_total"][()] >= statuses.count(503) + 1
+    finally:
+        store.release.set()
+    wait_for(lambda: not services.exposures.saturated)
+    after = client.post("/v1/assign", json={"unit_id": "user-after"})
+    assert after.status_code == 200, after.text
+
+
+def test_no_shedding_while_the_store_is_down_the_spool_takes_it(tmp_path: Any) -> None:
+    from abwb.cache.memory import MemoryAssignmentCache
+    from abwb.errors import StorageError
+    from abwb.events.exposure_log import ExposureLog
+    from abwb.events.spool import ExposureSpool
+
+    class DownStore(MemoryEventStore):
+        def append_exposures(self, rows: Any) -> Any:
+            raise StorageError("database is down")
+
+    async def run() -> tuple[bool, bool]:
+        config = replace(FAST_EXPOSURES, max_queue=10, shed_at=0.5, retries=1)
+        log = ExposureLog(
+            DownStore(),
+            MemoryAssignmentCache(),
+            config,
+            spool=ExposureSpool(tmp_path / "spool", max_bytes=10**7),
+        )
+        await log.start()
+        offer = [Decision(experiment="e", variant="b", reason=Reason.ASSIGNED)]
+        for i in range(8):
+            log.offer(offer, unit_id=f"u{i}", unit_type="user", config_version=1, now=NOW)
+        saturated_before_flush = log.saturated  # store not known to be down yet
+        await wait_for_async(lambda: log.stats()["spooled"] == 8)
+        for i in range(8, 16):
+            log.offer(offer, unit_id=f"u{i}", unit_type="user", config_version=1, now=NOW)
+        saturated_while_down = log.saturated
+        await log.stop()
+        return saturated_before_flush, saturated_while_down
+
+    before, down = anyio.run(run)
+    assert before is True  # 8 of 10 queued, store up as far as the log knows
+    assert down is False  # the store is down: the spool takes everything, keep serving
+
+
+async def wait_for_async(predicate: Callable[[], bool]) -> None:
+    with anyio.fail_after(20):
+        while not predicate():
+            await anyio.sleep(0.01)
 
 
 def test_zero_means_unlimited() -> None:

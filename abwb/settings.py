@@ -117,8 +117,7 @@ class ExposureSettings:
         backlog_rows: Queued exposures from which the flusher writes batches to the
             spool instead of the store, so a store slower than the traffic does not
             fill the queue (a spool file is one sequential write), until the queue is
-            below half of it; the spool is delivered while the queue is below half of
-            it. 0: never.
+            below half of it; the spool is delivered only outside that state. 0: never.
         shed_at: Fraction of ``max_queue`` from which the API sheds assignment requests
             (503 + ``Retry-After``) while the store answers but cannot keep up: a unit
             is not served a variant whose exposure could not be kept. 0: never (serve

@@ -153,26 +153,17 @@ class HotPath:
             hand_on: The application that answers what this path does not.
         """
         gate = self.services.in_flight
+        refusal = None
         if self.services.exposures.saturated:
             gate.refuse()
-            await _answer(
-                send,
-                scope,
-                Overloaded(
-                    "overloaded: the exposure log is behind (the store takes exposures more "
-                    "slowly than they are served); retry shortly"
-                ),
+            refusal = (
+                "the exposure log is behind (the store takes exposures more slowly than "
+                "they are served)"
             )
-            return
-        if not gate.try_enter():
-            await _answer(
-                send,
-                scope,
-                Overloaded(
-                    f"overloaded: {gate.limit} assignment requests already in flight "
-                    "(ABWB_API_MAX_IN_FLIGHT); retry shortly"
-                ),
-            )
+        elif not gate.try_enter():
+            refusal = f"{gate.limit} assignment requests already in flight (ABWB_API_MAX_IN_FLIGHT)"
+        if refusal is not None:
+            await _answer(send, scope, Overloaded(f"overloaded: {refusal}; retry shortly"))
             return
         try:
             # Let every request that arrived with this one be counted before any is served.

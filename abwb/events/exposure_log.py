@@ -360,7 +360,7 @@ class ExposureLog:
             if (
                 self.spool is not None
                 and loop.time() >= self._next_delivery
-                and (self._store_down or self._catching_up())
+                and (self._store_down or not behind)
             ):
                 await self._deliver_spool(loop.time())
             batch = self._take(size * _BACKLOG_BATCHES if behind else size)
@@ -421,16 +421,12 @@ class ExposureLog:
             return
         await self._keep(rows)
 
-    def _catching_up(self) -> bool:
-        """Whether the queue is short enough to deliver the spool (below half the mark)."""
-        mark = self.config.backlog_rows
-        return mark == 0 or self.queued < mark // 2
-
     def _store_behind(self) -> bool:
         """Whether the store is behind (logged when that changes).
 
         Behind from ``backlog_rows`` queued exposures until the queue is below half of
-        that (where spool delivery resumes), so the state does not flap every batch.
+        that, so the state does not flap every batch; the spool is delivered only while
+        the store is not behind.
         """
         mark = self.config.backlog_rows
         floor = mark // 2 if self._behind else mark

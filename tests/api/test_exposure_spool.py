@@ -220,10 +220,16 @@ class SlowStore(MemoryEventStore):
 
 
 def _flood(tmp_path: Path, backlog_rows: int) -> tuple[ExposureLog, set[str]]:
-    """20,000 exposures offered 1,000 at a time into a 3,000-row queue, the store at ~5k/s."""
-    store = SlowStore(pause_s=0.01)  # batches of 50: ~5,000 exposures/s
+    """20,000 exposures offered 1,000 at a time into a 15,000-row queue, the store at ~2.5k/s.
+
+    The offer rate is 20x the store's, so without the backlog mark the queue overflows
+    whenever the 20 bursts take less than ~2 s. With the mark, only a flusher stalled for
+    ~280 ms (14,000 rows at 50k/s) could drop: the slack a shared CI machine needs (a 3,000-row
+    queue, 60 ms of slack, dropped 150 rows there once).
+    """
+    store = SlowStore(pause_s=0.02)  # batches of 50: ~2,500 exposures/s
     config = ExposureSettings(
-        max_queue=3_000,
+        max_queue=15_000,
         batch_size=50,
         flush_interval_s=0.01,
         spool_retry_s=0.01,
@@ -237,7 +243,7 @@ def _flood(tmp_path: Path, backlog_rows: int) -> tuple[ExposureLog, set[str]]:
         for burst in range(20):
             for i in range(1_000):
                 offer(log, f"u-{burst}-{i}")
-            await asyncio.sleep(0.02)  # 50,000 exposures/s offered: 10x the store
+            await asyncio.sleep(0.02)  # 50,000 exposures/s offered: 20x the store
         await wait_for(lambda: log.queued == 0 and spool.pending_rows() == 0, 60)
         await log.stop()
         return log

@@ -2,9 +2,11 @@
 
 One request of the API benchmark's workload puts a new unit in 20 experiments; this
 offers those 20 decisions to an :class:`~abwb.events.exposure_log.ExposureLog` over an
-SQLite event store and the in-process cache, lets the flusher write them, and prints
-the process CPU time (its threads included) per request: ``offer`` alone (on the
-response path) and the whole pipeline (offer + de-dup + rows + append). ``--profile``
+SQLite event store (the embedded default) or the in-process store (what ``abwb serve
+--config`` and the API benchmark's single-worker passes use) and the in-process cache,
+lets the flusher write them, and prints the process CPU time (its threads included) per
+request: ``offer`` alone (on the response path) and the whole pipeline (offer + de-dup +
+rows + append). The settings are the API's defaults. ``--profile``
 prints the top of a cProfile of the whole pipeline.
 
 Prints figures; asserts nothing.
@@ -29,6 +31,7 @@ from abwb.assignment.decision import Decision, Reason
 from abwb.cache.memory import MemoryAssignmentCache
 from abwb.events.exposure_log import ExposureLog
 from abwb.settings import ExposureSettings
+from abwb.store.memory import MemoryEventStore
 from abwb.store.sqlite_events import SqliteEventStore
 
 EXPERIMENTS = 20
@@ -41,13 +44,15 @@ def decisions() -> list[Decision]:
     ]
 
 
-async def run(requests: int, directory: Path, *, flush: bool) -> tuple[float, int]:
+async def run(
+    requests: int, directory: Path, *, flush: bool, sqlite: bool = True
+) -> tuple[float, int]:
     """CPU seconds of ``requests`` offers (and, with ``flush``, their writing)."""
-    store = SqliteEventStore(directory / "abwb.db")
+    store = SqliteEventStore(directory / "abwb.db") if sqlite else MemoryEventStore()
     log = ExposureLog(
         store,
         MemoryAssignmentCache(),
-        ExposureSettings(max_queue=requests * EXPERIMENTS + 1, recent_size=1000),
+        ExposureSettings(max_queue=requests * EXPERIMENTS + 1, backlog_rows=0),
     )
     await log.start()
     served = decisions()
@@ -71,11 +76,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    for flush, name in ((False, "offer only"), (True, "offer + flush to SQLite")):
+    passes = (
+        (False, True, "offer only"),
+        (True, False, "offer + flush, in-process"),
+        (True, True, "offer + flush to SQLite"),
+    )
+    for flush, sqlite, name in passes:
         runs = []
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory() as tmp:
-                cpu, _ = asyncio.run(run(args.requests, Path(tmp), flush=flush))
+                cpu, _ = asyncio.run(run(args.requests, Path(tmp), flush=flush, sqlite=sqlite))
             runs.append(cpu / args.requests * 1e6)
         print(
             f"{name:<26} {statistics.median(runs):7.1f} µs CPU per request "

@@ -6,14 +6,18 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 
+from abwb.cache.recent import RecentKeys
+
 __all__ = ["MemoryAssignmentCache"]
 
 
 class MemoryAssignmentCache:
     """Sticky assignments and exposure de-duplication in process memory.
 
-    Least-recently-used entries are evicted beyond ``max_units`` / ``max_exposures``
-    so a long-running process cannot grow without bound.
+    Least-recently-used sticky assignments are evicted beyond ``max_units``, and the
+    oldest exposure marks beyond ``max_exposures`` (:class:`~abwb.cache.recent.RecentKeys`:
+    the newest half is always remembered), so a long-running process cannot grow
+    without bound.
 
     Args:
         max_units: Units whose sticky assignments are kept.
@@ -29,9 +33,8 @@ class MemoryAssignmentCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sticky: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
-        self._exposures: OrderedDict[str, float] = OrderedDict()
+        self._exposures = RecentKeys(max_exposures)
         self._max_units = max_units
-        self._max_exposures = max_exposures
         self._clock = clock
 
     async def get_sticky(self, unit_type: str, unit_id: str) -> dict[str, str]:
@@ -55,26 +58,17 @@ class MemoryAssignmentCache:
 
     async def first_exposure(self, key: str, ttl_s: float) -> bool:
         """``True`` the first time ``key`` is seen within ``ttl_s`` seconds."""
-        return self._mark(key, self._clock(), ttl_s)
+        return self._exposures.first(key, self._clock(), ttl_s)
 
     async def first_exposures(self, keys: Sequence[str], ttl_s: float) -> list[bool]:
         """:meth:`first_exposure` for each of ``keys``, in order (one clock read, no awaits)."""
         now = self._clock()
-        return [self._mark(key, now, ttl_s) for key in keys]
-
-    def _mark(self, key: str, now: float, ttl_s: float) -> bool:
-        expires = self._exposures.get(key)
-        if expires is not None and expires > now:
-            return False
-        self._exposures[key] = now + ttl_s
-        self._exposures.move_to_end(key)
-        if len(self._exposures) > self._max_exposures:
-            self._exposures.popitem(last=False)
-        return True
+        first = self._exposures.first
+        return [first(key, now, ttl_s) for key in keys]
 
     async def forget_exposure(self, key: str) -> None:
         """Remove ``key`` (see :meth:`first_exposure`)."""
-        self._exposures.pop(key, None)
+        self._exposures.discard(key)
 
     async def close(self) -> None:
         """Nothing to release."""

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter, OrderedDict, deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
@@ -42,6 +42,7 @@ import anyio
 
 from abwb.assignment.decision import EXPOSING_REASONS, Decision
 from abwb.cache.protocol import AssignmentCache
+from abwb.cache.recent import RecentKeys
 from abwb.errors import AbwbError, CacheError, InvalidInput
 from abwb.events.crash_ledger import CrashLedger
 from abwb.events.models import MAX_PHASE, Exposure, check_served_unit, exposure_id
@@ -129,7 +130,7 @@ class ExposureLog:
         self._queue: _Rows | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
-        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._recent = RecentKeys(max(self.config.recent_size, 2))
         self.counts: Counter[str] = Counter()
         self.last_error: str | None = None
         self.spool = spool
@@ -260,29 +261,32 @@ class ExposureLog:
         queue = self._queue
         if queue is None:
             raise RuntimeError("ExposureLog.offer() before start()")
-        offered = duplicates = invalid = 0
-        recent = self._recent
-        recent_size = self.config.recent_size
-        rows: list[Exposure] = []
-        unit_ok: bool | None = None  # checked at the first exposure, once per call
         exposing = EXPOSING_REASONS
-        for d in decisions:
-            if d.variant is None or d.reason not in exposing:
+        served = [d for d in decisions if d.variant is not None and d.reason in exposing]
+        if not served:
+            return 0
+        keys = [exposure_id(d.experiment, d.phase, unit_type, unit_id) for d in served]
+        # Logged moments ago by this process: skip building, queueing and the cache too.
+        new = self._recent.unseen(keys)
+        counts = self.counts
+        counts["offered"] += len(keys)
+        if len(new) < len(keys):
+            counts["duplicates"] += len(keys) - len(new)
+            if not new:
+                return 0
+            kept = set(new)
+            pairs = [(k, d) for k, d in zip(keys, served, strict=True) if k in kept]
+        else:
+            pairs = list(zip(keys, served, strict=True))
+        if not self._unit_ok(unit_type, unit_id, config_version, now):
+            counts["dropped_invalid"] += len(pairs)
+            return 0
+        rows: list[Exposure] = []
+        for key, d in pairs:
+            if not 1 <= d.phase <= MAX_PHASE:
+                counts["dropped_invalid"] += 1
+                log.error("exposure %r skipped: phase %d out of range", key, d.phase)
                 continue
-            key = exposure_id(d.experiment, d.phase, unit_type, unit_id)
-            offered += 1
-            if key in recent:
-                # Logged moments ago by this process: skip the cache round trip too.
-                duplicates += 1
-                continue
-            if unit_ok is None:
-                unit_ok = self._unit_ok(unit_type, unit_id, config_version, now)
-            if not unit_ok or not 1 <= d.phase <= MAX_PHASE:
-                invalid += 1
-                continue
-            recent[key] = None
-            if len(recent) > recent_size:
-                recent.popitem(last=False)
             rows.append(
                 Exposure.from_decision(
                     d,
@@ -293,16 +297,10 @@ class ExposureLog:
                     exposed_at=now,
                 )
             )
-        counts = self.counts
-        if offered:
-            counts["offered"] += offered
-        if duplicates:
-            counts["duplicates"] += duplicates
-        if invalid:
-            counts["dropped_invalid"] += invalid
-            if unit_ok:
-                log.error("%d exposures of unit %r skipped: phase out of range", invalid, unit_id)
-        return self._enqueue(queue, rows) if rows else 0
+        if not rows:
+            return 0
+        self._recent.add_all([row.exposure_id for row in rows])
+        return self._enqueue(queue, rows)
 
     def _unit_ok(self, unit_type: str, unit_id: str, config_version: int, now: datetime) -> bool:
         """Whether the unit's exposures can be stored (logged when they cannot)."""
@@ -323,7 +321,7 @@ class ExposureLog:
         if queued < len(rows):
             for row in rows[queued:]:
                 self._count_drop()
-                self._recent.pop(row.exposure_id, None)  # not kept: log its next offer
+                self._recent.discard(row.exposure_id)  # not kept: log its next offer
             self._settle(len(rows) - queued)
         return queued
 
@@ -503,7 +501,7 @@ class ExposureLog:
     async def _forget(self, keys: Sequence[str]) -> None:
         """Remove the de-dup marks of exposures that were not kept."""
         for key in keys:
-            self._recent.pop(key, None)
+            self._recent.discard(key)
             try:
                 await self._cache.forget_exposure(f"exposure:{key}")
             except CacheError as exc:

@@ -109,8 +109,10 @@ class ExposureSettings:
             before the batch is spooled to disk.
         retry_backoff_s: First pause between attempts; doubles each time.
         dedup_ttl_s: How long an exposure key is remembered by the cache.
-        recent_size: Exposure keys this process remembers itself (oldest forgotten
-            first), so repeat visits skip the cache round trip.
+        recent_size: Exposure keys this process remembers itself (at least the newest
+            half of them; oldest forgotten first), so repeat visits skip the cache
+            round trip. With the in-process cache its own marks are this memory
+            (``max_exposures``), and this setting is not used.
         spool_max_bytes: Largest on-disk spool of exposures the store could not take
             (beyond it new exposures are dropped and counted).
         spool_retry_s: Seconds between attempts to deliver the spool.

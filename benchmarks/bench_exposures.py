@@ -60,8 +60,8 @@ async def run(
     start = time.process_time()
     for i in range(requests):
         log.offer(served, unit_id=f"user-{i}", unit_type="user", config_version=1, now=now)
-        if flush and i % 50 == 49:
-            await asyncio.sleep(0)  # let the flusher run as it would between requests
+        if flush:
+            await asyncio.sleep(0)  # the event loop turns between requests, as in the server
     offered = time.process_time()
     await log.stop()
     done = time.process_time()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from abwb.cache.recent import RecentKeys
 
 __all__ = ["AssignmentCache"]
 
@@ -16,6 +19,17 @@ class AssignmentCache(Protocol):
     default) and a Redis one (production). Failures raise
     :class:`~abwb.errors.CacheError`; callers degrade (skip sticky lookups, count it).
     """
+
+    @property
+    def local_exposure_marks(self) -> RecentKeys | None:
+        """The exposure marks themselves when they live in this process (``None``: shared).
+
+        With the in-process cache the exposure log marks and checks them synchronously
+        as it offers, instead of keeping a second memory and calling
+        :meth:`first_exposures` per batch. ``None`` for a cache shared between
+        processes (Redis).
+        """
+        ...
 
     async def get_sticky(self, unit_type: str, unit_id: str) -> dict[str, str]:
         """Stored sticky assignments of a unit: ``sticky_key`` → variant."""

@@ -16,7 +16,7 @@ bounded part of the memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 __all__ = ["RecentKeys"]
 
@@ -77,10 +77,17 @@ class RecentKeys:
         young, old = self._young, self._old
         return [k for k in keys if k not in young and k not in old]
 
-    def add_all(self, keys: Iterable[str]) -> None:
-        """Remember ``keys`` without expiry (until they are forgotten as the oldest)."""
-        for key in keys:
-            self._put(key, _FOREVER)
+    def add_all(self, keys: Sequence[str]) -> None:
+        """Remember ``keys`` without expiry (until they are forgotten as the oldest).
+
+        One call for a request's keys; the young generation may then pass
+        ``capacity // 2`` by less than ``len(keys)`` before it turns old.
+        """
+        young = self._young
+        young.update(dict.fromkeys(keys, _FOREVER))
+        self._release(2 * len(keys))
+        if len(young) >= self._half:
+            self._turn()
 
     def discard(self, key: str) -> None:
         """Forget ``key`` (nothing happens when it is not remembered)."""
@@ -90,15 +97,24 @@ class RecentKeys:
     def _put(self, key: str, expires: float) -> None:
         young = self._young
         young[key] = expires
-        retired = self._retired
-        if retired:
-            # Release the retired generation a little at a time: freeing half a
-            # million keys at once would hold the GIL for tens of milliseconds.
-            retired.popitem()
-            if retired:
-                retired.popitem()
+        if self._retired:
+            self._release(2)
         if len(young) >= self._half:
-            self._retired.clear()  # already empty: two keys released per insertion
-            self._retired = self._old
-            self._old = young
-            self._young = {}
+            self._turn()
+
+    def _release(self, n: int) -> None:
+        """Free up to ``n`` keys of the retired generation.
+
+        A little at a time: freeing half a million keys at once would hold the GIL
+        for tens of milliseconds.
+        """
+        retired = self._retired
+        for _ in range(min(n, len(retired))):
+            retired.popitem()
+
+    def _turn(self) -> None:
+        """The young generation becomes the old one; the old one is retired."""
+        self._retired.clear()  # already empty: two keys released per insertion
+        self._retired = self._old
+        self._old = self._young
+        self._young = {}

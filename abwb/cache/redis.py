@@ -192,6 +192,9 @@ class RedisAssignmentCache(_Guarded):
         breaker: Circuit breaker (default: open after 5 failures for 5 s).
     """
 
+    #: Marks are shared by every process through Redis: none kept here.
+    local_exposure_marks: None = None
+
     def __init__(
         self,
         url: str = "redis://127.0.0.1:6379/0",

@@ -8,7 +8,9 @@ re-validation on the response path); a
 background task takes batches from the queue, drops repeats with the cache's
 ``first_exposures`` (so a unit assigned a million times is logged once per
 experiment and phase), and appends the rest to the :class:`~abwb.store.EventStore`
-in a worker thread, retrying with backoff.
+in a worker thread, retrying with backoff. Repeats seen moments ago by this process
+are skipped as they are offered (a :class:`~abwb.cache.recent.RecentKeys` memory); with
+the in-process cache that memory *is* the cache's marks, so no batch calls the cache.
 
 No silent loss. A de-dup mark (in this process and in the cache) stands only for an
 exposure that is durable: appended to the store, or written to the on-disk
@@ -62,14 +64,17 @@ _BACKLOG_BATCHES = 4
 class _Rows:
     """The exposure queue: a bounded FIFO the response path fills a request's rows at once.
 
-    One ``extend`` and one wake-up per request instead of an ``asyncio.Queue`` put (and
-    its waiter bookkeeping) per row; the flusher takes batches and waits for rows.
+    One ``extend`` per request instead of an ``asyncio.Queue`` put (and its waiter
+    bookkeeping) per row. The flusher waits for as many rows as its batch still lacks
+    (:meth:`wait`), so it is woken once per batch, not once per request: each wake-up
+    is a trip through the event loop that the requests would pay for.
     """
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
         self._rows: deque[Exposure] = deque()
         self._ready = asyncio.Event()
+        self._want = 1
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -80,7 +85,8 @@ class _Rows:
         fit = rows if len(rows) <= room else rows[: max(room, 0)]
         if fit:
             self._rows.extend(fit)
-            self._ready.set()
+            if len(self._rows) >= self._want:
+                self._ready.set()
         return len(fit)
 
     def take(self, limit: int) -> list[Exposure]:
@@ -88,15 +94,18 @@ class _Rows:
         rows = self._rows
         return [rows.popleft() for _ in range(min(limit, len(rows)))]
 
-    async def next(self, timeout_s: float) -> Exposure | None:
-        """The oldest row, waiting at most ``timeout_s`` for one (``None``: none came)."""
-        if not self._rows:
-            self._ready.clear()
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout_s)
-            except TimeoutError:
-                return None
-        return self._rows.popleft() if self._rows else None
+    async def wait(self, want: int, timeout_s: float) -> None:
+        """Until ``want`` rows are queued, or at most ``timeout_s``."""
+        if len(self._rows) >= want:
+            return
+        self._want = want
+        self._ready.clear()
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            self._want = 1
 
 
 class ExposureLog:
@@ -130,7 +139,11 @@ class ExposureLog:
         self._queue: _Rows | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
-        self._recent = RecentKeys(max(self.config.recent_size, 2))
+        local = cache.local_exposure_marks
+        #: The cache's own marks when it is in-process: one memory, marked as exposures
+        #: are offered, and no cache call per batch (``_fresh``).
+        self._marks_are_local = local is not None
+        self._recent = local if local is not None else RecentKeys(max(self.config.recent_size, 2))
         self.counts: Counter[str] = Counter()
         self.last_error: str | None = None
         self.spool = spool
@@ -281,25 +294,22 @@ class ExposureLog:
         if not self._unit_ok(unit_type, unit_id, config_version, now):
             counts["dropped_invalid"] += len(pairs)
             return 0
-        rows: list[Exposure] = []
-        for key, d in pairs:
-            if not 1 <= d.phase <= MAX_PHASE:
-                counts["dropped_invalid"] += 1
-                log.error("exposure %r skipped: phase %d out of range", key, d.phase)
-                continue
-            rows.append(
-                Exposure.from_decision(
-                    d,
-                    key,
-                    unit_type=unit_type,
-                    unit_id=unit_id,
-                    config_version=config_version,
-                    exposed_at=now,
-                )
-            )
+        if any(not 1 <= d.phase <= MAX_PHASE for _, d in pairs):
+            for key, d in pairs:
+                if not 1 <= d.phase <= MAX_PHASE:
+                    counts["dropped_invalid"] += 1
+                    log.error("exposure %r skipped: phase %d out of range", key, d.phase)
+            pairs = [(k, d) for k, d in pairs if 1 <= d.phase <= MAX_PHASE]
+        rows = Exposure.from_decisions(
+            pairs,
+            unit_type=unit_type,
+            unit_id=unit_id,
+            config_version=config_version,
+            exposed_at=now,
+        )
         if not rows:
             return 0
-        self._recent.add_all([row.exposure_id for row in rows])
+        self._recent.add_all([key for key, _ in pairs])
         return self._enqueue(queue, rows)
 
     def _unit_ok(self, unit_type: str, unit_id: str, config_version: int, now: datetime) -> bool:
@@ -339,9 +349,9 @@ class ExposureLog:
         assert self._queue is not None
         return self._queue.take(limit)
 
-    async def _next(self, timeout_s: float) -> Exposure | None:
+    async def _wait(self, want: int, timeout_s: float) -> None:
         assert self._queue is not None
-        return await self._queue.next(timeout_s)
+        await self._queue.wait(want, timeout_s)
 
     async def _run(self) -> None:
         """Flush batches until asked to close and the queue is empty.
@@ -363,27 +373,29 @@ class ExposureLog:
                 await self._deliver_spool(loop.time())
             batch = self._take(size * _BACKLOG_BATCHES if behind else size)
             if not batch:
-                first = await self._next(_TICK_S)
-                if first is None:
+                await self._wait(1, _TICK_S)
+                batch = self._take(size)
+                if not batch:
                     continue
-                batch = [first]
             deadline = loop.time() + self.config.flush_interval_s
             while len(batch) < size and not self._closing.is_set():
-                batch.extend(self._take(size - len(batch)))
                 remaining = deadline - loop.time()
-                if len(batch) >= size or remaining <= 0:
+                if remaining <= 0:
                     break
-                item = await self._next(min(remaining, _TICK_S))
-                if item is not None:
-                    batch.append(item)
+                await self._wait(size - len(batch), min(remaining, _TICK_S))
+                batch.extend(self._take(size - len(batch)))
             await self._flush(batch)
             self._settle(len(batch))  # durable, or dropped and counted: out of memory
 
     async def _fresh(self, batch: Sequence[Exposure]) -> list[Exposure]:
         """Drop exposures already logged (within the batch, or earlier per the cache).
 
-        The whole batch is checked in one cache call (one Redis pipeline).
+        The whole batch is checked in one cache call (one Redis pipeline); none with
+        the in-process cache, whose marks were set as the exposures were offered.
         """
+        if self._marks_are_local:
+            # Marked in the cache's memory as they were offered (a repeat never queued).
+            return list(batch)
         seen: set[str] = set()
         unique: list[Exposure] = []
         for row in batch:
@@ -502,6 +514,8 @@ class ExposureLog:
         """Remove the de-dup marks of exposures that were not kept."""
         for key in keys:
             self._recent.discard(key)
+            if self._marks_are_local:
+                continue
             try:
                 await self._cache.forget_exposure(f"exposure:{key}")
             except CacheError as exc:

@@ -20,7 +20,7 @@ nothing per field.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Final
 
@@ -239,18 +239,45 @@ class Exposure(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
             ...                 exposed_at=at)
             True
         """
+        return cls.from_decisions(
+            [(key, decision)],
+            unit_type=unit_type,
+            unit_id=unit_id,
+            config_version=config_version,
+            exposed_at=exposed_at,
+        )[0]
+
+    @classmethod
+    def from_decisions(
+        cls,
+        served: Iterable[tuple[str, Decision]],
+        *,
+        unit_type: str,
+        unit_id: str,
+        config_version: int,
+        exposed_at: datetime,
+    ) -> list[Exposure]:
+        """:meth:`from_decision` for each ``(key, decision)`` of one unit, in order.
+
+        The unit's fields are set once, on a row every other row is copied from.
+        """
         # A copy of a valid row with its fields replaced: msgspec runs no __post_init__
         # for a copy, and the fields are set in place (the row is new, nobody holds it).
-        row = _copy_template()
-        _set(row, "exposure_id", key)
-        _set(row, "experiment", decision.experiment)
-        _set(row, "variant", decision.variant)
-        _set(row, "phase", decision.phase)
-        _set(row, "unit_type", unit_type)
-        _set(row, "unit_id", unit_id)
-        _set(row, "config_version", config_version)
-        _set(row, "exposed_at", exposed_at)
-        return row
+        unit_row = _copy_template()
+        _set(unit_row, "unit_type", unit_type)
+        _set(unit_row, "unit_id", unit_id)
+        _set(unit_row, "config_version", config_version)
+        _set(unit_row, "exposed_at", exposed_at)
+        copy = unit_row.__copy__  # type: ignore[attr-defined]
+        rows = []
+        for key, decision in served:
+            row = copy()
+            _set(row, "exposure_id", key)
+            _set(row, "experiment", decision.experiment)
+            _set(row, "variant", decision.variant)
+            _set(row, "phase", decision.phase)
+            rows.append(row)
+        return rows
 
 
 _set = msgspec.structs.force_setattr

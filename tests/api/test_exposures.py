@@ -52,6 +52,8 @@ class CountingStore(MemoryEventStore):
 class BrokenCache(MemoryAssignmentCache):
     """Redis down: every exposure-mark call fails as the adapter reports it."""
 
+    local_exposure_marks = None  # a shared cache: the log calls it for every batch
+
     async def first_exposure(self, key: str, ttl_s: float) -> bool:
         raise CacheError("redis is down")
 

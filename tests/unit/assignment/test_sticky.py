@@ -22,6 +22,8 @@ EXP = Experiment(
 class BrokenCache:
     """A cache whose backend is down: every call fails as an adapter would report it."""
 
+    local_exposure_marks = None
+
     async def get_sticky(self, unit_type: str, unit_id: str) -> dict[str, str]:
         raise CacheError("connection refused")
 

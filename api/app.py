@@ -388,12 +388,12 @@ def create_app(
 async def _admit(request: Request[Any, Any, Any]) -> Response[None] | None:
     """Every request, before its body is parsed: host, key and scope, type, strict body."""
     handler = request.route_handler
-    check_host(request, request.app.state.services.accepted_hosts)
+    check_host(request.headers, request.app.state.services.accepted_hosts)
     if request.method == "OPTIONS":
         return _options(request)
     if ACTOR_KEY not in request.scope:  # else the hot path checked the key and handed it on
         await require_scope(request, handler)
-    check_media_type(request, takes_json_body(handler))
+    check_media_type(request.headers, request.method, takes_json_body(handler))
     await strict_body(request, handler)
     return None
 

@@ -49,7 +49,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 
 from api.errors import PROBLEM_MEDIA_TYPE, Overloaded, answer_for
-from api.request_checks import check_host, check_media_type
+from api.request_checks import check_host, check_media_type, raw_headers
 from api.routes.assign import assign_one, assign_units
 from api.schemas import AssignRequest, BulkAssignRequest, BulkAssignResponse
 
@@ -178,15 +178,16 @@ class HotPath:
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         services = self.services
         connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)  # type: ignore[arg-type]
+        headers = raw_headers(scope["headers"])
         try:
-            check_host(connection, services.accepted_hosts)
+            check_host(headers, services.accepted_hosts)
             scope[ACTOR_KEY] = await services.auth.admit(connection, _SCOPE)
-            check_media_type(connection, True)
+            check_media_type(headers, "POST", True)
         except HTTPException as exc:
             await _answer(send, scope, exc)
             return
         route = _ROUTES[scope["path"]]
-        messages = await self._read(connection, receive)
+        messages = await self._read(headers, receive)
         raw = (
             messages[0].get("body", b"")
             if len(messages) == 1
@@ -211,12 +212,10 @@ class HotPath:
         )
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
-    async def _read(
-        self, connection: ASGIConnection[Any, Any, Any, Any], receive: Receive
-    ) -> list[Message]:
+    async def _read(self, headers: dict[str, str], receive: Receive) -> list[Message]:
         """The body's messages; anything unusual (too large, a disconnect) is handed on."""
         limit = self.max_body_bytes
-        declared = connection.headers.get("content-length")
+        declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             raise _HandOn([])
         messages: list[Message] = []

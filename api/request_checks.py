@@ -9,12 +9,26 @@ only ``application/json`` or a ``+json`` type, so a cross-origin "simple" reques
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Mapping
 
-from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 
-__all__ = ["check_host", "check_media_type", "host_name"]
+__all__ = ["check_host", "check_media_type", "host_name", "raw_headers"]
+
+
+def raw_headers(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """An ASGI scope's headers by (lower-case) name, the first of repeated ones winning.
+
+    What Litestar's ``Headers`` would answer for :func:`check_host` and
+    :func:`check_media_type`, without building one (the assignment hot path).
+
+    Examples:
+        >>> raw_headers([(b"host", b"a"), (b"content-type", b"x"), (b"host", b"b")])
+        {'content-type': 'x', 'host': 'a'}
+    """
+    ordered = pairs if isinstance(pairs, list) else list(pairs)  # any iterable, per ASGI
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(ordered)}
+
 
 #: Methods whose body a handler may read.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -33,11 +47,11 @@ def host_name(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
-def check_host(connection: ASGIConnection[Any, Any, Any, Any], accepted: frozenset[str]) -> None:
+def check_host(headers: Mapping[str, str], accepted: frozenset[str]) -> None:
     """Refuse (400) a request whose ``Host`` is not an accepted name.
 
     Args:
-        connection: The request.
+        headers: The request's headers.
         accepted: Accepted host names (``*`` among them: any).
 
     Raises:
@@ -45,7 +59,7 @@ def check_host(connection: ASGIConnection[Any, Any, Any, Any], accepted: frozens
     """
     if "*" in accepted:
         return
-    name = host_name(connection.headers.get("host", ""))
+    name = host_name(headers.get("host", ""))
     if name not in accepted:
         raise HTTPException(
             status_code=400,
@@ -53,25 +67,26 @@ def check_host(connection: ASGIConnection[Any, Any, Any, Any], accepted: frozens
         )
 
 
-def check_media_type(connection: ASGIConnection[Any, Any, Any, Any], takes_body: bool) -> None:
+def check_media_type(headers: Mapping[str, str], method: str, takes_body: bool) -> None:
     """Refuse (415) a body-carrying request to a JSON route that is not sent as JSON.
 
     Args:
-        connection: The request.
+        headers: The request's headers.
+        method: The request's method.
         takes_body: Whether the route reads a JSON body.
 
     Raises:
         HTTPException: 415, naming the type received and the one expected.
     """
-    if not takes_body or connection.scope.get("method") not in _BODY_METHODS:
+    if not takes_body or method not in _BODY_METHODS:
         return
-    raw = connection.headers.get("content-type", "")
+    raw = headers.get("content-type", "")
     media = raw.split(";", 1)[0].strip().lower()
     if media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     ):
         return
-    if not media and connection.headers.get("content-length", "0") == "0":
+    if not media and headers.get("content-length", "0") == "0":
         return  # no body at all: the handler's own validation answers
     raise HTTPException(
         status_code=415,

@@ -103,7 +103,8 @@ class ExposureSettings:
     Args:
         max_queue: Exposures held in memory; beyond it new ones are dropped and counted
             (``dropped_queue_full``).
-        batch_size: Largest batch appended to the store at once.
+        batch_size: Rows appended to the store at once; four batches' worth in one
+            append while two or more batches are queued (catching up).
         flush_interval_s: Longest wait for a batch to fill before it is written.
         retries: Attempts per batch when the store fails (the first one included)
             before the batch is spooled to disk.

@@ -63,15 +63,20 @@ async def assign(data: dict) -> dict:
 app = Litestar([assign])
 """
 
+#: Every request a unit never seen before, in this pass or an earlier one (the run's
+#: start time and a random number make each wrk run's ids its own): every exposure is
+#: new to the process's de-dup memory and goes to the store.
 LUA = """
 counter = 0
+math.randomseed(os.time())
+run = os.time() .. "-" .. math.random(1, 1000000000)
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
   counter = counter + 1
   local body = string.format(
-    '{"unit_id":"user-%d","attributes":{"country":"US","plan":"pro","app":{"version":"4.3.0"}}}',
-    counter % 50000)
+    '{"unit_id":"user-%s","attributes":{"country":"US","plan":"pro","app":{"version":"4.3.0"}}}',
+    run .. "-" .. counter)
   return wrk.format(nil, nil, nil, body)
 end
 done = function(summary, latency, requests)
@@ -401,7 +406,9 @@ def main() -> None:
         scripts = {"new": tmpdir / "new.lua", "returning": tmpdir / "returning.lua"}
         scripts["new"].write_text(LUA)
         # 2,000 units seen again and again: exposures are de-duplicated in process
-        scripts["returning"].write_text(LUA.replace("counter % 50000", "counter % 2000"))
+        scripts["returning"].write_text(
+            LUA.replace('run .. "-" .. counter', 'counter % 2000').replace("user-%s", "user-%d")
+        )
         # diagnostic: what exposure logging costs (queueing, de-dup, store writes)
         scripts["no_exposure"] = tmpdir / "no_exposure.lua"
         scripts["no_exposure"].write_text(

@@ -94,15 +94,20 @@ def test_deduplicated_and_batched() -> None:
         await asyncio.sleep(0.1)
         for i in range(250):
             offer(logger, f"u-{i}", "exp")  # later requests: the cache remembers
+        for i in range(250, 400):
+            offer(logger, f"u-{i}", "exp")  # one request at a time: batches of batch_size
+            await asyncio.sleep(0)
         await logger.stop()
         return logger
 
     logger = asyncio.run(run())
     frame = store.read_exposures()
-    assert len(frame) == 250
+    assert len(frame) == 400
     assert frame["config_version"].unique().to_list() == [3]
-    assert max(store.batches) <= 100 and len(store.batches) >= 3
-    assert logger.counts["written"] == 250
+    # 250 queued at once (2+ batches of 100): one catch-up append of up to 4 batches
+    assert store.batches[0] == 250
+    assert max(store.batches[1:]) <= 100 and len(store.batches) >= 3
+    assert logger.counts["written"] == 400
     assert logger.counts["duplicates"] == 500
 
 

@@ -24,7 +24,7 @@ def raw_headers(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
 
     Examples:
         >>> raw_headers([(b"host", b"a"), (b"content-type", b"x"), (b"host", b"b")])
-        {'content-type': 'x', 'host': 'a'}
+        {'host': 'a', 'content-type': 'x'}
     """
     ordered = pairs if isinstance(pairs, list) else list(pairs)  # any iterable, per ASGI
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(ordered)}

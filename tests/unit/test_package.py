@@ -43,7 +43,7 @@ LAYERS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
                   "abwb.targeting"},
     "abwb.events": {"anyio", "msgspec", "polars", "abwb.assignment.decision",
                     "abwb.assignment.hashing",
-                    "abwb.cache.protocol", "abwb.config", "abwb.errors", "abwb.settings",
+                    "abwb.cache.protocol", "abwb.cache.recent", "abwb.config", "abwb.errors", "abwb.settings",
                     "abwb.store.protocol"},
     "abwb.metrics": {"duckdb", "polars", "sqlglot", "abwb.assignment", "abwb.bulk", "abwb.config",
                      "abwb.errors", "abwb.events", "abwb.stats",

@@ -16,11 +16,13 @@ bounded part of the memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from typing import TypeVar
 
 __all__ = ["RecentKeys"]
 
 _FOREVER = float("inf")
+T = TypeVar("T")
 
 
 class RecentKeys:
@@ -40,8 +42,8 @@ class RecentKeys:
         (True, False)
         >>> recent.first("a", now=10.0, ttl_s=10.0)  # expired: seen anew
         True
-        >>> recent.unseen(["a", "b"])
-        ['b']
+        >>> recent.unseen(["a", "b"], [1, 2])
+        [('b', 2)]
     """
 
     __slots__ = ("_half", "_old", "_retired", "_young")
@@ -58,10 +60,6 @@ class RecentKeys:
         """Keys remembered (expired ones included until they are forgotten)."""
         return len(self._young) + len(self._old)
 
-    def __contains__(self, key: object) -> bool:
-        """Whether ``key`` is remembered, expired or not."""
-        return key in self._young or key in self._old
-
     def first(self, key: str, now: float, ttl_s: float) -> bool:
         """Whether ``key`` is new (or expired) at ``now``; then remember it for ``ttl_s``."""
         expires = self._young.get(key)
@@ -72,10 +70,14 @@ class RecentKeys:
         self._put(key, now + ttl_s)
         return True
 
-    def unseen(self, keys: Iterable[str]) -> list[str]:
-        """The keys among ``keys`` that are not remembered (expiry ignored), in order."""
+    def unseen(self, keys: Sequence[str], items: Sequence[T]) -> list[tuple[str, T]]:
+        """The ``(key, item)`` pairs whose key is not remembered (expiry ignored), in order."""
         young, old = self._young, self._old
-        return [k for k in keys if k not in young and k not in old]
+        return [
+            (k, item)
+            for k, item in zip(keys, items, strict=True)
+            if k not in young and k not in old
+        ]
 
     def add_all(self, keys: Sequence[str]) -> None:
         """Remember ``keys`` without expiry (until they are forgotten as the oldest).

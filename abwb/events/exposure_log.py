@@ -268,8 +268,8 @@ class ExposureLog:
 
         Never blocks and never raises: when the queue is full the exposures are
         dropped and counted in ``dropped_queue_full``. The unit's fields are checked
-        once (:func:`~abwb.events.models.check_served_unit`); then each row is built by
-        the trusted :meth:`Exposure.from_decision`, unless its phase is out of range.
+        once (:func:`~abwb.events.models.check_served_unit`); then the rows are built by
+        the trusted :meth:`Exposure.from_decisions`, except those whose phase is out of range.
         Rows that cannot be stored are logged and counted in ``dropped_invalid``.
 
         Returns:
@@ -284,36 +284,30 @@ class ExposureLog:
             return 0
         keys = [exposure_id(d.experiment, d.phase, unit_type, unit_id) for d in served]
         # Logged moments ago by this process: skip building, queueing and the cache too.
-        new = self._recent.unseen(keys)
+        pairs = self._recent.unseen(keys, served)
         counts = self.counts
         counts["offered"] += len(keys)
-        if len(new) < len(keys):
-            counts["duplicates"] += len(keys) - len(new)
-            if not new:
-                return 0
-            kept = set(new)
-            pairs = [(k, d) for k, d in zip(keys, served, strict=True) if k in kept]
-        else:
-            pairs = list(zip(keys, served, strict=True))
+        counts["duplicates"] += len(keys) - len(pairs)
+        if not pairs:
+            return 0
         if not self._unit_ok(unit_type, unit_id, config_version, now):
             counts["dropped_invalid"] += len(pairs)
             return 0
-        if any(not 1 <= d.phase <= MAX_PHASE for _, d in pairs):
-            for key, d in pairs:
-                if not 1 <= d.phase <= MAX_PHASE:
-                    counts["dropped_invalid"] += 1
-                    log.error("exposure %r skipped: phase %d out of range", key, d.phase)
-            pairs = [(k, d) for k, d in pairs if 1 <= d.phase <= MAX_PHASE]
+        valid = [(k, d) for k, d in pairs if 1 <= d.phase <= MAX_PHASE]
+        if len(valid) < len(pairs):
+            skipped = len(pairs) - len(valid)
+            counts["dropped_invalid"] += skipped
+            log.error("%d exposures of unit %r skipped: phase out of range", skipped, unit_id)
+            if not valid:
+                return 0
         rows = Exposure.from_decisions(
-            pairs,
+            valid,
             unit_type=unit_type,
             unit_id=unit_id,
             config_version=config_version,
             exposed_at=now,
         )
-        if not rows:
-            return 0
-        self._recent.add_all([key for key, _ in pairs])
+        self._recent.add_all([key for key, _ in valid])
         return self._enqueue(queue, rows)
 
     def _unit_ok(self, unit_type: str, unit_id: str, config_version: int, now: datetime) -> bool:

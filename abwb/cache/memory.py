@@ -37,10 +37,8 @@ class MemoryAssignmentCache:
         self._max_units = max_units
         self._clock = clock
 
-    @property
-    def local_exposure_marks(self) -> RecentKeys | None:
-        """The exposure marks: in this process, so the exposure log uses them directly."""
-        return self._exposures
+    #: The exposure marks live in this process: the exposure log's own memory covers them.
+    exposure_marks_shared = False
 
     async def get_sticky(self, unit_type: str, unit_id: str) -> dict[str, str]:
         """Stored sticky assignments of a unit."""

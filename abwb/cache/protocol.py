@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
-
-if TYPE_CHECKING:
-    from abwb.cache.recent import RecentKeys
+from typing import Protocol, runtime_checkable
 
 __all__ = ["AssignmentCache"]
 
@@ -21,13 +18,12 @@ class AssignmentCache(Protocol):
     """
 
     @property
-    def local_exposure_marks(self) -> RecentKeys | None:
-        """The exposure marks themselves when they live in this process (``None``: shared).
+    def exposure_marks_shared(self) -> bool:
+        """Whether the exposure marks are shared between processes (Redis).
 
-        With the in-process cache the exposure log marks and checks them synchronously
-        as it offers, instead of keeping a second memory and calling
-        :meth:`first_exposures` per batch. ``None`` for a cache shared between
-        processes (Redis).
+        The exposure log checks each batch against shared marks (:meth:`first_exposures`,
+        one call per batch). In-process marks (``False``) would only repeat the log's
+        own memory of what this process offered, so it makes no cache call.
         """
         ...
 

@@ -193,7 +193,7 @@ class RedisAssignmentCache(_Guarded):
     """
 
     #: Marks are shared by every process through Redis: none kept here.
-    local_exposure_marks: None = None
+    exposure_marks_shared = True
 
     def __init__(
         self,

@@ -9,8 +9,9 @@ background task takes batches from the queue, drops repeats with the cache's
 ``first_exposures`` (so a unit assigned a million times is logged once per
 experiment and phase), and appends the rest to the :class:`~abwb.store.EventStore`
 in a worker thread, retrying with backoff. Repeats seen moments ago by this process
-are skipped as they are offered (a :class:`~abwb.cache.recent.RecentKeys` memory); with
-the in-process cache that memory *is* the cache's marks, so no batch calls the cache.
+are skipped as they are offered (a :class:`~abwb.cache.recent.RecentUnits` memory: per
+unit, the experiments and phases logged, so a returning unit costs one lookup); with
+the in-process cache that memory is the only one, and no batch calls the cache.
 
 No silent loss. A de-dup mark (in this process and in the cache) stands only for an
 exposure that is durable: appended to the store, or written to the on-disk
@@ -44,7 +45,7 @@ import anyio
 
 from abwb.assignment.decision import EXPOSING_REASONS, Decision
 from abwb.cache.protocol import AssignmentCache
-from abwb.cache.recent import RecentKeys
+from abwb.cache.recent import RecentUnits
 from abwb.errors import AbwbError, CacheError, InvalidInput
 from abwb.events.crash_ledger import CrashLedger
 from abwb.events.models import MAX_PHASE, Exposure, check_served_unit, exposure_id
@@ -143,11 +144,11 @@ class ExposureLog:
         self._queue: _Rows | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
-        local = cache.local_exposure_marks
-        #: The cache's own marks when it is in-process: one memory, marked as exposures
-        #: are offered, and no cache call per batch (``_fresh``).
-        self._marks_are_local = local is not None
-        self._recent = local if local is not None else RecentKeys(max(self.config.recent_size, 2))
+        #: The marks are shared between processes (Redis): each batch is checked against
+        #: them (``_fresh``). In-process ones would only repeat ``_recent``.
+        self._marks_shared = cache.exposure_marks_shared
+        #: Per unit, the exposures offered moments ago (marked as they are offered).
+        self._recent = RecentUnits(max(self.config.recent_units, 2))
         self.counts: Counter[str] = Counter()
         self.last_error: str | None = None
         self.spool = spool
@@ -282,33 +283,42 @@ class ExposureLog:
         served = [d for d in decisions if d.variant is not None and d.reason in exposing]
         if not served:
             return 0
-        keys = [exposure_id(d.experiment, d.phase, unit_type, unit_id) for d in served]
+        unit = (unit_type, unit_id)
         # Logged moments ago by this process: skip building, queueing and the cache too.
-        pairs = self._recent.unseen(keys, served)
+        fresh = self._recent.mark_new(unit, served)
         counts = self.counts
-        counts["offered"] += len(keys)
-        counts["duplicates"] += len(keys) - len(pairs)
-        if not pairs:
+        counts["offered"] += len(served)
+        counts["duplicates"] += len(served) - len(fresh)
+        if not fresh:
             return 0
         if not self._unit_ok(unit_type, unit_id, config_version, now):
-            counts["dropped_invalid"] += len(pairs)
+            self._drop_invalid(unit, fresh)
             return 0
-        valid = [(k, d) for k, d in pairs if 1 <= d.phase <= MAX_PHASE]
-        if len(valid) < len(pairs):
-            skipped = len(pairs) - len(valid)
-            counts["dropped_invalid"] += skipped
-            log.error("%d exposures of unit %r skipped: phase out of range", skipped, unit_id)
+        valid = fresh
+        if not all(1 <= d.phase <= MAX_PHASE for d in fresh):
+            valid = [d for d in fresh if 1 <= d.phase <= MAX_PHASE]
+            self._drop_invalid(unit, [d for d in fresh if not 1 <= d.phase <= MAX_PHASE])
+            log.error(
+                "%d exposures of unit %r skipped: phase out of range",
+                len(fresh) - len(valid),
+                unit_id,
+            )
             if not valid:
                 return 0
         rows = Exposure.from_decisions(
-            valid,
+            [(exposure_id(d.experiment, d.phase, unit_type, unit_id), d) for d in valid],
             unit_type=unit_type,
             unit_id=unit_id,
             config_version=config_version,
             exposed_at=now,
         )
-        self._recent.add_all([key for key, _ in valid])
         return self._enqueue(queue, rows)
+
+    def _drop_invalid(self, unit: tuple[str, str], decisions: Sequence[Decision]) -> None:
+        """Count exposures that cannot be stored, and unmark them (not kept)."""
+        self.counts["dropped_invalid"] += len(decisions)
+        for d in decisions:
+            self._recent.discard(unit, d.experiment, d.phase)
 
     def _unit_ok(self, unit_type: str, unit_id: str, config_version: int, now: datetime) -> bool:
         """Whether the unit's exposures can be stored (logged when they cannot)."""
@@ -329,7 +339,7 @@ class ExposureLog:
         if queued < len(rows):
             for row in rows[queued:]:
                 self._count_drop()
-                self._recent.discard(row.exposure_id)  # not kept: log its next offer
+                self._unmark(row)  # not kept: log its next offer
             self._settle(len(rows) - queued)
         return queued
 
@@ -390,10 +400,10 @@ class ExposureLog:
         """Drop exposures already logged (within the batch, or earlier per the cache).
 
         The whole batch is checked in one cache call (one Redis pipeline); none with
-        the in-process cache, whose marks were set as the exposures were offered.
+        the in-process cache: this process's marks were set as the rows were offered.
         """
-        if self._marks_are_local:
-            # Marked in the cache's memory as they were offered (a repeat never queued).
+        if not self._marks_shared:
+            # Only this process's marks, set as they were offered (a repeat never queued).
             return list(batch)
         seen: set[str] = set()
         unique: list[Exposure] = []
@@ -507,16 +517,20 @@ class ExposureLog:
         else:
             self.counts["dropped_store_error"] += len(rows)
             log.error("dropping %d exposures: the store failed and there is no spool", len(rows))
-        await self._forget([r.exposure_id for r in rows])
+        await self._forget(rows)
 
-    async def _forget(self, keys: Sequence[str]) -> None:
-        """Remove the de-dup marks of exposures that were not kept."""
-        for key in keys:
-            self._recent.discard(key)
-            if self._marks_are_local:
+    def _unmark(self, row: Exposure) -> None:
+        """Remove this process's de-dup mark of ``row`` (it was not kept)."""
+        self._recent.discard((row.unit_type, row.unit_id), row.experiment, row.phase)
+
+    async def _forget(self, rows: Sequence[Exposure]) -> None:
+        """Remove the de-dup marks of exposures that were not kept (here and shared)."""
+        for row in rows:
+            self._unmark(row)
+            if not self._marks_shared:
                 continue
             try:
-                await self._cache.forget_exposure(f"exposure:{key}")
+                await self._cache.forget_exposure(f"exposure:{row.exposure_id}")
             except CacheError as exc:
                 self.counts["dedup_degraded"] += 1
                 log.warning("exposure de-dup mark not removed: %s", exc)

@@ -52,7 +52,7 @@ class CountingStore(MemoryEventStore):
 class BrokenCache(MemoryAssignmentCache):
     """Redis down: every exposure-mark call fails as the adapter reports it."""
 
-    local_exposure_marks = None  # a shared cache: the log calls it for every batch
+    exposure_marks_shared = True  # a shared cache: the log calls it for every batch
 
     async def first_exposure(self, key: str, ttl_s: float) -> bool:
         raise CacheError("redis is down")
@@ -171,9 +171,15 @@ def test_cache_outage_still_writes_store_dedups() -> None:
     assert sum(lg.counts["written"] for lg in loggers) == 1
 
 
+class SharedCache(MemoryAssignmentCache):
+    """Marks shared by the logs using it, as Redis shares them between processes."""
+
+    exposure_marks_shared = True
+
+
 def test_other_processes_exposures_are_deduplicated_through_the_cache() -> None:
     store = CountingStore()
-    shared = MemoryAssignmentCache()
+    shared = SharedCache()
 
     async def run() -> list[ExposureLog]:
         loggers = [ExposureLog(store, shared, CONFIG) for _ in range(2)]

@@ -22,7 +22,7 @@ EXP = Experiment(
 class BrokenCache:
     """A cache whose backend is down: every call fails as an adapter would report it."""
 
-    local_exposure_marks = None
+    exposure_marks_shared = True
 
     async def get_sticky(self, unit_type: str, unit_id: str) -> dict[str, str]:
         raise CacheError("connection refused")

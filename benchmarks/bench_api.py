@@ -22,7 +22,8 @@ else the shared machine runs. Also measured:
   `/v1/assign/bulk` calls back to back (vs the same pass without them);
 - `--workers N` (default 2): one worker and N workers on the same SQLite workspace
   (`abwb serve` / `abwb serve --workers N`, unpinned: they share the CPUs with wrk),
-  and the ratio.
+  and the ratio, with the ceiling the machine allowed: the CPUs wrk left free over
+  the CPUs one worker used (on 2 CPUs, wrk's ~0.3 caps two workers near 1.7x).
 
 wrk is not part of the project's set-up: install it with `apt-get install -y wrk`
 (Debian/Ubuntu) or `brew install wrk`. Without it a threaded httpx client drives the
@@ -38,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -97,7 +99,7 @@ for i = 1, 1000 do
     '{"unit_id":"bulk-%d","attributes":{"country":"US","plan":"pro","app":{"version":"4.3.0"}}}', i)
 end
 wrk.body = '{"units":[' .. table.concat(units, ",") .. ']}'
-""" + LUA[LUA.index("done = function"):]
+""" + LUA[LUA.index("done = function") :]
 
 
 def free_port() -> int:
@@ -156,7 +158,11 @@ def start(
     cmd: list[str], port: int, env: dict[str, str], *, pin: bool = True
 ) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        pinned(cmd, 0) if pin else cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        pinned(cmd, 0) if pin else cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     wait_ready(port, proc)
     return proc
@@ -241,6 +247,12 @@ def cpu_seconds(pid: int) -> float:
         except (OSError, IndexError, ValueError):
             continue
     return total
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this process's finished children (the wrk runs), user + system."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 #: Counters read from /metrics around each pass: (column, sample line prefix).
@@ -328,6 +340,7 @@ def run_passes(
     def drive(c: int, script: str, *, bulk: bool = False) -> dict:
         before = counters(port)
         cpu_before = cpu_seconds(pid)
+        driver_before = children_cpu_seconds()
         if bulk:
             res = drive_wrk_with_bulk(url, args.seconds, c, scripts)
         elif use_wrk:
@@ -335,11 +348,16 @@ def run_passes(
         else:
             res = drive_httpx(url, args.seconds, c)
         cpu = cpu_seconds(pid) - cpu_before
+        # CPUs the server and the load generator (wrk, a child of this process) used
+        res["server_cpus"] = cpu / args.seconds
+        res["driver_cpus"] = (children_cpu_seconds() - driver_before) / args.seconds
         time.sleep(1.1)  # other workers publish their counters once a second
         after = counters(port)
         for name, _ in _COUNTERS:
             res[name] = (
-                None if before is None or after is None else after.get(name, 0) - before.get(name, 0)
+                None
+                if before is None or after is None
+                else after.get(name, 0) - before.get(name, 0)
             )
         res["cpu_us"] = cpu / max(res["requests"], 1) * 1e6
         return res
@@ -407,7 +425,7 @@ def main() -> None:
         scripts["new"].write_text(LUA)
         # 2,000 units seen again and again: exposures are de-duplicated in process
         scripts["returning"].write_text(
-            LUA.replace('run .. "-" .. counter', 'counter % 2000').replace("user-%s", "user-%d")
+            LUA.replace('run .. "-" .. counter', "counter % 2000").replace("user-%s", "user-%d")
         )
         # diagnostic: what exposure logging costs (queueing, de-dup, store writes)
         scripts["no_exposure"] = tmpdir / "no_exposure.lua"
@@ -447,7 +465,10 @@ def main() -> None:
             # workers need a shared store: the same workspace applied to the SQLite file
             subprocess.run(
                 [PYTHON, "-c", SERVE, "apply", "--yes", str(cfg)],
-                cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
+                cwd=ROOT,
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
             )
             targets.append((one_name, [PYTHON, "-c", SERVE, "serve"], False, ("no_exposure",)))
             targets.append(
@@ -529,11 +550,17 @@ def summarise(
         for conc, suffix in [(c, "") for c in args.concurrency] + [(16, ", log_exposure=false")]:
             one = results[(one_name, conc, suffix)]
             many = results[(multi_name, conc, suffix)]
+            # What the machine allowed: the CPUs wrk left, against what one worker used.
+            ceiling = (os.cpu_count() or 1) - many["driver_cpus"]
             print(
                 f"concurrency {conc:>2}{suffix}: {args.workers} workers at "
                 f"{many['rps'] / one['rps']:.2f}x one worker's throughput (SQLite store), p99 "
                 f"{many['p99_ms']:.2f} vs {one['p99_ms']:.2f} ms (target >= 1.7x; unpinned, "
-                "wrk shares the CPUs)"
+                f"wrk shares the CPUs: it used {many['driver_cpus']:.2f} of "
+                f"{os.cpu_count()}, so at most {ceiling / max(one['server_cpus'], 1e-9):.2f}x "
+                f"one worker's {one['server_cpus']:.2f} CPUs was free; the workers used "
+                f"{many['server_cpus']:.2f}, at {many['cpu_us']:.0f} vs {one['cpu_us']:.0f} "
+                "µs CPU per request)"
             )
 
 

@@ -5,8 +5,8 @@ offers those 20 decisions to an :class:`~abwb.events.exposure_log.ExposureLog` o
 SQLite event store (the embedded default) or the in-process store (what ``abwb serve
 --config`` and the API benchmark's single-worker passes use) and the in-process cache,
 lets the flusher write them, and prints the process CPU time (its threads included) per
-request: ``offer`` alone (on the response path) and the whole pipeline (offer + de-dup +
-rows + append). The settings are the API's defaults. ``--profile``
+request: ``offer`` alone (on the response path; also for units offered before, which the
+process remembers) and the whole pipeline (offer + de-dup + rows + append). The settings are the API's defaults. ``--profile``
 prints the top of a cProfile of the whole pipeline.
 
 Prints figures; asserts nothing.
@@ -45,9 +45,13 @@ def decisions() -> list[Decision]:
 
 
 async def run(
-    requests: int, directory: Path, *, flush: bool, sqlite: bool = True
+    requests: int, directory: Path, *, flush: bool, sqlite: bool = True, returning: bool = False
 ) -> tuple[float, int]:
-    """CPU seconds of ``requests`` offers (and, with ``flush``, their writing)."""
+    """CPU seconds of ``requests`` offers (and, with ``flush``, their writing).
+
+    With ``returning``, the units were all offered once before the clock starts: every
+    offer is a repeat the process remembers.
+    """
     store = SqliteEventStore(directory / "abwb.db") if sqlite else MemoryEventStore()
     log = ExposureLog(
         store,
@@ -57,6 +61,9 @@ async def run(
     await log.start()
     served = decisions()
     now = datetime.now(UTC)
+    if returning:
+        for i in range(requests):
+            log.offer(served, unit_id=f"user-{i}", unit_type="user", config_version=1, now=now)
     start = time.process_time()
     for i in range(requests):
         log.offer(served, unit_id=f"user-{i}", unit_type="user", config_version=1, now=now)
@@ -77,15 +84,18 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     passes = (
-        (False, True, "offer only"),
-        (True, False, "offer + flush, in-process"),
-        (True, True, "offer + flush to SQLite"),
+        (False, True, False, "offer only"),
+        (False, True, True, "offer only, returning"),
+        (True, False, False, "offer + flush, in-process"),
+        (True, True, False, "offer + flush to SQLite"),
     )
-    for flush, sqlite, name in passes:
+    for flush, sqlite, returning, name in passes:
         runs = []
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory() as tmp:
-                cpu, _ = asyncio.run(run(args.requests, Path(tmp), flush=flush, sqlite=sqlite))
+                cpu, _ = asyncio.run(
+                    run(args.requests, Path(tmp), flush=flush, sqlite=sqlite, returning=returning)
+                )
             runs.append(cpu / args.requests * 1e6)
         print(
             f"{name:<26} {statistics.median(runs):7.1f} µs CPU per request "

@@ -48,7 +48,7 @@ from abwb.cache.protocol import AssignmentCache
 from abwb.cache.recent import RecentUnits
 from abwb.errors import AbwbError, CacheError, InvalidInput
 from abwb.events.crash_ledger import CrashLedger
-from abwb.events.models import MAX_PHASE, Exposure, check_served_unit, exposure_id
+from abwb.events.models import MAX_PHASE, Exposure, check_served_unit
 from abwb.events.spool import ExposureSpool
 from abwb.settings import ExposureSettings
 from abwb.store.protocol import EventStore
@@ -64,6 +64,14 @@ _TICK_S = 0.05
 #: paid once. Batches of ``batch_size`` alone capped the in-process store at ~100k
 #: exposures/s under load: at concurrency 64 the API shed 60,000 requests in 8 s.
 _CATCH_UP_BATCHES = 4
+
+
+def _phases_in_range(decisions: Sequence[Decision]) -> bool:
+    """Whether every decision's phase fits the stores' column ."""
+    for d in decisions:  # noqa: SIM110 - a plain loop is ~3x faster than all(genexpr)
+        if not 1 <= d.phase <= MAX_PHASE:
+            return False
+    return True
 
 
 class _Rows:
@@ -295,7 +303,7 @@ class ExposureLog:
             self._drop_invalid(unit, fresh)
             return 0
         valid = fresh
-        if not all(1 <= d.phase <= MAX_PHASE for d in fresh):
+        if not _phases_in_range(fresh):
             valid = [d for d in fresh if 1 <= d.phase <= MAX_PHASE]
             self._drop_invalid(unit, [d for d in fresh if not 1 <= d.phase <= MAX_PHASE])
             log.error(
@@ -306,7 +314,7 @@ class ExposureLog:
             if not valid:
                 return 0
         rows = Exposure.from_decisions(
-            [(exposure_id(d.experiment, d.phase, unit_type, unit_id), d) for d in valid],
+            valid,
             unit_type=unit_type,
             unit_id=unit_id,
             config_version=config_version,

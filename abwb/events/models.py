@@ -63,7 +63,12 @@ def exposure_id(experiment: str, phase: int, unit_type: str, unit_id: str) -> st
         >>> exposure_id("checkout", 2, "user", "u-1")
         'checkout/p2/user/u-1'
     """
-    return f"{experiment}/p{phase}/{unit_type}/{unit_id}"
+    return f"{experiment}/p{phase}{_unit_part(unit_type, unit_id)}"
+
+
+def _unit_part(unit_type: str, unit_id: str) -> str:
+    """The unit's part of an :func:`exposure_id` (formatted once for a unit's rows)."""
+    return f"/{unit_type}/{unit_id}"
 
 
 def _check_id(problems: ProblemList, path: str, value: str, limit: int = MAX_ID_BYTES) -> None:
@@ -204,7 +209,6 @@ class Exposure(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     def from_decision(
         cls,
         decision: Decision,
-        key: str,
         *,
         unit_type: str,
         unit_id: str,
@@ -215,12 +219,11 @@ class Exposure(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
         Only for a decision the engine made (``decision.variant`` set, phase within
         :data:`MAX_PHASE`) and unit fields :func:`check_served_unit` accepted: then
-        the row equals the one the constructor would build and accept.
+        the row equals the one the constructor would build and accept, its
+        ``exposure_id`` being :func:`exposure_id`'s.
 
         Args:
             decision: The served decision.
-            key: Its :func:`exposure_id` (computed once by the caller, who de-duplicates
-                on it).
             unit_type: The unit's type.
             unit_id: The unit.
             config_version: The snapshot version that decided.
@@ -231,8 +234,7 @@ class Exposure(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
             >>> from abwb.assignment.decision import Decision, Reason
             >>> d = Decision(experiment="e", variant="b", reason=Reason.ASSIGNED)
             >>> at = datetime(2026, 1, 1, tzinfo=UTC)
-            >>> row = Exposure.from_decision(d, exposure_id("e", 1, "user", "u"),
-            ...                              unit_type="user", unit_id="u",
+            >>> row = Exposure.from_decision(d, unit_type="user", unit_id="u",
             ...                              config_version=3, exposed_at=at)
             >>> row == Exposure(exposure_id="e/p1/user/u", experiment="e", variant="b",
             ...                 phase=1, unit_type="user", unit_id="u", config_version=3,
@@ -240,7 +242,7 @@ class Exposure(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
             True
         """
         return cls.from_decisions(
-            [(key, decision)],
+            [decision],
             unit_type=unit_type,
             unit_id=unit_id,
             config_version=config_version,
@@ -250,16 +252,17 @@ class Exposure(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     @classmethod
     def from_decisions(
         cls,
-        served: Iterable[tuple[str, Decision]],
+        served: Iterable[Decision],
         *,
         unit_type: str,
         unit_id: str,
         config_version: int,
         exposed_at: datetime,
     ) -> list[Exposure]:
-        """:meth:`from_decision` for each ``(key, decision)`` of one unit, in order.
+        """:meth:`from_decision` for each decision of one unit, in order.
 
-        The unit's fields are set once, on a row every other row is copied from.
+        The unit's fields are set once, on a row every other row is copied from, and
+        the unit's part of the exposure ids is formatted once.
         """
         # A copy of a valid row with its fields replaced: msgspec runs no __post_init__
         # for a copy, and the fields are set in place (the row is new, nobody holds it).
@@ -269,13 +272,15 @@ class Exposure(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         _set(unit_row, "config_version", config_version)
         _set(unit_row, "exposed_at", exposed_at)
         copy = unit_row.__copy__  # type: ignore[attr-defined]
+        tail = _unit_part(unit_type, unit_id)
         rows = []
-        for key, decision in served:
+        for decision in served:
             row = copy()
-            _set(row, "exposure_id", key)
-            _set(row, "experiment", decision.experiment)
+            experiment, phase = decision.experiment, decision.phase
+            _set(row, "exposure_id", f"{experiment}/p{phase}{tail}")
+            _set(row, "experiment", experiment)
             _set(row, "variant", decision.variant)
-            _set(row, "phase", decision.phase)
+            _set(row, "phase", phase)
             rows.append(row)
         return rows
 

@@ -95,7 +95,6 @@ def test_the_validator_refuses_nothing_that_check_served_unit_lets_through(
     assert passed
     fast = Exposure.from_decision(
         d,
-        exposure_id(d.experiment, d.phase, unit_type, unit_id),
         unit_type=unit_type,
         unit_id=unit_id,
         config_version=version,
@@ -199,7 +198,7 @@ def test_exposure_rows_are_not_tracked_by_the_garbage_collector() -> None:
     d = Decision(experiment="e", variant="b", reason=Reason.ASSIGNED)
     key = exposure_id("e", 1, "user", "u")
     trusted = Exposure.from_decision(
-        d, key, unit_type="user", unit_id="u", config_version=1, exposed_at=at
+        d, unit_type="user", unit_id="u", config_version=1, exposed_at=at
     )
     checked = Exposure(
         exposure_id=key,

@@ -14,9 +14,10 @@ a dict compacts its table every few hundred thousand insertions, copying every e
 at once. Measured at the API's sizes (a million exposure keys, a new unit in 20
 experiments per request), those compactions held the GIL for up to ~100 ms: the
 assignment p99 at concurrency 16 went from ~5 ms to 30-38 ms, and throughput fell
-~15 %. Two generations of plain dicts never compact (no insertion follows a deletion
-in the same dict), and the retired generation is released two entries per insertion,
-so no operation touches more than a bounded part of the memory.
+~15 %. With two generations of plain dicts, the young one only grows (bar a rare
+discard), to ``capacity // 2`` at most, so its own resizes are bounded; the old one only
+shrinks; and the retired one is released two entries per insertion. No operation
+touches more than a bounded part of the memory.
 
 Why per unit (:class:`RecentUnits`) rather than per exposure key: with a new unit in 20
 experiments per request, 20 key lookups in each of two generations of a million keys

@@ -67,7 +67,7 @@ _CATCH_UP_BATCHES = 4
 
 
 def _phases_in_range(decisions: Sequence[Decision]) -> bool:
-    """Whether every decision's phase fits the stores' column ."""
+    """Whether every decision's phase fits the stores' 32-bit column (1 to MAX_PHASE)."""
     for d in decisions:  # noqa: SIM110 - a plain loop is ~3x faster than all(genexpr)
         if not 1 <= d.phase <= MAX_PHASE:
             return False

@@ -23,7 +23,7 @@ else the shared machine runs. Also measured:
 - `--workers N` (default 2): one worker and N workers on the same SQLite workspace
   (`abwb serve` / `abwb serve --workers N`, unpinned: they share the CPUs with wrk),
   and the ratio, with the ceiling the machine allowed: the CPUs wrk left free over
-  the CPUs one worker used (on 2 CPUs, wrk's ~0.3 caps two workers near 1.7x).
+  the CPUs one worker used (on 2 CPUs, wrk's ~0.25 caps two workers near 1.6-1.7x).
 
 wrk is not part of the project's set-up: install it with `apt-get install -y wrk`
 (Debian/Ubuntu) or `brew install wrk`. Without it a threaded httpx client drives the

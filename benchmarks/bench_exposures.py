@@ -6,7 +6,9 @@ SQLite event store (the embedded default) or the in-process store (what ``abwb s
 --config`` and the API benchmark's single-worker passes use) and the in-process cache,
 lets the flusher write them, and prints the process CPU time (its threads included) per
 request: ``offer`` alone (on the response path; also for units offered before, which the
-process remembers) and the whole pipeline (offer + de-dup + rows + append). The settings are the API's defaults. ``--profile``
+process remembers) and the whole pipeline (offer + de-dup + rows + append). The settings
+are the API's defaults, but for a queue that holds every row offered and no backlog
+spool. ``--profile``
 prints the top of a cProfile of the whole pipeline.
 
 Prints figures; asserts nothing.

@@ -66,14 +66,6 @@ _TICK_S = 0.05
 _CATCH_UP_BATCHES = 4
 
 
-def _phases_in_range(decisions: Sequence[Decision]) -> bool:
-    """Whether every decision's phase fits the stores' 32-bit column (1 to MAX_PHASE)."""
-    for d in decisions:  # noqa: SIM110 - a plain loop is ~3x faster than all(genexpr)
-        if not 1 <= d.phase <= MAX_PHASE:
-            return False
-    return True
-
-
 class _Rows:
     """The exposure queue: a bounded FIFO the response path fills a request's rows at once.
 
@@ -302,19 +294,16 @@ class ExposureLog:
         if not self._unit_ok(unit_type, unit_id, config_version, now):
             self._drop_invalid(unit, fresh)
             return 0
-        valid = fresh
-        if not _phases_in_range(fresh):
-            valid = [d for d in fresh if 1 <= d.phase <= MAX_PHASE]
-            self._drop_invalid(unit, [d for d in fresh if not 1 <= d.phase <= MAX_PHASE])
-            log.error(
-                "%d exposures of unit %r skipped: phase out of range",
-                len(fresh) - len(valid),
-                unit_id,
-            )
-            if not valid:
+        # beyond the stores' 32-bit column (a list, not all(genexpr): ~3x faster)
+        outside = [d for d in fresh if not 1 <= d.phase <= MAX_PHASE]
+        if outside:
+            self._drop_invalid(unit, outside)
+            log.error("%d exposures of unit %r skipped: phase out of range", len(outside), unit_id)
+            fresh = [d for d in fresh if 1 <= d.phase <= MAX_PHASE]
+            if not fresh:
                 return 0
         rows = Exposure.from_decisions(
-            valid,
+            fresh,
             unit_type=unit_type,
             unit_id=unit_id,
             config_version=config_version,
@@ -404,7 +393,7 @@ class ExposureLog:
             await self._flush(batch)
             self._settle(len(batch))  # durable, or dropped and counted: out of memory
 
-    async def _fresh(self, batch: Sequence[Exposure]) -> list[Exposure]:
+    async def _fresh(self, batch: list[Exposure]) -> list[Exposure]:
         """Drop exposures already logged (within the batch, or earlier per the cache).
 
         The whole batch is checked in one cache call (one Redis pipeline); none with
@@ -412,7 +401,7 @@ class ExposureLog:
         """
         if not self._marks_shared:
             # Only this process's marks, set as they were offered (a repeat never queued).
-            return list(batch)
+            return batch
         seen: set[str] = set()
         unique: list[Exposure] = []
         for row in batch:
@@ -436,7 +425,7 @@ class ExposureLog:
         self.counts["duplicates"] += len(unique) - len(fresh)
         return fresh
 
-    async def _flush(self, batch: Sequence[Exposure]) -> None:
+    async def _flush(self, batch: list[Exposure]) -> None:
         if not batch:
             return
         rows = await self._fresh(batch)

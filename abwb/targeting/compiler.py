@@ -1,10 +1,17 @@
 """Compiling conditions into fast predicates that explain their misses.
 
 A condition is validated once (:func:`~abwb.targeting.grammar.condition_problems`)
-and turned into closures: each node becomes a ``test(attrs) -> bool`` that does no
-string work, plus an ``explain(attrs) -> str`` that is only called when the whole
-condition fails, to say which clause failed and what value it saw
+and compiled into one generated Python function, every clause and combinator inlined
+as one expression (:func:`_clause_source` is each operator's only definition). Beside
+it sits an ``explain(attrs) -> str`` that is only called when the whole condition
+fails, to say which clause failed and what value it saw
 (``country in ['US', 'CA'] failed: got 'DE'``).
+
+Why generated code: a tree of closures costs a Python call per clause and combinator,
+and those calls were most of the time a condition took. One function per condition
+evaluates the benchmark's three clauses about twice as fast, which matters when a
+request meets hundreds of experiments with conditions of their own. The generated text
+holds only names the compiler bound (see :class:`_Names`), never text from a condition.
 
 Evaluation semantics (documented in docs/targeting.md):
 
@@ -53,7 +60,6 @@ __all__ = [
 Test = Callable[[Mapping[str, Any]], bool]
 Explain = Callable[[Mapping[str, Any]], str]
 Predicate = Callable[[Mapping[str, Any]], tuple[bool, str]]
-_Node = tuple[Test, Explain]
 
 _ABSENT = object()  # lookup sentinel
 _OTHER = object()  # key of a value that no literal can equal (lists, dicts, NaN, ...)
@@ -117,7 +123,12 @@ def _key(value: Any, fold: bool) -> Any:
     if isinstance(value, str):
         return str(value).casefold() if fold else str(value)
     if isinstance(value, _REAL):
-        return value if not math.isnan(value) else _OTHER
+        if math.isnan(value):
+            return _OTHER
+        # As a builtin number: a numpy scalar compared with a tuple key answers an array.
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        return value if isinstance(value, Decimal) else float(value)
     return _OTHER
 
 
@@ -144,7 +155,117 @@ def _compare(op: str) -> Callable[[Any, Any], bool]:
     }[op]
 
 
-def compile_clause(clause: Mapping[str, Any]) -> Test:  # noqa: C901 - one branch per operator
+#: The Python operator of each comparison, for generated code.
+_SYMBOL = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "eq": "==", "before": "<",
+           "after": ">"}
+
+
+class _Names:
+    """The values a piece of generated code refers to, each under a fresh name.
+
+    Generated code holds no text from the condition: every literal, path, set and helper
+    is a name bound here, so a condition cannot inject code. One ``_Names`` serves every
+    function generated for one condition, so its expressions combine without clashes.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def __call__(self, value: Any) -> str:
+        name = f"_b{len(self.values)}"
+        self.values[name] = value
+        return name
+
+
+def _function(head: str, body: str, names: _Names) -> Callable[..., Any]:
+    """Compile ``def f(a): <body>`` with ``names`` as its globals."""
+    namespace = dict(names.values)
+    # The text holds generated names only (see _Names): no condition text is executed.
+    exec(compile(f"def f(a):\n{body}\n", f"<targeting {head}>", "exec"), namespace)
+    function: Callable[..., Any] = namespace["f"]
+    return function
+
+
+def _get_source(path: str, bind: _Names) -> str:
+    """An expression for the value at ``path`` in ``a`` (see :func:`_getter`)."""
+    if "." not in path:
+        return f"a.get({bind(path)})"
+    absent, walk = bind(_ABSENT), f"{bind(_getter(path))}(a)"
+    parts = path.split(".")
+    if len(parts) == 2:  # one level of nesting in plain dicts, the common case, inline
+        walk = (f"(w.get({bind(parts[1])}) if type(w := a.get({bind(parts[0])})) is dict "
+                f"else None if w is None else {walk})")
+    return f"(v if (v := a.get({bind(path)}, {absent})) is not {absent} else {walk})"
+
+
+def _clause_source(clause: Mapping[str, Any], bind: _Names) -> str:  # noqa: C901 - one branch per operator
+    """A boolean expression over ``a`` for one *valid* clause: the operators' one definition.
+
+    The expression uses the scratch names ``v``, ``w``, ``k`` and ``t``, each assigned before it
+    is read, so clauses can be joined with ``and`` / ``or`` / ``not`` in one function.
+    The common cases (a string, an ``int`` or ``float``) take an inline path; anything
+    else calls a helper with the same semantics.
+    """
+    get = _get_source(clause["attr"], bind)
+    op: str = clause["op"]
+    value = clause.get("value")
+    fold = bool(clause.get("ignore_case", False))
+    if op in ("eq", "ne", "in", "not_in"):
+        values = value if isinstance(value, list) else [value]
+        keys = frozenset(_key(v, fold) for v in values)
+        negate = op in ("ne", "not_in")
+        if not fold and all(type(v) is str for v in values):
+            # Strings, the common case; a str subclass compares as the plain string.
+            slow = bind(_not_in_strings if negate else _in_strings)
+            keys_name = bind(keys)
+            if len(keys) == 1:
+                (only,) = keys
+                test = f"v {'!=' if negate else '=='} {bind(only)}"
+            else:
+                test = f"v {'not in' if negate else 'in'} {keys_name}"
+            return f"({test} if type(v := {get}) is str else {slow}(v, {keys_name}))"
+        key = bind(_key)
+        if not negate:
+            if len(keys) == 1:
+                (only,) = keys
+                return f"({key}({get}, {fold}) == {bind(only)})"
+            return f"({key}({get}, {fold}) in {bind(keys)})"
+        families = frozenset(_family(v) for v in values)
+        return (f"({bind(_family)}(v := {get}) in {bind(families)} and "
+                f"(k := {key}(v, {fold})) not in {bind(keys)} and k is not {bind(_OTHER)})")
+    if op in ("lt", "lte", "gt", "gte"):
+        bound = bind(value)
+        slow = bind(_numeric(_compare(op), value))
+        # A NaN compares false with anything, as the fail-closed rule wants.
+        return (f"(v {_SYMBOL[op]} {bound} if (t := type(v := {get})) is int or t is float "
+                f"else {slow}(v))")
+    if op.startswith("semver_"):
+        target = bind(parse_semver(value))
+        symbol = _SYMBOL[op.removeprefix("semver_")]
+        return (f"(type(v := {get}) is str and (k := {bind(parse_semver)}(v)) is not None "
+                f"and k {symbol} {target})")
+    if op in ("before", "after"):
+        instant = bind(parse_instant(value))
+        return f"((k := {bind(_instant)}({get})) is not None and k {_SYMBOL[op]} {instant})"
+    if op in ("contains", "starts_with", "ends_with"):
+        text = str(value)  # validated: these operators take a string
+        needle = bind(text.casefold() if fold else text)
+        subject = "v.casefold()" if fold else "v"
+        test = {"contains": f"{needle} in {subject}",
+                "starts_with": f"{subject}.startswith({needle})",
+                "ends_with": f"{subject}.endswith({needle})"}[op]
+        return f"(type(v := {get}) is str and {test})"
+    if op == "regex":
+        search = bind(_searcher(compile_regex(str(value), ignore_case=fold)))  # validated
+        return f"(type(v := {get}) is str and {search}(v))"
+    if op == "exists":
+        return f"({get} is not None)"
+    if op == "not_exists":
+        return f"({get} is None)"
+    raise InvalidInput(f"unknown operator {op!r}", path="op")  # unreachable after validation
+
+
+def compile_clause(clause: Mapping[str, Any]) -> Test:
     """The boolean test of one *valid* clause (no explanation, no validation).
 
     Args:
@@ -152,81 +273,33 @@ def compile_clause(clause: Mapping[str, Any]) -> Test:  # noqa: C901 - one branc
 
     Returns:
         attributes → whether the clause holds.
+
+    Examples:
+        >>> test = compile_clause({"attr": "app.version", "op": "semver_gte", "value": "4.2"})
+        >>> test({"app": {"version": "4.10.0"}}), test({"app.version": "4.1.9"})
+        (True, False)
     """
-    get = _getter(clause["attr"])
-    op: str = clause["op"]
-    value = clause.get("value")
-    fold = bool(clause.get("ignore_case", False))
-    if op in ("eq", "ne", "in", "not_in"):
-        values = value if isinstance(value, list) else [value]
-        keys = frozenset(_key(v, fold) for v in values)
-        families = {_family(v) for v in values}
-        if not fold and all(type(v) is str for v in values):
-            return _string_set_test(get, keys, negate=op in ("ne", "not_in"))
-        if op == "eq" and len(keys) == 1:
-            (only,) = keys
-            return lambda a: _key(get(a), fold) == only
-        if op in ("eq", "in"):
-            return lambda a: _key(get(a), fold) in keys
-        return lambda a: (_family(v := get(a)) in families and _key(v, fold) not in keys
-                          and _key(v, fold) is not _OTHER)
-    if op in ("lt", "lte", "gt", "gte"):
-        cmp, bound = _compare(op), value
-
-        def numeric(a: Mapping[str, Any]) -> bool:
-            n = _number(get(a))
-            return n is not None and cmp(n, bound)
-
-        return numeric
-    if op.startswith("semver_"):
-        cmp, target = _compare(op.removeprefix("semver_")), parse_semver(value)
-
-        def semver(a: Mapping[str, Any]) -> bool:
-            v = get(a)
-            if type(v) is not str:
-                return False
-            key = parse_semver(v)
-            return key is not None and cmp(key, target)
-
-        return semver
-    if op in ("before", "after"):
-        cmp, instant = _compare(op), parse_instant(value)
-
-        def temporal(a: Mapping[str, Any]) -> bool:
-            at = _instant(get(a))
-            return at is not None and cmp(at, instant)
-
-        return temporal
-    if op in ("contains", "starts_with", "ends_with"):
-        text = str(value)  # validated: these operators take a string
-        needle = text.casefold() if fold else text
-        method = {"contains": str.__contains__, "starts_with": str.startswith,
-                  "ends_with": str.endswith}[op]
-        if fold:
-            return lambda a: type(v := get(a)) is str and method(v.casefold(), needle)
-        return lambda a: type(v := get(a)) is str and method(v, needle)
-    if op == "regex":
-        search = _searcher(compile_regex(str(value), ignore_case=fold))  # validated string
-        return lambda a: type(v := get(a)) is str and search(v)
-    if op == "exists":
-        return lambda a: get(a) is not None
-    if op == "not_exists":
-        return lambda a: get(a) is None
-    raise InvalidInput(f"unknown operator {op!r}", path="op")  # unreachable after validation
+    names = _Names()
+    test: Test = _function(clause["op"], f"    return {_clause_source(clause, names)}", names)
+    return test
 
 
-def _string_set_test(
-    get: Callable[[Mapping[str, Any]], Any], keys: frozenset[Any], *, negate: bool
-) -> Test:
-    """Fast path of eq/ne/in/not_in when every literal is a string (the common case)."""
+def _in_strings(v: Any, keys: frozenset[Any]) -> bool:
+    """``v in keys`` for a value that is not exactly a ``str`` (a subclass counts)."""
+    return isinstance(v, str) and str(v) in keys
 
-    def test(a: Mapping[str, Any]) -> bool:
-        v = get(a)
-        if type(v) is not str:
-            if not isinstance(v, str):
-                return False
-            v = str(v)
-        return (v not in keys) if negate else (v in keys)
+
+def _not_in_strings(v: Any, keys: frozenset[Any]) -> bool:
+    """``v not in keys`` for a value that is not exactly a ``str`` (fails closed)."""
+    return isinstance(v, str) and str(v) not in keys
+
+
+def _numeric(cmp: Callable[[Any, Any], bool], bound: Any) -> Callable[[Any], bool]:
+    """The comparison for a value that is not exactly an ``int`` or ``float``."""
+
+    def test(v: Any) -> bool:
+        n = _number(v)
+        return n is not None and cmp(n, bound)
 
     return test
 
@@ -297,12 +370,37 @@ def _observed(value: Any, clause: Mapping[str, Any]) -> str:
     return f"got {shown}"
 
 
+class _Node:
+    """One compiled node: its expression over ``a``, its explanation, its test on demand.
+
+    A condition becomes one generated function with every clause inlined, so the engine
+    makes one call per condition, not one per clause and combinator. A node's own test
+    is compiled only when something needs it: an ``all``'s explanation (which child
+    failed) or a segment reference.
+    """
+
+    __slots__ = ("_names", "_test", "explain", "source")
+
+    def __init__(self, source: str, explain: Explain, names: _Names) -> None:
+        self.source = source
+        self.explain = explain
+        self._names = names
+        self._test: Test | None = None
+
+    @property
+    def test(self) -> Test:
+        if self._test is None:
+            self._test = _function("node", f"    return {self.source}", self._names)
+        return self._test
+
+
 class _Compiler:
     """Compiles one condition tree; segment bodies are compiled once and shared."""
 
     def __init__(self, segments: Mapping[str, Segment], cache: dict[str, _Node]) -> None:
         self.segments = segments
         self.cache = cache
+        self.bind = _Names()
 
     def node(self, cond: Mapping[str, Any]) -> _Node:
         if "attr" in cond:
@@ -312,69 +410,58 @@ class _Compiler:
         if "any" in cond:
             return self.any_of([self.node(c) for c in cond["any"]], describe(cond))
         if "not" in cond:
-            test, _ = self.node(cond["not"])
+            inner = self.node(cond["not"])
             text = describe(cond["not"])
-            return (lambda a: not test(a)), (lambda a: f"not ({text}) failed: it matched")
+            return _Node(f"(not {inner.source})",
+                         lambda a: f"not ({text}) failed: it matched", self.bind)
         return self.segment(cond["segment"])
 
     def clause(self, cond: Mapping[str, Any]) -> _Node:
-        test = compile_clause(cond)
         get = _getter(cond["attr"])
         text = describe(cond)
-        return test, lambda a: f"{text} failed: {_observed(get(a), cond)}"
+        return _Node(_clause_source(cond, self.bind),
+                     lambda a: f"{text} failed: {_observed(get(a), cond)}", self.bind)
 
-    @staticmethod
-    def all_of(children: list[_Node]) -> _Node:
-        tests = tuple(t for t, _ in children)
-        if len(tests) == 1:
+    def all_of(self, children: list[_Node]) -> _Node:
+        if len(children) == 1:
             return children[0]
 
         def explain(a: Mapping[str, Any]) -> str:
-            return next((e(a) for t, e in children if not t(a)), "")
+            return next((c.explain(a) for c in children if not c.test(a)), "")
 
-        if len(tests) == 2:
-            t1, t2 = tests
-            return (lambda a: t1(a) and t2(a)), explain
-        if len(tests) == 3:
-            t1, t2, t3 = tests
-            return (lambda a: t1(a) and t2(a) and t3(a)), explain
-        def every(a: Mapping[str, Any]) -> bool:
-            for t in tests:  # noqa: SIM110 - a plain loop is ~2x faster than all(genexpr)
-                if not t(a):
-                    return False
-            return True
+        source = " and ".join(c.source for c in children) or "True"
+        return _Node(f"({source})", explain, self.bind)
 
-        return every, explain
-
-    @staticmethod
-    def any_of(children: list[_Node], text: str) -> _Node:
-        tests = tuple(t for t, _ in children)
-        if len(tests) == 1:
+    def any_of(self, children: list[_Node], text: str) -> _Node:
+        if len(children) == 1:
             return children[0]
 
         def explain(a: Mapping[str, Any]) -> str:
-            shown = "; ".join(e(a) for _, e in children[:3])
+            shown = "; ".join(c.explain(a) for c in children[:3])
             more = f"; ... (+{len(children) - 3})" if len(children) > 3 else ""
             return f"none of {len(children)} alternatives matched: {shown}{more}"
 
-        def some(a: Mapping[str, Any]) -> bool:
-            for t in tests:  # noqa: SIM110 - a plain loop is ~2x faster than any(genexpr)
-                if t(a):
-                    return True
-            return False
-
-        return some, explain
+        source = " or ".join(c.source for c in children) or "False"
+        return _Node(f"({source})", explain, self.bind)
 
     def segment(self, key: str) -> _Node:
-        cached = self.cache.get(key)
-        if cached is None:
-            test, inner = self.node(self.segments[key].condition)
+        """A call to the segment's own function, compiled once for every condition."""
+        body = self.cache.get(key)
+        if body is None:
+            body = self.cache[key] = self.node(self.segments[key].condition)
+        inner = body.explain
 
-            def explain(a: Mapping[str, Any]) -> str:
-                return f"segment {key!r} did not match: {inner(a)}"
+        def explain(a: Mapping[str, Any]) -> str:
+            return f"segment {key!r} did not match: {inner(a)}"
 
-            cached = self.cache[key] = (test, explain)
-        return cached
+        return _Node(f"{self.bind(body.test)}(a)", explain, self.bind)
+
+    def predicate(self, node: _Node) -> Predicate:
+        """The condition's predicate: one generated function, explaining only on a miss."""
+        body = (f"    if {node.source}:\n        return {self.bind((True, ''))}\n"
+                f"    return False, {self.bind(node.explain)}(a)")
+        predicate: Predicate = _function("condition", body, self.bind)
+        return predicate
 
 
 def compile_condition(
@@ -459,16 +546,11 @@ class TargetingCompiler:
                 self._checked.add(key)
         if problems:
             raise InvalidInput(problems)
-        test, explain = _Compiler(by_key, self._cache).node(condition)
+        compiler = _Compiler(by_key, self._cache)
+        predicate = compiler.predicate(compiler.node(condition))
         for attr in _attribute_paths(condition, by_key):
             if "." in attr and attr not in self._dotted:
                 self._dotted[attr] = _getter(attr)
-
-        def predicate(attrs: Mapping[str, Any]) -> tuple[bool, str]:
-            if test(attrs):
-                return True, ""
-            return False, explain(attrs)
-
         return predicate
 
 

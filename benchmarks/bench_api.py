@@ -131,9 +131,17 @@ def workspace(n: int) -> dict:
     return {"version": 1, "experiments": experiments}
 
 
-def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:
-    """Until the server answers HTTP (any status): with workers, the port is bound first."""
+def wait_ready(
+    port: int, proc: subprocess.Popen[bytes], workers: int = 1, timeout_s: float = 120.0
+) -> None:
+    """Until the server answers HTTP (any status) and all its ``workers`` listen.
+
+    Connections opened before a worker listens all go to the workers already
+    listening, and wrk keeps its connections for the whole pass.
+    """
     import httpx
+
+    from abwb.cli.supervisor import listening_sockets
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -141,9 +149,11 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 120.
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
             httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-            return
+            if workers == 1 or listening_sockets(port) >= workers:
+                return
         except httpx.HTTPError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     raise RuntimeError("server did not start")
 
 
@@ -155,7 +165,7 @@ def pinned(cmd: list[str], cpu: int) -> list[str]:
 
 
 def start(
-    cmd: list[str], port: int, env: dict[str, str], *, pin: bool = True
+    cmd: list[str], port: int, env: dict[str, str], *, pin: bool = True, workers: int = 1
 ) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         pinned(cmd, 0) if pin else cmd,
@@ -164,7 +174,7 @@ def start(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    wait_ready(port, proc)
+    wait_ready(port, proc, workers)
     return proc
 
 
@@ -492,7 +502,8 @@ def main() -> None:
         results: dict[tuple[str, int, str], dict] = {}
         for name, cmd, pin, extras in targets:
             port = free_port()
-            proc = start([*cmd, "--port", str(port)], port, env, pin=pin)
+            workers = int(cmd[cmd.index("--workers") + 1]) if "--workers" in cmd else 1
+            proc = start([*cmd, "--port", str(port)], port, env, pin=pin, workers=workers)
             try:
                 url = f"http://127.0.0.1:{port}/v1/assign"
                 passes = run_passes(url, proc.pid, args, scripts, use_wrk, extras)

@@ -1,4 +1,4 @@
-"""``abwb serve``: run the HTTP API (Litestar on uvicorn, one process).
+"""``abwb serve``: run the HTTP API (Litestar on uvicorn; ``--workers N`` processes).
 
 Without options it serves the stores of the settings (embedded SQLite by default,
 PostgreSQL when ``ABWB_DATABASE_URL`` says so). ``--demo`` or ``--config FILE`` serve
@@ -163,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
     """
     import uvicorn
 
+    from abwb.cli.supervisor import reuse_port_supported, serve_workers
+
     settings = Settings.from_env()
     host = args.host or settings.api.host
     port = args.port or settings.api.port
@@ -212,6 +214,8 @@ def run(args: argparse.Namespace) -> int:
         {"host": host, "port": port, "metrics_dir": metrics_dir}
     )
     try:
+        if reuse_port_supported():  # a listening socket per worker: see abwb.cli.supervisor
+            return serve_workers(workers, host, port, common)
         uvicorn.run("abwb.cli.serve:worker_app", factory=True, workers=workers, **common)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -279,9 +279,37 @@ def compile_clause(clause: Mapping[str, Any]) -> Test:
         >>> test({"app": {"version": "4.10.0"}}), test({"app.version": "4.1.9"})
         (True, False)
     """
-    names = _Names()
-    test: Test = _function(clause["op"], f"    return {_clause_source(clause, names)}", names)
+    try:
+        key: Any = _clause_key(clause)
+        test = _CLAUSES.get(key)
+    except TypeError:  # not a valid clause's literal: compile it, uncached
+        key, test = None, None
+    if test is None:
+        names = _Names()
+        test = _function(clause["op"], f"    return {_clause_source(clause, names)}", names)
+        if key is not None:
+            if len(_CLAUSES) >= _CLAUSES_MAX:
+                _CLAUSES.clear()
+            _CLAUSES[key] = test
     return test
+
+
+#: Compiled clause tests by clause: the overlap analysis and the column evaluator ask for
+#: the same clauses again and again, and compiling one costs ~100 µs.
+_CLAUSES: dict[Any, Test] = {}
+_CLAUSES_MAX = 4096
+
+
+def _clause_key(clause: Mapping[str, Any]) -> Any:
+    """A hashable key that tells apart every two clauses that may answer differently.
+
+    Each literal is keyed with its type, since ``1``, ``1.0`` and ``True`` are equal
+    (and hash alike) in Python but not in the condition language.
+    """
+    value = clause.get("value")
+    typed = (tuple((type(v), v) for v in value) if isinstance(value, list)
+             else (type(value), value))
+    return (clause["attr"], clause["op"], typed, bool(clause.get("ignore_case", False)))
 
 
 def _in_strings(v: Any, keys: frozenset[Any]) -> bool:
@@ -535,6 +563,23 @@ class TargetingCompiler:
         """
         if condition is None:
             return _match_all
+        self.check(condition)
+        by_key = self.segments
+        compiler = _Compiler(by_key, self._cache)
+        predicate = compiler.predicate(compiler.node(condition))
+        for attr in _attribute_paths(condition, by_key):
+            if "." in attr and attr not in self._dotted:
+                self._dotted[attr] = _getter(attr)
+        return predicate
+
+    def check(self, condition: Any) -> None:
+        """Validate ``condition`` and the segments it references, without compiling it.
+
+        Raises:
+            InvalidInput: every problem with the condition, each with its path.
+        """
+        if condition is None:
+            return
         by_key = self.segments
         problems = condition_problems(condition, self.path, by_key)
         for key in _referenced(condition, by_key) - self._checked:
@@ -546,12 +591,6 @@ class TargetingCompiler:
                 self._checked.add(key)
         if problems:
             raise InvalidInput(problems)
-        compiler = _Compiler(by_key, self._cache)
-        predicate = compiler.predicate(compiler.node(condition))
-        for attr in _attribute_paths(condition, by_key):
-            if "." in attr and attr not in self._dotted:
-                self._dotted[attr] = _getter(attr)
-        return predicate
 
 
     def resolved(self, attrs: Mapping[str, Any]) -> Mapping[str, Any]:

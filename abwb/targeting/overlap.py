@@ -140,8 +140,8 @@ def analyse_overlap(
         'no value of age satisfies age gte 30 and age lt 18'
     """
     by_key = _segments_by_key(segments)
-    check = make_compiler(by_key)
-    check(a)  # validation: raises InvalidInput with paths
+    check = make_compiler(by_key).check  # raises InvalidInput with paths
+    check(a)
     check(b)
     try:
         terms_a = _dnf(a, negated=False, segments=by_key)

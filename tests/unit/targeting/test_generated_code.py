@@ -250,3 +250,14 @@ def test_an_explanation_names_the_first_failing_clause_inside_nesting() -> None:
     assert rule({"app": {"version": "4.3"}, "x": "DE"}) == (
         False, "none of 2 alternatives matched: x eq 'US' failed: got 'DE'; "
                "not (x exists) failed: it matched")
+
+
+def test_clauses_equal_in_python_but_not_in_the_language_compile_apart() -> None:
+    # Compiled tests are cached by clause; 1, 1.0 and True are one dict key in Python.
+    one = compile_clause({"attr": "x", "op": "eq", "value": 1})
+    true = compile_clause({"attr": "x", "op": "eq", "value": True})
+    listed = compile_clause({"attr": "x", "op": "in", "value": [True]})
+    assert one({"x": 1}) and one({"x": 1.0}) and not one({"x": True})
+    assert true({"x": True}) and not true({"x": 1})
+    assert listed({"x": True}) and not listed({"x": 1})
+    assert compile_clause({"attr": "x", "op": "eq", "value": 1}) is one

@@ -261,3 +261,18 @@ def test_clauses_equal_in_python_but_not_in_the_language_compile_apart() -> None
     assert true({"x": True}) and not true({"x": 1})
     assert listed({"x": True}) and not listed({"x": 1})
     assert compile_clause({"attr": "x", "op": "eq", "value": 1}) is one
+
+
+def test_a_condition_compiles_once_for_every_config_version_until_a_segment_changes() -> None:
+    condition = {"all": [{"segment": "staff"}, {"attr": "x", "op": "gte", "value": 1}]}
+    staff = Segment(key="staff", condition={"attr": "email", "op": "ends_with", "value": "@a.io"})
+    first = make_compiler([staff])(condition)
+    assert make_compiler([staff])(condition) is first  # the next version: not compiled again
+    moved = Segment(key="staff", condition={"attr": "email", "op": "ends_with", "value": "@b.io"})
+    second = make_compiler([moved])(condition)
+    assert second is not first
+    row = {"email": "ann@b.io", "x": 2}
+    assert not first(row)[0] and second(row) == (True, "")
+    # 1 and 1.0 are one literal in the language (numbers), True is not
+    assert make_compiler()({"attr": "x", "op": "eq", "value": True})({"x": 1})[0] is False
+    assert make_compiler()({"attr": "x", "op": "eq", "value": 1})({"x": 1})[0] is True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 
 import anyio
 from litestar import Litestar, Request, Response
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -380,9 +382,32 @@ def create_app(
             security=[{"bearer": []}, {"api_key": []}],
         ),
         debug=debug,
+        logging_config=LoggingConfig(handlers={"console": {
+            "()": _CurrentStderr, "level": "DEBUG", "formatter": "standard"}}),
     )
     app.install(HotPath(services, max_body_bytes=options.max_body_bytes))
     return app
+
+
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Litestar's console handler, writing to ``sys.stderr`` as it is at each record.
+
+    Litestar's default handler keeps the ``sys.stderr`` of the moment the app was built,
+    and writes from a queue-listener thread. When that stream is replaced and closed
+    later (a notebook cell's capture, a test's ``capsys``), records went to the closed
+    stream and logging printed "--- Logging error --- I/O operation on closed file".
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass  # always the current sys.stderr
 
 
 async def _admit(request: Request[Any, Any, Any]) -> Response[None] | None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,6 +56,24 @@ def test_serve_binds_a_network_address_with_a_key(tmp_path: Path) -> None:
 def test_auth_off_is_explicit_and_loud(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     check_exposure("0.0.0.0", build_app(args(), settings(tmp_path, auth="off")))
     assert "authentication OFF" in capsys.readouterr().err
+
+
+def test_app_logs_go_to_the_stderr_of_the_moment_they_are_written(tmp_path: Path) -> None:
+    # The app's log handler writes from a thread, later. It used to keep the stderr of
+    # the moment the app was built: after that stream was swapped and closed (capsys, a
+    # notebook's capture), records hit the closed stream ("--- Logging error ---").
+    built_under = io.StringIO()
+    with contextlib.redirect_stderr(built_under):
+        build_app(args(), settings(tmp_path))
+    built_under.close()
+    now = io.StringIO()
+    with contextlib.redirect_stderr(now):
+        logging.getLogger("abwb.test").warning("written after the swap")
+        deadline = time.monotonic() + 10
+        while "written after the swap" not in now.getvalue():
+            assert time.monotonic() < deadline, "the record never reached the current stderr"
+            time.sleep(0.01)
+    assert "Logging error" not in now.getvalue(), now.getvalue()
 
 
 def test_a_cross_origin_simple_post_cannot_kill_a_flag(

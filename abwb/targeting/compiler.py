@@ -408,13 +408,16 @@ class _Node:
     failed) or a segment reference.
     """
 
-    __slots__ = ("_names", "_test", "explain", "source")
+    __slots__ = ("_names", "_test", "every", "explain", "source")
 
-    def __init__(self, source: str, explain: Explain, names: _Names) -> None:
+    def __init__(self, source: str, explain: Explain, names: _Names,
+                 every: tuple[_Node, ...] = ()) -> None:
         self.source = source
         self.explain = explain
         self._names = names
         self._test: Test | None = None
+        #: The children of an ``all`` (empty for any other node).
+        self.every = every
 
     @property
     def test(self) -> Test:
@@ -459,7 +462,7 @@ class _Compiler:
             return next((c.explain(a) for c in children if not c.test(a)), "")
 
         source = " and ".join(c.source for c in children) or "True"
-        return _Node(f"({source})", explain, self.bind)
+        return _Node(f"({source})", explain, self.bind, tuple(children))
 
     def any_of(self, children: list[_Node], text: str) -> _Node:
         if len(children) == 1:
@@ -486,9 +489,19 @@ class _Compiler:
         return _Node(f"{self.bind(body.test)}(a)", explain, self.bind)
 
     def predicate(self, node: _Node) -> Predicate:
-        """The condition's predicate: one generated function, explaining only on a miss."""
-        body = (f"    if {node.source}:\n        return {self.bind((True, ''))}\n"
-                f"    return False, {self.bind(node.explain)}(a)")
+        """The condition's predicate: one generated function, explaining only on a miss.
+
+        A top-level ``all`` tests its children in turn and explains the first that
+        fails right there, without evaluating the condition a second time.
+        """
+        hit = self.bind((True, ""))
+        if node.every:
+            body = "\n".join(f"    if not {c.source}:\n        return False, "
+                             f"{self.bind(c.explain)}(a)" for c in node.every)
+            body += f"\n    return {hit}"
+        else:
+            body = (f"    if {node.source}:\n        return {hit}\n"
+                    f"    return False, {self.bind(node.explain)}(a)")
         predicate: Predicate = _function("condition", body, self.bind)
         return predicate
 

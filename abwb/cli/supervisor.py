@@ -13,10 +13,12 @@ measured 28 / 36 over two sockets). The parent holds one more socket on the port
 bound but never listening: it gets no connections, and it keeps the port ours while a
 worker restarts. Linux only lets processes of the same user join the port's group.
 
-The parent restarts a worker that dies after it was listening, stops every worker on
-``SIGINT`` / ``SIGTERM`` (each finishes its requests: uvicorn's graceful shutdown), and
-gives up, returning 1, when a worker exits before it ever listened: that is a broken
-configuration or store, not a crash that a restart mends.
+The parent restarts a worker that dies, stops every worker on ``SIGINT`` / ``SIGTERM``
+(each finishes its requests: uvicorn's graceful shutdown), and gives up, returning 1,
+when a worker *exits* with an error before it ever listened: that is a broken
+configuration or store, not a crash that a restart mends. A worker *killed* by a signal
+(the OOM killer, an operator) is restarted even then, up to :data:`KILLED_AT_START`
+times in a row.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from abwb.errors import InvalidInput
 
 __all__ = ["listening_sockets", "reuse_port_supported", "serve_workers"]
 
+#: Restarts of a worker killed before it listened, in a row, before the parent gives up.
+KILLED_AT_START = 3
 #: How long stopping waits for workers to finish their requests before killing them.
 STOP_TIMEOUT_S = 30.0
 
@@ -163,7 +167,7 @@ def serve_workers(workers: int, host: str, port: int, options: dict[str, Any]) -
         options: Keyword arguments of ``uvicorn.Config`` (log level, proxy headers, ...).
 
     Returns:
-        0 when stopped by a signal, 1 when a worker exited before it listened.
+        0 when stopped by a signal, 1 when a worker failed to start (see the module doc).
 
     Raises:
         InvalidInput: the port cannot be bound.
@@ -179,19 +183,24 @@ def serve_workers(workers: int, host: str, port: int, options: dict[str, Any]) -
     try:
         for index in range(workers):
             pool.start(index)
+        killed_at_start = [0] * workers
         while not stopping:
             wait([p.sentinel for p in pool.processes] + pool.ready, timeout=0.5)
             pool.heard()
             for index, process in enumerate(pool.processes):
-                if process.exitcode is None or stopping:
+                code = process.exitcode
+                if code is None or stopping:
                     continue
-                if not pool.listening[index]:
-                    print(f"abwb serve: worker {process.pid} exited with code "
-                          f"{process.exitcode} before it listened; stopping",
-                          file=sys.stderr, flush=True)
-                    return 1
-                print(f"abwb serve: worker {process.pid} died (exit code {process.exitcode}) "
-                      "after serving; starting another", file=sys.stderr, flush=True)
+                if pool.listening[index]:
+                    killed_at_start[index] = 0
+                else:  # a negative exit code: killed by a signal
+                    killed_at_start[index] += 1
+                    if code >= 0 or killed_at_start[index] > KILLED_AT_START:
+                        print(f"abwb serve: worker {process.pid} exited with code {code} "
+                              "before it listened; stopping", file=sys.stderr, flush=True)
+                        return 1
+                print(f"abwb serve: worker {process.pid} died (exit code {code}); starting "
+                      "another", file=sys.stderr, flush=True)
                 pool.start(index)
         return 0
     finally:

@@ -96,8 +96,14 @@ def test_assignments_continue_identically_when_redis_is_killed(
 
     latencies = asyncio.run(scenario())
     assert degradations["sticky_lookup_skipped"] - skipped_before >= 600
-    # The breaker keeps the outage cheap: no call waits on a dead socket for long.
-    assert max(latencies[700:1400]) < 0.5
+    # The breaker keeps the outage cheap: no call waits on a dead socket for long. At
+    # least failure_threshold (3) calls meet the dead socket before the breaker opens,
+    # so a slow failure path shows in 3 calls or more; one slow call alone is this
+    # shared machine pausing the process (a CI run once saw 0.503 s in one call, against
+    # ~0.6 ms for the slowest call when run alone), and nothing may hang.
+    slowest = sorted(latencies[700:1400], reverse=True)
+    assert slowest[2] < 0.5, slowest[:5]
+    assert slowest[0] < 5, slowest[:5]
     assert sorted(latencies[700:1400])[len(latencies[700:1400]) // 2] < 0.005
 
 

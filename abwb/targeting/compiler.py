@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -144,21 +145,24 @@ def _number(value: Any) -> float | numbers.Real | Decimal | None:
     return None
 
 
-def _compare(op: str) -> Callable[[Any, Any], bool]:
-    return {
-        "lt": lambda a, b: a < b,
-        "lte": lambda a, b: a <= b,
-        "gt": lambda a, b: a > b,
-        "gte": lambda a, b: a >= b,
-        "eq": lambda a, b: a == b,
-        "before": lambda a, b: a < b,
-        "after": lambda a, b: a > b,
-    }[op]
-
-
 #: The Python operator of each comparison, for generated code.
 _SYMBOL = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "eq": "==", "before": "<",
            "after": ">"}
+#: The same comparisons as functions, for the helpers of the uncommon cases.
+_FUNCTION: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
+}
+
+
+def _compare(op: str) -> Callable[[Any, Any], bool]:
+    return _FUNCTION[_SYMBOL[op]]
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    """Keep ``value`` in a compile cache, which is emptied when it reaches 4,096 entries."""
+    if len(cache) >= 4096:
+        cache.clear()
+    cache[key] = value
 
 
 class _Names:
@@ -289,16 +293,13 @@ def compile_clause(clause: Mapping[str, Any]) -> Test:
         names = _Names()
         test = _function(clause["op"], f"    return {_clause_source(clause, names)}", names)
         if key is not None:
-            if len(_CLAUSES) >= _CLAUSES_MAX:
-                _CLAUSES.clear()
-            _CLAUSES[key] = test
+            _remember(_CLAUSES, key, test)
     return test
 
 
 #: Compiled clause tests by clause: the overlap analysis and the column evaluator ask for
 #: the same clauses again and again, and compiling one costs ~100 µs.
 _CLAUSES: dict[Any, Test] = {}
-_CLAUSES_MAX = 4096
 
 
 def _clause_key(clause: Mapping[str, Any]) -> Any:
@@ -585,9 +586,7 @@ class TargetingCompiler:
             compiler = _Compiler(by_key, self._cache)
             predicate = compiler.predicate(compiler.node(condition))
             if key is not None:
-                if len(_PREDICATES) >= _PREDICATES_MAX:
-                    _PREDICATES.clear()
-                _PREDICATES[key] = predicate
+                _remember(_PREDICATES, key, predicate)
         for attr in _attribute_paths(condition, by_key):
             if "." in attr and attr not in self._dotted:
                 self._dotted[attr] = _getter(attr)
@@ -648,7 +647,6 @@ class TargetingCompiler:
 #: costs ~150 µs (the generated code), so a version with 200 conditions of their own
 #: took ~45 ms to compile without this cache and ~10 ms with it.
 _PREDICATES: dict[str, Predicate] = {}
-_PREDICATES_MAX = 4096
 
 
 def _condition_key(condition: Any, segments: Mapping[str, Segment]) -> str | None:

@@ -7,7 +7,8 @@ p99 < 5 ms at concurrency 16 on one worker; p99 < 50 ms at concurrency 64 (shedd
 allowed, counted); two workers >= 1.7x one.
 
 Starts `abwb serve --config FILE` (uvicorn, one worker, loopback, auth off) and the
-bare endpoint in subprocesses pinned to CPU 0 (when `taskset` exists), and drives each
+bare endpoint (on uvicorn with the same HTTP protocol, `api.http_protocol`: each
+response in one write) in subprocesses pinned to CPU 0 (when `taskset` exists), and drives each
 with `wrk` (one thread, pinned to CPU 1, keep-alive connections, varying unit ids so
 exposure logging and de-dup run for real). `req/s` counts answered requests that were
 served (2xx); `shed` is the 503s of the in-flight limit (`abwb_assign_shed_total`
@@ -63,6 +64,17 @@ async def assign(data: dict) -> dict:
     return {"unit_id": data.get("unit_id"), "ok": True}
 
 app = Litestar([assign])
+
+if __name__ == "__main__":  # served as `abwb serve` serves: uvicorn, one-write protocol
+    import sys
+
+    import uvicorn
+
+    from api.http_protocol import PROTOCOL
+
+    port = int(sys.argv[sys.argv.index("--port") + 1])
+    uvicorn.run(app, host="127.0.0.1", port=port, http=PROTOCOL, log_level="warning",
+                access_log=False)
 """
 
 #: Every request a unit never seen before, in this pass or an earlier one (the run's
@@ -452,19 +464,7 @@ def main() -> None:
         scripts["bulk"] = tmpdir / "bulk.lua"
         scripts["bulk"].write_text(BULK_LUA)
         (tmpdir / "bare_app.py").write_text(BARE_APP)
-        bare_cmd = [
-            PYTHON,
-            "-m",
-            "uvicorn",
-            "--app-dir",
-            str(tmpdir),
-            "bare_app:app",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--host",
-            "127.0.0.1",
-        ]
+        bare_cmd = [PYTHON, str(tmpdir / "bare_app.py")]
         n = args.experiments
         cfg = tmpdir / f"workspace_{n}.json"
         cfg.write_text(json.dumps(workspace(n)))

@@ -187,8 +187,11 @@ def run(args: argparse.Namespace) -> int:
         "(OpenAPI at /schema); Ctrl-C stops",
         flush=True,
     )
+    from api.http_protocol import PROTOCOL
+
     common: dict[str, Any] = {
         "host": host,
+        "http": PROTOCOL,  # each response's head and body in one write
         "port": port,
         "log_level": args.log_level,
         "access_log": False,

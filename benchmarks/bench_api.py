@@ -22,9 +22,13 @@ else the shared machine runs. Also measured:
 - single-assign latency at concurrency 16 while a second wrk posts 1,000-unit
   `/v1/assign/bulk` calls back to back (vs the same pass without them);
 - `--workers N` (default 2): one worker and N workers on the same SQLite workspace
-  (`abwb serve` / `abwb serve --workers N`, unpinned: they share the CPUs with wrk),
-  and the ratio, with the ceiling the machine allowed: the CPUs wrk left free over
-  the CPUs one worker used (on 2 CPUs, wrk's ~0.25 caps two workers near 1.6-1.7x).
+  (`abwb serve` / `abwb serve --workers N`, unpinned: they share the CPUs with wrk).
+  The scaling figure: both servers run at once and `--rounds` (default 5) rounds each
+  pass c16 with `log_exposure=false` on one, then the other; the ratio is taken per
+  round and the median printed with every round's, and the ceiling the machine
+  allowed: the CPUs wrk left free over the CPUs one worker used (on 2 CPUs, wrk's
+  ~0.25 caps two workers near 1.7-1.8x). Then each runs the passes with exposures
+  (bound by the SQLite store, which sheds: not a CPU-scaling figure).
 
 wrk is not part of the project's set-up: install it with `apt-get install -y wrk`
 (Debian/Ubuntu) or `brew install wrk`. Without it a threaded httpx client drives the
@@ -344,6 +348,46 @@ def drive_httpx(url: str, seconds: int, connections: int) -> dict:
     }
 
 
+def measure(
+    url: str,
+    pid: int,
+    args: argparse.Namespace,
+    scripts: dict[str, Path],
+    use_wrk: bool,
+    c: int,
+    script: str,
+    *,
+    bulk: bool = False,
+) -> dict:
+    """One pass of ``args.seconds`` at concurrency ``c`` against the server ``pid``.
+
+    The pass's ``shed`` is the growth of the server's ``abwb_assign_shed_total`` (the
+    sum over its workers: ``/metrics`` answers for all of them).
+    """
+    port = int(url.split(":")[2].split("/")[0])
+    before = counters(port)
+    cpu_before = cpu_seconds(pid)
+    driver_before = children_cpu_seconds()
+    if bulk:
+        res = drive_wrk_with_bulk(url, args.seconds, c, scripts)
+    elif use_wrk:
+        res = drive_wrk(url, args.seconds, c, scripts[script])
+    else:
+        res = drive_httpx(url, args.seconds, c)
+    cpu = cpu_seconds(pid) - cpu_before
+    # CPUs the server and the load generator (wrk, a child of this process) used
+    res["server_cpus"] = cpu / args.seconds
+    res["driver_cpus"] = (children_cpu_seconds() - driver_before) / args.seconds
+    time.sleep(1.1)  # other workers publish their counters once a second
+    after = counters(port)
+    for name, _ in _COUNTERS:
+        res[name] = (
+            None if before is None or after is None else after.get(name, 0) - before.get(name, 0)
+        )
+    res["cpu_us"] = cpu / max(res["requests"], 1) * 1e6
+    return res
+
+
 def run_passes(
     url: str,
     pid: int,
@@ -352,37 +396,10 @@ def run_passes(
     use_wrk: bool,
     extras: tuple[str, ...],
 ) -> list[tuple[int, str, dict]]:
-    """One pass per concurrency level (new unit ids), plus the diagnostic ones at c16.
-
-    Each pass's ``shed`` is the growth of the server's ``abwb_assign_shed_total`` (the
-    sum over its workers: ``/metrics`` answers for all of them).
-    """
-    port = int(url.split(":")[2].split("/")[0])
+    """One pass per concurrency level (new unit ids), plus the diagnostic ones at c16."""
 
     def drive(c: int, script: str, *, bulk: bool = False) -> dict:
-        before = counters(port)
-        cpu_before = cpu_seconds(pid)
-        driver_before = children_cpu_seconds()
-        if bulk:
-            res = drive_wrk_with_bulk(url, args.seconds, c, scripts)
-        elif use_wrk:
-            res = drive_wrk(url, args.seconds, c, scripts[script])
-        else:
-            res = drive_httpx(url, args.seconds, c)
-        cpu = cpu_seconds(pid) - cpu_before
-        # CPUs the server and the load generator (wrk, a child of this process) used
-        res["server_cpus"] = cpu / args.seconds
-        res["driver_cpus"] = (children_cpu_seconds() - driver_before) / args.seconds
-        time.sleep(1.1)  # other workers publish their counters once a second
-        after = counters(port)
-        for name, _ in _COUNTERS:
-            res[name] = (
-                None
-                if before is None or after is None
-                else after.get(name, 0) - before.get(name, 0)
-            )
-        res["cpu_us"] = cpu / max(res["requests"], 1) * 1e6
-        return res
+        return measure(url, pid, args, scripts, use_wrk, c, script, bulk=bulk)
 
     quiet = None
     if "no_exposure" in extras:
@@ -401,6 +418,29 @@ def run_passes(
     if "bulk" in extras and use_wrk and not args.no_bulk:
         out.append((16, ", with bulk calls", drive(16, "new", bulk=True)))
     return out
+
+
+def alternate(
+    servers: list[tuple[str, str, int]],
+    args: argparse.Namespace,
+    scripts: dict[str, Path],
+    use_wrk: bool,
+) -> dict[str, list[dict]]:
+    """``args.rounds`` passes at c16 with ``log_exposure=false`` on each server in turn.
+
+    ``servers`` are (name, url, pid), all running at once (an idle one costs the others
+    next to nothing). The shared machine's speed drifts by tens of percent within a
+    minute, so a ratio is taken within each round, from passes seconds apart, and the
+    median over the rounds is the figure.
+    """
+    if use_wrk:
+        for _, url, _ in servers:
+            drive_wrk(url, 2, 16, scripts["no_exposure"])  # warm-up
+    passes: dict[str, list[dict]] = {name: [] for name, _, _ in servers}
+    for _ in range(args.rounds):
+        for name, url, pid in servers:
+            passes[name].append(measure(url, pid, args, scripts, use_wrk, 16, "no_exposure"))
+    return passes
 
 
 def row(name: str, conc: int, res: dict) -> str:
@@ -430,6 +470,12 @@ def main() -> None:
         type=int,
         default=2,
         help="also run 1 vs N workers (`abwb serve --workers N`) on the SQLite store (0: skip)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="alternating rounds of 1 vs N workers (log_exposure=false, c16); the median counts",
     )
     parser.add_argument("--no-bulk", action="store_true", help="skip the pass with bulk calls")
     args = parser.parse_args()
@@ -491,7 +537,7 @@ def main() -> None:
                     stdout=subprocess.DEVNULL,
                 )
                 serve = [PYTHON, "-c", SERVE, "serve", "--workers", str(workers)]
-                targets.append((name, serve, False, ("no_exposure",), home_env))
+                targets.append((name, serve, False, (), home_env))
         pinning = "server on CPU 0, wrk on CPU 1" if pinned([], 0) else "no CPU pinning"
         print(
             f"driver: {'wrk (1 thread)' if use_wrk else 'httpx threads (wrk not installed)'}, "
@@ -503,12 +549,19 @@ def main() -> None:
             f"{'p99 ms':>7} {'non-2xx':>7} {'shed':>6} {'errors':>6} {'CPU µs':>6}"
         )
         results: dict[tuple[str, int, str], dict] = {}
+        rounds: dict[str, list[dict]] = {}
         for name, cmd, pin, extras, target_env in targets:
-            port = free_port()
-            workers = int(cmd[cmd.index("--workers") + 1]) if "--workers" in cmd else 1
-            proc = start([*cmd, "--port", str(port)], port, target_env, pin=pin, workers=workers)
+            if name == one_name:
+                # Before any exposure is logged (a SQLite store works through the backlog
+                # for minutes): 1 and N workers running at once, passes alternating.
+                rounds = compare_workers(
+                    [t for t in targets if t[0] in (one_name, multi_name)],
+                    args,
+                    scripts,
+                    use_wrk,
+                )
+            url, proc = launch(cmd, pin, target_env)
             try:
-                url = f"http://127.0.0.1:{port}/v1/assign"
                 passes = run_passes(url, proc.pid, args, scripts, use_wrk, extras)
             finally:
                 stop(proc)
@@ -516,11 +569,41 @@ def main() -> None:
                 results[(name, conc, suffix)] = res
                 print(row(name + suffix, conc, res))
         print()
-        summarise(results, args, bare_name, assign_name, one_name, multi_name)
+        summarise(results, rounds, args, bare_name, assign_name, one_name, multi_name)
+
+
+def launch(cmd: list[str], pin: bool, env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start a target on a free port: its ``/v1/assign`` URL and its process."""
+    port = free_port()
+    workers = int(cmd[cmd.index("--workers") + 1]) if "--workers" in cmd else 1
+    proc = start([*cmd, "--port", str(port)], port, env, pin=pin, workers=workers)
+    return f"http://127.0.0.1:{port}/v1/assign", proc
+
+
+def compare_workers(
+    targets: list[tuple[str, list[str], bool, tuple[str, ...], dict[str, str]]],
+    args: argparse.Namespace,
+    scripts: dict[str, Path],
+    use_wrk: bool,
+) -> dict[str, list[dict]]:
+    """:func:`alternate` over the worker targets, started together; prints each pass."""
+    running: list[tuple[str, str, subprocess.Popen[bytes]]] = []
+    try:
+        for name, cmd, pin, _, env in targets:
+            running.append((name, *launch(cmd, pin, env)))
+        rounds = alternate([(n, url, p.pid) for n, url, p in running], args, scripts, use_wrk)
+    finally:
+        for _, _, proc in running:
+            stop(proc)
+    for i in range(args.rounds):
+        for name, _, _ in running:
+            print(row(f"{name}, log_exposure=false, round {i + 1}", 16, rounds[name][i]))
+    return rounds
 
 
 def summarise(
     results: dict[tuple[str, int, str], dict],
+    rounds: dict[str, list[dict]],
     args: argparse.Namespace,
     bare_name: str,
     assign_name: str,
@@ -561,21 +644,32 @@ def summarise(
             f"({with_bulk['bulk_per_s']:.1f} bulk calls/s)"
         )
     if args.workers > 1:
-        for conc, suffix in [(c, "") for c in args.concurrency] + [(16, ", log_exposure=false")]:
-            one = results[(one_name, conc, suffix)]
-            many = results[(multi_name, conc, suffix)]
-            # What the machine allowed: the CPUs wrk left, against what one worker used.
-            ceiling = (os.cpu_count() or 1) - many["driver_cpus"]
+        for conc in args.concurrency:
+            one, many = results[(one_name, conc, "")], results[(multi_name, conc, "")]
             print(
-                f"concurrency {conc:>2}{suffix}: {args.workers} workers at "
-                f"{many['rps'] / one['rps']:.2f}x one worker's throughput (SQLite store), p99 "
-                f"{many['p99_ms']:.2f} vs {one['p99_ms']:.2f} ms (target >= 1.7x; unpinned, "
-                f"wrk shares the CPUs: it used {many['driver_cpus']:.2f} of "
-                f"{os.cpu_count()}, so at most {ceiling / max(one['server_cpus'], 1e-9):.2f}x "
-                f"one worker's {one['server_cpus']:.2f} CPUs was free; the workers used "
-                f"{many['server_cpus']:.2f}, at {many['cpu_us']:.0f} vs {one['cpu_us']:.0f} "
-                "µs CPU per request)"
+                f"concurrency {conc:>2}: {args.workers} workers at "
+                f"{many['rps'] / one['rps']:.2f}x one worker's throughput with exposures "
+                f"logged (bound by the SQLite store: see the shed column), p99 "
+                f"{many['p99_ms']:.2f} vs {one['p99_ms']:.2f} ms"
             )
+        pairs = list(zip(rounds[one_name], rounds[multi_name], strict=True))
+        ratios = [many["rps"] / one["rps"] for one, many in pairs]
+        # What the machine allowed: the CPUs wrk left, against what one worker used.
+        ceilings = [
+            ((os.cpu_count() or 1) - many["driver_cpus"]) / max(one["server_cpus"], 1e-9)
+            for one, many in pairs
+        ]
+        wrk_cpus = statistics.median(many["driver_cpus"] for _, many in pairs)
+        print(
+            f"concurrency 16, log_exposure=false: {args.workers} workers at "
+            f"{statistics.median(ratios):.2f}x one worker's throughput, median of "
+            f"{len(ratios)} alternating rounds ({', '.join(f'{r:.2f}' for r in ratios)}; "
+            f"target >= 1.7x); unpinned, wrk shares the CPUs: it used {wrk_cpus:.2f} of "
+            f"{os.cpu_count()}, so at most {statistics.median(ceilings):.2f}x one worker's "
+            f"CPUs was free (median); CPU per request "
+            f"{statistics.median(many['cpu_us'] for _, many in pairs):.0f} vs "
+            f"{statistics.median(one['cpu_us'] for one, _ in pairs):.0f} µs"
+        )
 
 
 if __name__ == "__main__":

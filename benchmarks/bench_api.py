@@ -7,7 +7,7 @@ p99 < 5 ms at concurrency 16 on one worker; p99 < 50 ms at concurrency 64 (shedd
 allowed, counted); two workers >= 1.7x one.
 
 Starts `abwb serve --config FILE` (uvicorn, one worker, loopback, auth off) and the
-bare endpoint (on uvicorn with the same HTTP protocol, `api.http_protocol`: each
+bare endpoint (on uvicorn with the same HTTP protocol, `abwb.cli.http_protocol`: each
 response in one write) in subprocesses pinned to CPU 0 (when `taskset` exists), and drives each
 with `wrk` (one thread, pinned to CPU 1, keep-alive connections, varying unit ids so
 exposure logging and de-dup run for real). `req/s` counts answered requests that were
@@ -74,7 +74,7 @@ if __name__ == "__main__":  # served as `abwb serve` serves: uvicorn, one-write 
 
     import uvicorn
 
-    from api.http_protocol import PROTOCOL
+    from abwb.cli.http_protocol import PROTOCOL
 
     port = int(sys.argv[sys.argv.index("--port") + 1])
     uvicorn.run(app, host="127.0.0.1", port=port, http=PROTOCOL, log_level="warning",

@@ -187,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         "(OpenAPI at /schema); Ctrl-C stops",
         flush=True,
     )
-    from api.http_protocol import PROTOCOL
+    from abwb.cli.http_protocol import PROTOCOL
 
     common: dict[str, Any] = {
         "host": host,

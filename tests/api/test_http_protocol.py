@@ -1,6 +1,6 @@
 """A response leaves the server in one write: head and body in one TCP segment.
 
-:mod:`api.http_protocol` holds a response's head back until its body is written. What
+:mod:`abwb.cli.http_protocol` holds a response's head back until its body is written. What
 a client relies on: every response arrives whole and in order (streamed, ``HEAD``,
 ``Connection: close``, large, malformed-request answers), a head whose body is not
 ready yet is not held back, and (the point of it) a small response from the real
@@ -24,7 +24,7 @@ import httpx
 import pytest
 import uvicorn
 
-from api.http_protocol import PROTOCOL
+from abwb.cli.http_protocol import PROTOCOL
 
 from ..processes import ServeProcess, free_port
 from ..waiting import wait_for

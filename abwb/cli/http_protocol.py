@@ -37,7 +37,7 @@ __all__ = ["PROTOCOL", "OneWriteHttpToolsProtocol"]
 
 #: The ``http=`` value ``abwb serve`` gives uvicorn (an import string: it crosses to
 #: worker processes as text).
-PROTOCOL = "api.http_protocol:OneWriteHttpToolsProtocol"
+PROTOCOL = "abwb.cli.http_protocol:OneWriteHttpToolsProtocol"
 
 #: Above this many body bytes the head and the body go out by ``writelines`` (one
 #: gathered write where the transport supports it) rather than joined into a new

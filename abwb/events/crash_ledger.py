@@ -11,7 +11,8 @@ not a power cut (nothing is ``msync``-ed per exposure).
 Why the difference ``held - settled`` bounds the loss from above: ``held`` is raised
 *before* exposures enter the queue (so before the response that acknowledges them is
 sent) and ``settled`` only *after* their batch is durable. A batch committed just before
-the kill but not yet settled is counted although stored (at most one batch); an
+the kill but not yet settled is counted although stored (at most one flush:
+:data:`~abwb.events.exposure_log.CATCH_UP_BATCHES` × ``batch_size`` rows); an
 exposure acknowledged but never stored is always counted.
 
 Which ledgers are dead: a process holds an exclusive ``flock`` on its own ledger while it

@@ -30,7 +30,8 @@ in the batch being written: at most ``max_queue`` + 4 × ``batch_size``; in stea
 about ``flush_interval_s`` worth of traffic plus what the store was slow to take. The
 :class:`~abwb.events.crash_ledger.CrashLedger` (beside the spool) counts them as they
 enter and leave memory; the next start reports the dead process's count as
-``lost_previous_run``, an upper bound of the real loss (at most one batch too high).
+``lost_previous_run``, an upper bound of the real loss (too high by at most one flush,
+:data:`CATCH_UP_BATCHES` × ``batch_size`` rows: one stored just before the kill).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from abwb.events.spool import ExposureSpool
 from abwb.settings import ExposureSettings
 from abwb.store.protocol import EventStore
 
-__all__ = ["ExposureLog"]
+__all__ = ["CATCH_UP_BATCHES", "ExposureLog"]
 
 log = logging.getLogger(__name__)
 #: Longest single wait of the flusher, so it notices a shutdown promptly.
@@ -62,8 +63,10 @@ _TICK_S = 0.05
 #: store write (or spool file) for all of them, so a write's fixed cost — the commit,
 #: the worker thread's wait for the GIL while requests keep the event loop busy — is
 #: paid once. Batches of ``batch_size`` alone capped the in-process store at ~100k
-#: exposures/s under load: at concurrency 64 the API shed 60,000 requests in 8 s.
-_CATCH_UP_BATCHES = 4
+#: exposures/s under load: at concurrency 64 the API shed 60,000 requests in 8 s. So one
+#: flush writes at most this many × ``batch_size`` rows: the most a kill can leave stored
+#: but not yet settled in the crash ledger.
+CATCH_UP_BATCHES = 4
 
 
 class _Rows:
@@ -377,7 +380,7 @@ class ExposureLog:
             ):
                 await self._deliver_spool(loop.time())
             catching_up = behind or self.queued >= 2 * size
-            batch = self._take(size * _CATCH_UP_BATCHES if catching_up else size)
+            batch = self._take(size * CATCH_UP_BATCHES if catching_up else size)
             if not batch:
                 await self._wait(1, _TICK_S)
                 batch = self._take(size)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -56,6 +57,26 @@ def test_exposures_round_trip_dedup_and_filter(event_store: EventStore) -> None:
         experiment="checkout", since=T0 + timedelta(seconds=5), until=T0 + timedelta(seconds=8)
     )
     assert checkout["unit_id"].to_list() == ["u-5", "u-6", "u-7"]
+
+
+def test_many_exposures_each_id_kept_once_the_first_stored_wins(event_store: EventStore) -> None:
+    """Thousands of ids over overlapping batches: each kept once, as first stored.
+
+    The in-process store splits its rows over many tables by id: every one of them must
+    de-duplicate like the SQL stores' unique key.
+    """
+    first = [exposure(i) for i in range(3000)]
+    assert event_store.append_exposures(first[:2000]) == AppendResult(accepted=2000, duplicates=0)
+    # The same ids again, now claiming the other variant and a later time: ignored.
+    later = [
+        msgspec.structs.replace(r, variant="other", exposed_at=r.exposed_at + timedelta(days=1))
+        for r in first[1000:2000]
+    ]
+    batch = later + first[2000:] + first[2000:2010]
+    assert event_store.append_exposures(batch) == AppendResult(accepted=1000, duplicates=1010)
+    frame = event_store.read_exposures()
+    assert frame.height == frame["exposure_id"].n_unique() == 3000
+    assert_frame_equal(frame, exposures_frame(first).sort("exposed_at", "exposure_id"))
 
 
 def test_empty_store_and_empty_batches(event_store: EventStore) -> None:

@@ -301,40 +301,88 @@ class MemoryEventStore:
 
 
 class _RowsById[Row]:
-    """Rows by their id, the first of each id kept, in :data:`_SHARDS` dicts by id hash.
+    """Rows by their id, the first of each id kept, indexed so one unit's rows sit together.
 
-    One dict holding every row would pause the process when it grows: a dict re-inserts
-    all its entries into a table twice the size, in one C call that holds the GIL, so
-    every request waits. Measured under ``abwb serve --config`` at concurrency 64 (a
-    thread timing its own 1 ms sleeps): 31 ms at ~700,000 exposures, 62 ms at 1.4 million,
-    136 ms at 2.8 million, and that one pause put the pass's p99 at 91 ms instead of
-    ~12 ms. Split by id hash, each dict holds 1/256 of the rows and grows alone: the
-    same growth costs 1/256 of the pause (under 1 ms at 2.8 million rows). The shard's
-    lookup adds ~0.2 µs a row in a tight loop, but a shard grows inside the CPU cache
-    where the one dict's growth walked hundreds of MB: under the server, old and new
-    alternating, CPU per request fell from 152–201 to 132–167 µs.
+    An id with a ``/`` is filed under its **group**, what follows its first ``/``: for an
+    exposure id (``experiment/pN/unit_type/unit_id``) the phase and the unit, so the
+    rows of one unit served together share a small dict (a group of one row holds the
+    row itself). Other ids (an event's, usually) sit in flat dicts by id hash. A group
+    is filed under its hash (an int takes less memory than the text; groups whose
+    hashes collide share a dict, which compares whole ids, so only its size changes).
+    The group depends on the id alone, so a repeated id always meets its first copy.
+
+    Why two levels: a flat index's lookups land at random in tables spread over
+    hundreds of MB, each a cache (and TLB) miss, so the cost of a row grew with the
+    rows held (in a tight loop 0.37 µs a row into an empty store, 1.0 µs at a million
+    rows, 1.8 µs at six million); filed by unit, a request's 20 rows cost one such
+    lookup (0.33 µs a row at a million, 0.43 at six million). Under ``abwb serve
+    --config`` at concurrency 16 the flat index took 22 % of the GIL's time (py-spy
+    ``--gil``); filed by unit, CPU per request fell from 155-157 to 128-130 µs and p99
+    from 4.6 to 2.7 ms (old and new servers alternating, docs/api.md).
+
+    Why :data:`_SHARDS` dicts at each level: one dict holding everything pauses the
+    process when it grows (all its entries re-inserted in one C call that holds the
+    GIL): measured at concurrency 64, 31 ms at ~700,000 exposures, 62 ms at 1.4
+    million, 136 ms at 2.8 million, which put the pass's p99 at 91 ms instead of
+    ~12 ms. Split by hash, each dict holds 1/256 of the entries and grows alone.
+
+    Memory (tracemalloc, the index alone): 27 B a row when a unit has 20 rows, 83 B
+    for a unit's only row (a flat index: 33 B). Rows are never dicts (a group's dict is
+    told from its single row by type).
     """
 
     def __init__(self, id_of: Callable[[Row], str]) -> None:
         self._id_of = id_of
-        self._shards: list[dict[str, Row]] = [{} for _ in range(_SHARDS)]
+        self._loose: list[dict[str, Row]] = [{} for _ in range(_SHARDS)]
+        self._groups: list[dict[int, Row | dict[str, Row]]] = [{} for _ in range(_SHARDS)]
 
     def add(self, rows: Sequence[Row]) -> AppendResult:
         """Keep the rows whose id is new (and the first of ids repeated in ``rows``)."""
-        shards, id_of, mask = self._shards, self._id_of, _SHARDS - 1
+        id_of, mask = self._id_of, _SHARDS - 1
         accepted = 0
+        group: str | None = None
+        shard: dict[int, Row | dict[str, Row]] = {}
+        filed = 0  # the current group's hash: its key in the shard
+        table: dict[str, Row] | None = None  # the current group's dict, once it has one
         for row in rows:
             key = id_of(row)
-            table = shards[hash(key) & mask]
-            if key not in table:
-                table[key] = row
+            cut = key.find("/") + 1
+            if not cut:
+                target = self._loose[hash(key) & mask]
+            else:
+                if group is None or len(key) - cut != len(group) or not key.endswith(group):
+                    group = key[cut:]  # not the previous row's group
+                    filed = hash(group)
+                    shard = self._groups[filed & mask]
+                    table = None
+                if table is None:
+                    held = shard.get(filed)
+                    if held is None:  # a new group: it holds the row itself
+                        shard[filed] = row
+                        accepted += 1
+                        continue
+                    if type(held) is dict:
+                        table = held
+                    else:  # its second row: the group becomes a dict
+                        table = shard[filed] = {id_of(held): held}  # type: ignore[arg-type, dict-item]
+                target = table
+            if key not in target:
+                target[key] = row
                 accepted += 1
         return AppendResult(accepted=accepted, duplicates=len(rows) - accepted)
 
     def rows(self) -> list[Row]:
         """Every row kept (in no particular order)."""
-        return [row for table in self._shards for row in table.values()]
+        out = [row for table in self._loose for row in table.values()]
+        for shard in self._groups:
+            for held in shard.values():
+                if type(held) is dict:
+                    out.extend(held.values())
+                else:
+                    out.append(held)  # type: ignore[arg-type]
+        return out
 
 
-#: Dicts a :class:`_RowsById` splits its rows over (a power of two: the hash is masked).
+#: Dicts each level of a :class:`_RowsById` splits its entries over (a power of two: the
+#: hash is masked).
 _SHARDS = 256

@@ -10,7 +10,15 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from abwb.errors import InvalidInput
-from abwb.events import EVENT_SCHEMA, EXPOSURE_SCHEMA, AppendResult, events_frame, exposures_frame
+from abwb.events import (
+    EVENT_SCHEMA,
+    EXPOSURE_SCHEMA,
+    AppendResult,
+    Exposure,
+    events_frame,
+    exposure_id,
+    exposures_frame,
+)
 from abwb.store import EventStore
 
 from .samples import T0, event, exposure
@@ -77,6 +85,56 @@ def test_many_exposures_each_id_kept_once_the_first_stored_wins(event_store: Eve
     frame = event_store.read_exposures()
     assert frame.height == frame["exposure_id"].n_unique() == 3000
     assert_frame_equal(frame, exposures_frame(first).sort("exposed_at", "exposure_id"))
+
+
+def test_ids_of_every_shape_each_kept_once_the_first_stored_wins(event_store: EventStore) -> None:
+    """One unit's ids across experiments and phases, and client-made ids of any shape.
+
+    The in-process store files ids by what follows their first ``/`` (one unit's rows
+    together): a unit seen once then again, interleaved units, ids without ``/`` or
+    ending with it must de-duplicate as the SQL stores' unique key does.
+    """
+
+    def row(key: str, unit: str, variant: str = "control", seconds: int = 0) -> Exposure:
+        return Exposure(
+            exposure_id=key,
+            experiment="checkout",
+            variant=variant,
+            phase=1,
+            unit_type="user",
+            unit_id=unit,
+            config_version=1,
+            exposed_at=T0 + timedelta(seconds=seconds),
+        )
+
+    def unit_rows(unit: str, phases: range, n: int, seconds: int = 0) -> list[Exposure]:
+        return [
+            row(exposure_id(f"exp-{e}", p, "user", unit), unit, seconds=seconds)
+            for p in phases
+            for e in range(n)
+        ]
+
+    odd = [row(i, "x") for i in ("plain", "a/", "/b", "a/b", "b/b", "/", "c//b")]
+    first = unit_rows("u-1", range(1, 2), 1) + unit_rows("u-2", range(1, 3), 5) + odd
+    assert event_store.append_exposures(first) == AppendResult(accepted=18, duplicates=0)
+    # u-1 again, now with more experiments; u-2 interleaved; repeats of the odd ids
+    # claiming another variant; u-3 new, twice in the batch.
+    again = [row(r.exposure_id, "x", variant="other", seconds=9) for r in odd]
+    batch = (
+        unit_rows("u-1", range(1, 2), 4, seconds=5)
+        + again
+        + unit_rows("u-2", range(2, 4), 5, seconds=5)
+        + unit_rows("u-3", range(1, 2), 3)
+        + unit_rows("u-3", range(1, 2), 3)
+    )
+    assert event_store.append_exposures(batch) == AppendResult(accepted=11, duplicates=16)
+    frame = event_store.read_exposures()
+    assert frame.height == frame["exposure_id"].n_unique() == 29
+    kept = {r["exposure_id"]: r for r in frame.iter_rows(named=True)}
+    assert all(kept[r.exposure_id]["variant"] == "control" for r in odd)
+    assert kept["exp-0/p1/user/u-1"]["exposed_at"] == T0  # the first copy
+    assert kept["exp-3/p1/user/u-1"]["exposed_at"] == T0 + timedelta(seconds=5)
+    assert sorted(kept) == sorted({r.exposure_id for r in first + batch})
 
 
 def test_empty_store_and_empty_batches(event_store: EventStore) -> None:

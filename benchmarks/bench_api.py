@@ -35,8 +35,14 @@ wrk is not part of the project's set-up: install it with `apt-get install -y wrk
 load instead (a much weaker driver: its figures are not comparable) and the bulk pass
 is skipped. Prints figures; asserts nothing.
 
+- `--against DIR` (only this): this tree's server against another checkout's, e.g. a
+  git worktree of the previous commit; `--rounds` rounds each start a fresh server of
+  each tree in turn (pinned, empty in-process store), warm it up and measure c16 with
+  new units, and the medians and every round's CPU per request are printed: the way to
+  tell whether a change is faster when one run's noise is wider than the change.
+
 Run: .venv/bin/python benchmarks/bench_api.py [--seconds 8] [--concurrency 1 16 64]
-     [--workers 2] (or ./run bench api --seconds 5)
+     [--workers 2] [--against DIR] (or ./run bench api --seconds 5)
 """
 
 from __future__ import annotations
@@ -181,11 +187,17 @@ def pinned(cmd: list[str], cpu: int) -> list[str]:
 
 
 def start(
-    cmd: list[str], port: int, env: dict[str, str], *, pin: bool = True, workers: int = 1
+    cmd: list[str],
+    port: int,
+    env: dict[str, str],
+    *,
+    pin: bool = True,
+    workers: int = 1,
+    cwd: Path = ROOT,
 ) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         pinned(cmd, 0) if pin else cmd,
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -478,6 +490,13 @@ def main() -> None:
         help="alternating rounds of 1 vs N workers (log_exposure=false, c16); the median counts",
     )
     parser.add_argument("--no-bulk", action="store_true", help="skip the pass with bulk calls")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="DIR",
+        help="only compare this tree with another checkout (e.g. a git worktree of the "
+        "previous commit): --rounds alternating fresh servers, c16, new units",
+    )
     args = parser.parse_args()
     use_wrk = shutil.which("wrk") is not None
     if not use_wrk:
@@ -514,6 +533,11 @@ def main() -> None:
         n = args.experiments
         cfg = tmpdir / f"workspace_{n}.json"
         cfg.write_text(json.dumps(workspace(n)))
+        if args.against is not None:
+            if not use_wrk:
+                raise SystemExit("--against needs wrk (apt-get install -y wrk)")
+            compare_trees(args.against.resolve(), cfg, env, args, scripts)
+            return
         bare_name = "bare Litestar JSON endpoint"
         assign_name = f"POST /v1/assign, {n} targeted experiments"
         # (name, command, pinned to CPU 0, diagnostic passes at c16)
@@ -572,12 +596,64 @@ def main() -> None:
         summarise(results, rounds, args, bare_name, assign_name, one_name, multi_name)
 
 
-def launch(cmd: list[str], pin: bool, env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes]]:
+def launch(
+    cmd: list[str], pin: bool, env: dict[str, str], cwd: Path = ROOT
+) -> tuple[str, subprocess.Popen[bytes]]:
     """Start a target on a free port: its ``/v1/assign`` URL and its process."""
     port = free_port()
     workers = int(cmd[cmd.index("--workers") + 1]) if "--workers" in cmd else 1
-    proc = start([*cmd, "--port", str(port)], port, env, pin=pin, workers=workers)
+    proc = start([*cmd, "--port", str(port)], port, env, pin=pin, workers=workers, cwd=cwd)
     return f"http://127.0.0.1:{port}/v1/assign", proc
+
+
+def compare_trees(
+    other: Path, cfg: Path, env: dict[str, str], args: argparse.Namespace, scripts: dict[str, Path]
+) -> None:
+    """``--against``: this tree's ``/v1/assign`` against another checkout's, pair by pair.
+
+    One run of the whole benchmark cannot tell a 10 % change on a shared machine. Here
+    each round starts a fresh server of each tree in turn (pinned to CPU 0, an empty
+    in-process store), warms it up for ``args.seconds`` and measures c16 with new units;
+    the figures are compared within each round, and the medians printed.
+    """
+    trees = [("this tree", ROOT), (f"{other}", other)]
+    lib = ROOT / "abwb" / "assignment"
+    if any(lib.glob("_sha256*.so")) and not any(
+        (other / "abwb" / "assignment").glob("_sha256*.so")
+    ):
+        raise SystemExit(
+            f"{other} has no compiled bucket kernel (this tree has): copy it, "
+            f"cp {lib}/_sha256*.so {other}/abwb/assignment/, or the other side hashes slower"
+        )
+    runs: dict[str, list[dict]] = {name: [] for name, _ in trees}
+    for i in range(args.rounds):
+        for name, tree in trees:
+            with tempfile.TemporaryDirectory() as home:
+                tree_env = {**env, "PYTHONPATH": str(tree), "ABWB_HOME": home}
+                serve = [PYTHON, "-c", SERVE, "serve", "--config", str(cfg)]
+                url, proc = launch(serve, True, tree_env, cwd=tree)
+                try:
+                    drive_wrk(url, args.seconds, 16, scripts["new"])  # warm-up
+                    res = measure(url, proc.pid, args, scripts, True, 16, "new")
+                finally:
+                    stop(proc)
+            runs[name].append(res)
+            print(row(f"{name}, round {i + 1}", 16, res))
+    mine, theirs = (runs[name] for name, _ in trees)
+
+    def median(key: str, side: list[dict]) -> float:
+        return statistics.median(r[key] for r in side)
+
+    pairs = ", ".join(
+        f"{a['cpu_us']:.0f}/{b['cpu_us']:.0f}" for a, b in zip(mine, theirs, strict=True)
+    )
+    print(
+        f"\nconcurrency 16, new units: this tree {median('cpu_us', mine):.0f} µs of server CPU "
+        f"per request vs {median('cpu_us', theirs):.0f} µs for {other} (median of "
+        f"{args.rounds} rounds; per round this/other: {pairs}); req/s "
+        f"{median('rps', mine):,.0f} vs {median('rps', theirs):,.0f}; p99 "
+        f"{median('p99_ms', mine):.2f} vs {median('p99_ms', theirs):.2f} ms"
+    )
 
 
 def compare_workers(
